@@ -1,0 +1,25 @@
+"""The collector registry: every built-in collector, explicit and greppable.
+
+Adding a collector: its module, one line here, a parser test, a scenario with its golden,
+a README row.  Flags, timeouts, self-metrics and the failure-mode tests come for free.
+"""
+
+from __future__ import annotations
+
+from collectors._base import Collector
+from collectors.groups import DeclaredGroups
+from collectors.link_linux import LinkLinux
+
+ALL: tuple[type[Collector], ...] = (
+    LinkLinux,
+    DeclaredGroups,
+)
+
+
+def names() -> list[str]:
+    """Collector names as used by --collector.NAME and the collector label."""
+    return sorted({c.name for c in ALL})
+
+
+def for_platform(platform: str) -> list[type[Collector]]:
+    return [c for c in ALL if platform in c.platforms]

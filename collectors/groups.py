@@ -1,0 +1,169 @@
+"""The lanes model (SPEC §6.2): every technology that bundles paths becomes groups of members.
+
+This module is the single place that maps technology models into groups and members, and
+the single place that writes the ``lanes_group_*`` and ``lanes_member_*`` series.  Each
+technology collector calls ``group_families()`` with the groups its mapping function
+returns, so its group series share its success or failure.
+
+It also holds collector ``groups``: the declared groups of the config file
+(``groups: {name: {members: [...], balancing: load|failover}}``), ``kind="declared"``, whose
+members are links read through the shared link table.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from collections.abc import Iterable, Mapping, Sequence
+
+from collectors import _link_common
+from collectors._base import Collector
+from collectors._link_common import Link
+from exporter.metrics import Family, counter, gauge, info
+
+BALANCING = ("load", "failover")
+
+
+@dataclasses.dataclass(frozen=True)
+class Member:
+    name: str
+    up: bool
+    rx_bytes: int | None = None  # NIC: received; storage path: read
+    tx_bytes: int | None = None  # NIC: transmitted; storage path: written
+    speed_bytes: int | None = None  # bytes/s; for a storage path the speed of its NIC
+    #: (sampler source, key) whose counters feed the peak rates, e.g. ("link", "eth0")
+    sample: tuple[str, str] | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Group:
+    kind: str
+    name: str
+    policy: str  # the technology's own word: 802.3ad, active-backup, round-robin, ...
+    balancing: str  # "load" or "failover"
+    members: tuple[Member, ...]
+    #: members the group should have even if not all are visible now (expect:, iSCSI node
+    #: records); lanes_group_members is the largest of this, the members seen now and the
+    #: members remembered from earlier scrapes
+    expected: int = 0
+
+
+class MemberMemory:
+    """Members seen earlier in this process's life, per (kind, group): a path that the
+    kernel forgets (logged-out session, removed sdX) still counts and shows as down."""
+
+    def __init__(self) -> None:
+        self._seen: dict[tuple[str, str], dict[str, Member]] = {}
+        self._lock = threading.Lock()
+
+    def apply(self, groups: Iterable[Group]) -> list[Group]:
+        out = []
+        with self._lock:
+            current = set()
+            for g in groups:
+                key = (g.kind, g.name)
+                current.add(key)
+                seen = self._seen.setdefault(key, {})
+                now = {m.name for m in g.members}
+                for m in g.members:
+                    seen[m.name] = m
+                vanished = tuple(
+                    Member(name=n, up=False, speed_bytes=m.speed_bytes)
+                    for n, m in sorted(seen.items())
+                    if n not in now
+                )
+                out.append(dataclasses.replace(g, members=g.members + vanished) if vanished else g)
+            # each collector owns its memory: a whole group that is gone is forgotten
+            for key in [k for k in self._seen if k not in current]:
+                del self._seen[key]
+        return out
+
+
+def expected_members(config, kind: str, group: str) -> int:
+    """``expect: {kind: {group: N}}`` from the config file."""
+    expect = getattr(config, "expect", None) or {}
+    return int((expect.get(kind) or {}).get(group, 0))
+
+
+HELP_SRC = "Source: the technology's collector (SPEC §6.2 lanes model)."
+
+
+def group_families(groups: Sequence[Group], sampler=None) -> list[Family]:
+    gi = info("group_info", f"A group of lanes; value 1. policy is the technology's own word, balancing load or failover. {HELP_SRC}", ("kind", "group", "policy", "balancing"))
+    gm = gauge("group_members", f"Members the group should have: present plus vanished (remembered, expect:, node records). {HELP_SRC}", ("kind", "group"))
+    gu = gauge("group_members_up", f"Members able to carry traffic now. {HELP_SRC}", ("kind", "group"))
+    ML = ("kind", "group", "member")
+    mu = gauge("member_up", f"1 if the member can carry traffic now, 0 if not (also for vanished members). {HELP_SRC}", ML)
+    rx = counter("member_receive_bytes_total", f"Bytes received over the member as seen from this host (NIC received; storage path read). {HELP_SRC}", ML)
+    tx = counter("member_transmit_bytes_total", f"Bytes transmitted over the member as seen from this host (NIC transmitted; storage path written). {HELP_SRC}", ML)
+    sp = gauge("member_speed_bytes", f"Member capacity in bytes per second (a storage path: the speed of its NIC). {HELP_SRC}", ML)
+    prx = gauge("member_receive_peak_bytes_per_second", "Highest receive rate over any sampling interval since the previous scrape, from the background sampler.", ML)
+    ptx = gauge("member_transmit_peak_bytes_per_second", "Highest transmit rate over any sampling interval since the previous scrape, from the background sampler.", ML)
+    wanted: dict[str, set[str]] = {}
+    for g in groups:
+        gi.add((g.kind, g.name, g.policy, g.balancing), 1)
+        gm.add((g.kind, g.name), max(g.expected, len(g.members)))
+        gu.add((g.kind, g.name), sum(1 for m in g.members if m.up))
+        for m in g.members:
+            lv = (g.kind, g.name, m.name)
+            mu.add(lv, m.up)
+            rx.add(lv, m.rx_bytes)
+            tx.add(lv, m.tx_bytes)
+            sp.add(lv, m.speed_bytes)
+            if m.sample and sampler is not None:
+                wanted.setdefault(m.sample[0], set()).add(m.sample[1])
+                peak = sampler.peak(*m.sample)
+                if peak is not None:
+                    prx.add(lv, peak[0])
+                    ptx.add(lv, peak[1])
+    if sampler is not None:
+        for source, keys in wanted.items():
+            sampler.want(source, keys)
+    return [gi, gm, gu, mu, rx, tx, sp, prx, ptx]
+
+
+# ------------------------------------------------------------------ declared groups
+
+
+def link_member(name: str, link: Link | None) -> Member:
+    if link is None:
+        return Member(name=name, up=False)
+    return Member(
+        name=name,
+        up=link.up,
+        rx_bytes=link.rx_bytes,
+        tx_bytes=link.tx_bytes,
+        speed_bytes=link.speed_bytes,
+        sample=(_link_common.SAMPLE_SOURCE, name),
+    )
+
+
+def declared_groups(declared: Mapping[str, object], links: Mapping[str, Link]) -> list[Group]:
+    """Map ``groups:`` of the config onto the link table: kind="declared"."""
+    groups = []
+    for name, spec in sorted(declared.items()):
+        members = tuple(link_member(m, links.get(m)) for m in spec.members)
+        groups.append(
+            Group(
+                kind="declared",
+                name=name,
+                policy=spec.policy,
+                balancing=spec.balancing,
+                members=members,
+                expected=len(members),
+            )
+        )
+    return groups
+
+
+class DeclaredGroups(Collector):
+    name = "groups"
+    platforms = frozenset({"linux", "illumos"})
+    description = "Groups of links declared in the config file (kind=declared)"
+
+    def collect(self) -> Iterable[Family]:
+        declared = getattr(self.ctx.config, "groups", None) or {}
+        if not declared:
+            return []
+        links = _link_common.shared_links(self.host, self.ctx)
+        return group_families(declared_groups(declared, links), self.ctx.sampler)

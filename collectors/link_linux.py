@@ -1,0 +1,238 @@
+"""Collector ``link`` (Linux): every network interface (SPEC §6.3).
+
+Sources
+  live host   one RTM_GETLINK netlink dump per scrape (``exporter.netlink``: name, kind,
+              master, operstate, carrier, flags, MTU, MAC, stats64, carrier changes) plus
+              ``/sys/class/net/<link>/speed`` (not in netlink) and the driver symlink
+              ``/sys/class/net/<link>/device/driver`` (read once per device).
+  snapshots,  ``/sys/class/net/<link>/{operstate,carrier,flags,mtu,address,speed,
+  --path.*    carrier_changes,uevent,master,device/driver}`` and ``/proc/net/dev`` for the
+              counters (one file for all links instead of 24 per link).
+
+Counters match /proc/net/dev: received dropped = rx_dropped + rx_missed_errors, as the
+kernel prints it (net/core/net-procfs.c dev_seq_printf_stats), on both paths.
+
+By hand: ``ip -s -d link show``; ``cat /proc/net/dev``; ``cat /sys/class/net/eth0/speed``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Iterable, Mapping
+
+from collectors import _link_common
+from collectors._base import SAMPLE_READERS, Collector, ParseError
+from collectors._link_common import Link, LinkFilter, link_families
+from exporter.host import Host
+from exporter.metrics import Family
+
+IFF_UP = 0x1
+IFF_LOOPBACK = 0x8
+SPEED_MBIT_TO_BYTES = 125_000  # sysfs speed is Mb/s (Documentation/ABI/testing/sysfs-class-net)
+
+
+@dataclasses.dataclass(frozen=True)
+class NetDevCounters:
+    """One row of /proc/net/dev."""
+
+    rx_bytes: int
+    rx_packets: int
+    rx_errors: int
+    rx_dropped: int  # rx_dropped + rx_missed_errors
+    tx_bytes: int
+    tx_packets: int
+    tx_errors: int
+    tx_dropped: int
+
+
+def parse_proc_net_dev(text: str) -> dict[str, NetDevCounters]:
+    """Parse /proc/net/dev: two header lines, then ``name: 8 rx columns 8 tx columns``.
+    A large first counter can touch the colon (``eth0:123``), so split on the colon."""
+    out: dict[str, NetDevCounters] = {}
+    for lineno, line in enumerate(text.splitlines(), 1):
+        name, colon, rest = line.partition(":")
+        if not colon or "|" in line:
+            if lineno > 2 and line.strip():
+                raise ParseError("/proc/net/dev", lineno, "no interface name")
+            continue
+        fields = rest.split()
+        if len(fields) != 16:
+            raise ParseError("/proc/net/dev", lineno, f"{len(fields)} columns, expected 16")
+        try:
+            v = [int(x) for x in fields]
+        except ValueError:
+            raise ParseError("/proc/net/dev", lineno, "non-numeric counter") from None
+        out[name.strip()] = NetDevCounters(v[0], v[1], v[2], v[3], v[8], v[9], v[10], v[11])
+    return out
+
+
+def parse_uevent(text: str) -> dict[str, str]:
+    out = {}
+    for line in text.splitlines():
+        k, eq, v = line.partition("=")
+        if eq:
+            out[k.strip()] = v.strip()
+    return out
+
+
+def _int(text: str | None) -> int | None:
+    if text is None:
+        return None
+    text = text.strip()
+    try:
+        return int(text, 0) if text.startswith("0x") else int(text)
+    except ValueError:
+        return None
+
+
+def _speed(text: str | None) -> int | None:
+    mbit = _int(text)
+    if mbit is None or mbit <= 0 or mbit >= 0xFFFFFFFF:  # -1 / SPEED_UNKNOWN
+        return None
+    return mbit * SPEED_MBIT_TO_BYTES
+
+
+def read_netdev_counters(host: Host) -> dict[str, NetDevCounters]:
+    return parse_proc_net_dev(host.read_text("/proc/net/dev"))
+
+
+def _basename_link(host: Host, path: str) -> str:
+    try:
+        return os.path.basename(host.readlink(path).rstrip("/"))
+    except OSError:
+        return ""
+
+
+def read_link_sysfs(host: Host, name: str, counters: NetDevCounters | None) -> Link | None:
+    base = f"/sys/class/net/{name}"
+    operstate = host.read_optional(f"{base}/operstate")
+    if operstate is None:  # vanished mid-scrape, or not an interface (bonding_masters)
+        return None
+    flags = _int(host.read_optional(f"{base}/flags"))
+    carrier = _int(host.read_optional(f"{base}/carrier"))
+    uevent = parse_uevent(host.read_optional(f"{base}/uevent") or "")
+    driver = _basename_link(host, f"{base}/device/driver")
+    kind = uevent.get("DEVTYPE", "")
+    if not kind:
+        if flags is not None and flags & IFF_LOOPBACK:
+            kind = "loopback"
+        elif host.exists(f"{base}/bonding"):
+            kind = "bond"
+        elif driver:
+            kind = "device"
+    return Link(
+        name=name,
+        kind=kind,
+        mac=(host.read_optional(f"{base}/address") or "").strip(),
+        driver=driver,
+        master=_basename_link(host, f"{base}/master"),
+        operstate=operstate.strip() or "unknown",
+        admin_up=None if flags is None else bool(flags & IFF_UP),
+        carrier=None if carrier is None else bool(carrier),
+        speed_bytes=_speed(host.read_optional(f"{base}/speed")),
+        mtu=_int(host.read_optional(f"{base}/mtu")),
+        rx_bytes=counters.rx_bytes if counters else None,
+        tx_bytes=counters.tx_bytes if counters else None,
+        rx_packets=counters.rx_packets if counters else None,
+        tx_packets=counters.tx_packets if counters else None,
+        rx_errors=counters.rx_errors if counters else None,
+        tx_errors=counters.tx_errors if counters else None,
+        rx_dropped=counters.rx_dropped if counters else None,
+        tx_dropped=counters.tx_dropped if counters else None,
+        carrier_changes=_int(host.read_optional(f"{base}/carrier_changes")),
+    )
+
+
+def read_links_sysfs(host: Host) -> dict[str, Link]:
+    counters = read_netdev_counters(host)
+    links = {}
+    for name in host.list_optional("/sys/class/net"):
+        link = read_link_sysfs(host, name, counters.get(name))
+        if link is not None:
+            links[name] = link
+    return links
+
+
+# driver of a device, by (ifindex, name): it never changes over the device's lifetime
+_DRIVER_CACHE: dict[tuple[int, str], str] = {}
+
+
+def link_from_netlink(host: Host, msg: Mapping, names: Mapping[int, str]) -> Link:
+    name = msg["name"]
+    key = (msg["index"], name)
+    driver = _DRIVER_CACHE.get(key)
+    if driver is None:
+        driver = _DRIVER_CACHE[key] = _basename_link(host, f"/sys/class/net/{name}/device/driver")
+    kind = msg.get("kind") or ("loopback" if msg["flags"] & IFF_LOOPBACK else ("device" if driver else ""))
+    st = msg.get("stats") or {}
+    return Link(
+        name=name,
+        kind=kind,
+        mac=msg.get("mac", ""),
+        driver=driver,
+        master=names.get(msg.get("master", 0), ""),
+        operstate=msg.get("operstate", "unknown"),
+        admin_up=msg["admin_up"],
+        carrier=None if "carrier" not in msg else bool(msg["carrier"]),
+        speed_bytes=_speed(host.read_optional(f"/sys/class/net/{name}/speed")),
+        mtu=msg.get("mtu"),
+        rx_bytes=st.get("rx_bytes"),
+        tx_bytes=st.get("tx_bytes"),
+        rx_packets=st.get("rx_packets"),
+        tx_packets=st.get("tx_packets"),
+        rx_errors=st.get("rx_errors"),
+        tx_errors=st.get("tx_errors"),
+        rx_dropped=None if not st else st["rx_dropped"] + st.get("rx_missed_errors", 0),
+        tx_dropped=st.get("tx_dropped"),
+        carrier_changes=msg.get("carrier_changes"),
+    )
+
+
+def read_links(host: Host) -> dict[str, Link]:
+    dump = host.netlink_links()
+    if dump is None:
+        return read_links_sysfs(host)
+    names = {m["index"]: m["name"] for m in dump}
+    if len(_DRIVER_CACHE) > 4 * len(names) + 64:  # forget devices that are gone
+        live = {(m["index"], m["name"]) for m in dump}
+        for k in [k for k in _DRIVER_CACHE if k not in live]:
+            _DRIVER_CACHE.pop(k, None)
+    links = {}
+    for msg in dump:
+        links[msg["name"]] = link_from_netlink(host, msg, names)
+    return links
+
+
+def read_counters(host: Host) -> dict[str, tuple[int, int]]:
+    """The sampler's cheap read: one file for every link's byte counters."""
+    return {n: (c.rx_bytes, c.tx_bytes) for n, c in read_netdev_counters(host).items()}
+
+
+_link_common.LINK_READERS["linux"] = read_links
+SAMPLE_READERS[(_link_common.SAMPLE_SOURCE, "linux")] = read_counters
+
+SOURCES = {
+    "info": "From netlink IFLA_INFO_KIND/IFLA_ADDRESS/IFLA_MASTER or /sys/class/net/<link>/{uevent,address,master}, driver from /sys/class/net/<link>/device/driver.",
+    "state": "From netlink IFLA_OPERSTATE/IFLA_CARRIER or /sys/class/net/<link>/{operstate,carrier}.",
+    "admin": "From IFF_UP in netlink ifi_flags or /sys/class/net/<link>/flags.",
+    "speed": "From /sys/class/net/<link>/speed (Mb/s x 125000); absent when unknown.",
+    "mtu": "From netlink IFLA_MTU or /sys/class/net/<link>/mtu.",
+    "counters": "From netlink IFLA_STATS64 {stat} or /proc/net/dev (dropped includes rx_missed_errors, as /proc/net/dev).",
+    "carrier": "From netlink IFLA_CARRIER_CHANGES or /sys/class/net/<link>/carrier_changes.",
+}
+
+
+class LinkLinux(Collector):
+    name = "link"
+    platforms = frozenset({"linux"})
+    OPTIONS = {"include": "regex", "exclude": "regex"}
+    description = "Every network interface: state, speed, MTU, byte/packet/error/drop counters"
+
+    def __init__(self, host, ctx):
+        super().__init__(host, ctx)
+        self.filter = LinkFilter(ctx.option("include"), ctx.option("exclude"))
+
+    def collect(self) -> Iterable[Family]:
+        links = _link_common.shared_links(self.host, self.ctx)
+        return link_families((link for name, link in sorted(links.items()) if self.filter(name)), SOURCES)

@@ -1,0 +1,351 @@
+"""Command line: flags -> settings; --once, --record, --snapshot, --check-config, serve.
+
+Exit codes (SPEC §3): 0 ok; 2 bad flags, config or web config, with one line naming the
+file, line and problem; 1 anything else.  No traceback ever reaches a user (``--log.level
+debug`` logs one for unexpected errors).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import logging
+import os
+import signal
+import socket
+import sys
+import threading
+from collections.abc import Sequence
+
+import collectors
+from collectors._base import SAMPLE_READERS, Context
+from exporter import __version__
+from exporter.config import Config, ConfigError, WebConfig, load_config, load_web_config
+from exporter.host import Host, LiveHost, RecordingHost, SnapshotHost, detect_platform, read_snapshot_meta
+from exporter.metrics import render
+from exporter.sampler import Sampler
+from exporter.scrape import DEFAULT_TIMEOUT, Scraper
+
+PROG = "lanes_exporter"
+DEFAULT_CONFIG = "/etc/lanes/config.yml"
+DEFAULT_LISTEN = ":10147"
+log = logging.getLogger("lanes")
+
+
+class UsageError(Exception):
+    """Bad flags, config or web config: exit 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line, exit 2 (argparse would print usage too)
+        raise UsageError(f"bad flags: {message} (see {PROG} --help)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(
+        prog=PROG,
+        description="Prometheus exporter for the network paths of storage systems: NIC aggregates, IPMP, multipath, iSCSI, NVMe.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--version", action="store_true", help="print the version and exit")
+    web = p.add_argument_group("web")
+    web.add_argument("--web.listen-address", dest="listen", action="append", metavar="ADDR", help=f"address to listen on; repeatable (default {DEFAULT_LISTEN})")
+    web.add_argument("--web.telemetry-path", dest="telemetry_path", default="/metrics", metavar="PATH", help="path under which to expose metrics (default /metrics)")
+    web.add_argument("--web.config.file", dest="web_config", metavar="FILE", help="exporter-toolkit web config: TLS and basic auth")
+    p.add_argument("--config.file", dest="config", metavar="FILE", help=f"YAML config (default {DEFAULT_CONFIG} if present)")
+    paths = p.add_argument_group("host")
+    paths.add_argument("--path.rootfs", dest="rootfs", default="/", metavar="DIR", help="read host files below DIR (containers)")
+    paths.add_argument("--path.procfs", dest="procfs", metavar="DIR", help="procfs mount point (default ROOTFS/proc)")
+    paths.add_argument("--path.sysfs", dest="sysfs", metavar="DIR", help="sysfs mount point (default ROOTFS/sys)")
+    paths.add_argument("--platform", choices=("linux", "illumos"), help="force the platform instead of detecting it")
+    paths.add_argument("--snapshot", metavar="DIR", help="serve from a recorded host snapshot instead of the live host")
+    paths.add_argument("--record", metavar="DIR", help="run every enabled collector once against the live host, write a snapshot to DIR, exit")
+    paths.add_argument("--once", action="store_true", help="run one scrape, print the exposition to stdout, exit 0")
+    paths.add_argument("--check-config", dest="check_config", action="store_true", help="validate config and web config, print what would run, exit 0 or 2")
+    paths.add_argument("--sampler.interval", dest="sampler_interval", metavar="DURATION", help="peak-rate sampling interval (default 1s; 0 turns the sampler off)")
+    logs = p.add_argument_group("logging")
+    logs.add_argument("--log.level", dest="log_level", default="info", choices=("debug", "info", "warn", "error"))
+    logs.add_argument("--log.format", dest="log_format", default="logfmt", choices=("logfmt", "json"))
+    coll = p.add_argument_group("collectors", "Collectors of other platforms are ignored.")
+    coll.add_argument("--collector.disable-defaults", dest="disable_defaults", action="store_true", help="start from no collectors")
+    for name in collectors.names():
+        descs = sorted({c.description for c in collectors.ALL if c.name == name and c.description})
+        plats = sorted({pl for c in collectors.ALL if c.name == name for pl in c.platforms})
+        coll.add_argument(
+            f"--collector.{name}",
+            dest=f"collector_{name}",
+            action=argparse.BooleanOptionalAction,
+            default=None,
+            help=f"{'; '.join(descs)} [{', '.join(plats)}]",
+        )
+    # BooleanOptionalAction spells the negative --no-collector.NAME, as node_exporter does
+    return p
+
+
+# ------------------------------------------------------------------ logging
+
+_STD_ATTRS = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
+
+
+class _Formatter(logging.Formatter):
+    def __init__(self, fmt: str):
+        super().__init__()
+        self.fmt = fmt
+
+    def format(self, record: logging.LogRecord) -> str:
+        fields = {
+            "ts": datetime.datetime.fromtimestamp(record.created, datetime.timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            "level": {"WARNING": "warn"}.get(record.levelname, record.levelname.lower()),
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        for k, v in vars(record).items():
+            if k not in _STD_ATTRS and not k.startswith("_"):
+                fields[k] = v
+        if record.exc_info and record.levelno <= logging.DEBUG:
+            fields["exc"] = self.formatException(record.exc_info)
+        if self.fmt == "json":
+            return json.dumps(fields, default=str)
+        return " ".join(f"{k}={_logfmt(v)}" for k, v in fields.items())
+
+
+def _logfmt(v) -> str:
+    s = str(v)
+    if s and all(c.isalnum() or c in "-._:/@+" for c in s):
+        return s
+    return json.dumps(s)
+
+
+def setup_logging(level: str, fmt: str) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_Formatter(fmt))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel({"warn": logging.WARNING}.get(level, getattr(logging, level.upper(), logging.INFO)))
+
+
+# ------------------------------------------------------------------ assembly
+
+
+def collector_options() -> dict[str, dict[str, str]]:
+    opts: dict[str, dict[str, str]] = {}
+    for c in collectors.ALL:
+        opts.setdefault(c.name, {}).update(c.OPTIONS)
+    return opts
+
+
+def enabled_collectors(args, config: Config, platform: str) -> list[type]:
+    chosen = []
+    for cls in collectors.for_platform(platform):
+        on = cls.default_enabled and not args.disable_defaults
+        file_opt = config.collectors.get(cls.name, {}).get("enabled")
+        if file_opt is not None:
+            on = file_opt
+        flag = getattr(args, f"collector_{cls.name}", None)
+        if flag is not None:  # flags win over the file
+            on = flag
+        if on:
+            chosen.append(cls)
+    return chosen
+
+
+def load_settings(args) -> tuple[Config, WebConfig | None, str]:
+    cfg_path = args.config
+    if cfg_path is None and os.path.exists(DEFAULT_CONFIG) and not args.snapshot:
+        cfg_path = DEFAULT_CONFIG
+    config = load_config(cfg_path, collector_options()) if cfg_path else Config()
+    web = load_web_config(args.web_config) if args.web_config else None
+    if args.sampler_interval is not None:
+        from exporter.config import parse_duration
+
+        try:
+            config.sampler_interval = parse_duration(args.sampler_interval)
+        except ValueError as e:
+            raise UsageError(f"bad flags: --sampler.interval: {e}") from None
+    platform = args.platform
+    if platform is None and args.snapshot:
+        try:
+            platform = str(read_snapshot_meta(args.snapshot).get("platform", "linux"))
+        except ValueError as e:
+            raise UsageError(str(e)) from None
+    return config, web, platform or detect_platform()
+
+
+def make_host(args, config: Config, platform: str) -> Host:
+    if args.snapshot:
+        try:
+            return SnapshotHost(args.snapshot, platform=platform)
+        except ValueError as e:
+            raise UsageError(str(e)) from None
+    live = LiveHost(args.rootfs, args.procfs, args.sysfs, commands=config.commands, platform=platform)
+    if args.record:
+        return RecordingHost(live, args.record)
+    return live
+
+
+def build(args, config: Config, platform: str, host: Host, sampler: Sampler | None) -> Scraper:
+    instances = []
+    timeouts = {}
+    for cls in enabled_collectors(args, config, platform):
+        opts = config.collectors.get(cls.name, {})
+        ctx = Context(cls.name, opts, config, sampler)
+        instances.append(cls(host, ctx))
+        timeouts[cls.name] = opts.get("timeout", DEFAULT_TIMEOUT)
+    return Scraper(instances, timeouts, platform, sampler)
+
+
+def make_sampler(config: Config, host: Host) -> Sampler | None:
+    if config.sampler_interval <= 0:
+        return None
+
+    def readers(source: str):
+        fn = SAMPLE_READERS.get((source, host.platform))
+        return None if fn is None else (lambda: fn(host))
+
+    return Sampler(config.sampler_interval, readers)
+
+
+def check_config(args, config: Config, web: WebConfig | None, platform: str) -> int:
+    from exporter.http import parse_listen, tls_context
+
+    for addr in args.listen or [DEFAULT_LISTEN]:
+        try:
+            parse_listen(addr)
+        except ValueError as e:
+            raise UsageError(f"bad flags: --web.listen-address: {e}") from None
+    if web is not None:
+        try:
+            tls_context(web)
+        except (OSError, ValueError, ssl_error()) as e:
+            raise UsageError(f"{web.path}: tls_server_config: {e}") from None
+    names = [c.name for c in enabled_collectors(args, config, platform)]
+    print(f"config: {config.path or '(none, defaults)'}")
+    print(f"web config: {web.path if web else '(none: plain HTTP, no auth)'}")
+    print(f"platform: {platform}")
+    print(f"collectors: {', '.join(names) or '(none)'}")
+    print(f"declared groups: {', '.join(sorted(config.groups)) or '(none)'}")
+    sampler = f"every {config.sampler_interval:g}s" if config.sampler_interval > 0 else "off"
+    print(f"sampler: {sampler}")
+    print(f"listen: {', '.join(args.listen or [DEFAULT_LISTEN])} path {args.telemetry_path}")
+    return 0
+
+
+def ssl_error():
+    import ssl
+
+    return ssl.SSLError
+
+
+def record(args, scraper: Scraper, host: RecordingHost, platform: str) -> int:
+    import yaml
+
+    families = scraper.scrape()
+    meta = {
+        "platform": platform,
+        "captured": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "lanes_version": __version__,
+        "hostname": socket.gethostname(),
+        "notes": "recorded with lanes_exporter --record",
+        "collectors": [r.name for r in scraper.runners],
+    }
+    with open(os.path.join(host.dir, "snapshot.yml"), "w", encoding="utf-8") as f:
+        yaml.safe_dump(meta, f, sort_keys=False)
+    failed = [r.name for r in scraper.runners if not r.status.success]
+    print(f"recorded a {platform} snapshot into {host.dir} ({sum(len(f.samples) for f in families)} series)")
+    if failed:
+        print(f"collectors that failed (their sources are recorded as they were): {', '.join(failed)}")
+    return 0
+
+
+def serve(args, scraper: Scraper, web: WebConfig | None, sampler: Sampler | None) -> int:
+    from exporter.http import App, make_server, tls_context
+
+    try:
+        tls = tls_context(web) if web else None
+    except (OSError, ValueError) as e:
+        raise UsageError(f"{web.path}: tls_server_config: {e}") from None
+    app = App(scraper, args.telemetry_path, web)
+    servers = []
+    for addr in args.listen or [DEFAULT_LISTEN]:
+        try:
+            servers.append(make_server(addr, app, tls))
+        except ValueError as e:
+            raise UsageError(f"bad flags: --web.listen-address: {e}") from None
+        except OSError as e:
+            log.error("cannot listen", extra={"address": addr, "err": e.strerror or str(e)})
+            return 1
+    stop = threading.Event()
+
+    def on_term(signum, frame):
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_term)
+    signal.signal(signal.SIGINT, on_term)
+    threads = [threading.Thread(target=s.serve_forever, kwargs={"poll_interval": 0.2}, daemon=True) for s in servers]
+    for t in threads:
+        t.start()
+    if sampler is not None:
+        sampler.start()
+    for s in servers:
+        h, p = s.server_address[:2]
+        log.info("listening", extra={"address": f"{h}:{p}", "tls": tls is not None, "collectors": ",".join(r.name for r in scraper.runners)})
+    while not stop.wait(1.0):
+        pass
+    log.info("shutting down")
+    for s in servers:
+        s.shutdown()  # returns after in-flight requests of the accept loop
+        s.server_close()
+    if sampler is not None:
+        sampler.stop()
+    scraper.close()
+    return 0
+
+
+def run(argv: Sequence[str] | None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.version:
+        print(f"{PROG} {__version__} (python {sys.version.split()[0]})")
+        return 0
+    setup_logging(args.log_level, args.log_format)
+    if args.snapshot and args.record:
+        raise UsageError("bad flags: --snapshot and --record exclude each other")
+    config, web, platform = load_settings(args)
+    if args.check_config:
+        return check_config(args, config, web, platform)
+    host = make_host(args, config, platform)
+    try:
+        if args.record:
+            scraper = build(args, config, platform, host, None)
+            return record(args, scraper, host, platform)
+        if args.once:
+            scraper = build(args, config, platform, host, None)
+            families = scraper.scrape()
+            sys.stdout.buffer.write(render(families))
+            sys.stdout.flush()
+            return 0
+        sampler = make_sampler(config, host)
+        scraper = build(args, config, platform, host, sampler)
+        return serve(args, scraper, web, sampler)
+    finally:
+        host.close()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        return run(argv)
+    except (UsageError, ConfigError) as e:
+        print(f"{PROG}: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return 0
+    except Exception as e:  # the last line of defence: one line, never a traceback
+        logging.getLogger("lanes").debug("unexpected error", exc_info=True)
+        print(f"{PROG}: error: {type(e).__name__}: {e}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

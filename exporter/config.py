@@ -1,0 +1,316 @@
+"""The YAML config file (SPEC §5) and the web config file (exporter-toolkit format).
+
+Validation works on the YAML node tree so every error names the file and line:
+``/etc/lanes/config.yml:7: collectors.link: unknown key 'inclde'``.  Unknown keys are
+errors; everything has a default, so an absent file is a valid config.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Mapping
+from typing import Any
+
+import yaml
+
+DEFAULT_SAMPLER_INTERVAL = 1.0
+
+
+class ConfigError(Exception):
+    def __init__(self, file: str, line: int | None, problem: str):
+        self.file, self.line, self.problem = file, line, problem
+        super().__init__(f"{file}:{line}: {problem}" if line else f"{file}: {problem}")
+
+
+@dataclasses.dataclass(frozen=True)
+class DeclaredGroup:
+    members: tuple[str, ...]
+    balancing: str = "load"
+    policy: str = "declared"
+
+
+@dataclasses.dataclass
+class Config:
+    path: str | None = None
+    collectors: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
+    commands: dict[str, list[str]] = dataclasses.field(default_factory=dict)
+    groups: dict[str, DeclaredGroup] = dataclasses.field(default_factory=dict)
+    expect: dict[str, dict[str, int]] = dataclasses.field(default_factory=dict)
+    sampler_interval: float = DEFAULT_SAMPLER_INTERVAL  # 0 turns the sampler off
+    scrub: bool = False
+
+
+_DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h)?$")
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
+
+
+def parse_duration(value: Any) -> float:
+    """``500ms``, ``5s``, ``1m``, ``2h`` or a bare number of seconds."""
+    if isinstance(value, bool):
+        raise ValueError("a duration, not a boolean")
+    if isinstance(value, (int, float)):
+        if value < 0:
+            raise ValueError("a duration cannot be negative")
+        return float(value)
+    m = _DURATION.match(str(value).strip())
+    if not m:
+        raise ValueError(f"not a duration: {value!r} (use 500ms, 5s, 1m)")
+    return float(m.group(1)) * _UNITS[m.group(2)]
+
+
+class _Doc:
+    """Helpers over a composed YAML node tree that remember the file name."""
+
+    def __init__(self, file: str):
+        self.file = file
+
+    def err(self, node: yaml.Node | None, problem: str) -> ConfigError:
+        return ConfigError(self.file, node.start_mark.line + 1 if node is not None else None, problem)
+
+    def mapping(self, node: yaml.Node, where: str) -> list[tuple[yaml.ScalarNode, yaml.Node]]:
+        if isinstance(node, yaml.ScalarNode) and node.tag.endswith(":null"):
+            return []
+        if not isinstance(node, yaml.MappingNode):
+            raise self.err(node, f"{where}: expected a mapping")
+        seen = set()
+        for k, _v in node.value:
+            if not isinstance(k, yaml.ScalarNode):
+                raise self.err(k, f"{where}: keys must be plain names")
+            if k.value in seen:
+                raise self.err(k, f"{where}: duplicate key {k.value!r}")
+            seen.add(k.value)
+        return node.value
+
+    def scalar(self, node: yaml.Node, where: str) -> Any:
+        if not isinstance(node, yaml.ScalarNode):
+            raise self.err(node, f"{where}: expected a single value")
+        return yaml.safe_load(yaml.serialize(node))
+
+    def string(self, node: yaml.Node, where: str) -> str:
+        v = self.scalar(node, where)
+        if not isinstance(v, (str, int, float)) or isinstance(v, bool):
+            raise self.err(node, f"{where}: expected a string")
+        return str(v)
+
+    def strings(self, node: yaml.Node, where: str) -> list[str]:
+        if not isinstance(node, yaml.SequenceNode):
+            raise self.err(node, f"{where}: expected a list")
+        return [self.string(n, where) for n in node.value]
+
+
+def _compose(text: str, file: str) -> yaml.Node | None:
+    try:
+        return yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark or e.context_mark
+        line = mark.line + 1 if mark else None
+        raise ConfigError(file, line, f"invalid YAML: {e.problem or e.context}") from None
+    except yaml.YAMLError as e:
+        raise ConfigError(file, None, f"invalid YAML: {e}") from None
+
+
+def _option(doc: _Doc, node: yaml.Node, where: str, kind: str) -> Any:
+    if kind == "regex":
+        text = doc.string(node, where)
+        try:
+            re.compile(text)
+        except re.error as e:
+            raise doc.err(node, f"{where}: bad regular expression: {e}") from None
+        return text
+    if kind == "duration":
+        try:
+            return parse_duration(doc.scalar(node, where))
+        except ValueError as e:
+            raise doc.err(node, f"{where}: {e}") from None
+    if kind == "bool":
+        v = doc.scalar(node, where)
+        if not isinstance(v, bool):
+            raise doc.err(node, f"{where}: expected true or false")
+        return v
+    if kind == "int":
+        v = doc.scalar(node, where)
+        if not isinstance(v, int) or isinstance(v, bool) or v < 0:
+            raise doc.err(node, f"{where}: expected a whole number >= 0")
+        return v
+    if kind == "list":
+        return doc.strings(node, where)
+    return doc.string(node, where)
+
+
+COMMON_OPTIONS = {"enabled": "bool", "timeout": "duration"}
+
+
+def parse_config(text: str, file: str, collector_options: Mapping[str, Mapping[str, str]]) -> Config:
+    """``collector_options``: collector name -> {option key: kind} (from the registry)."""
+    doc = _Doc(file)
+    cfg = Config(path=file)
+    root = _compose(text, file)
+    if root is None:
+        return cfg
+    for key, value in doc.mapping(root, "config"):
+        name = key.value
+        if name == "collectors":
+            for ck, cv in doc.mapping(value, "collectors"):
+                if ck.value not in collector_options:
+                    known = ", ".join(sorted(collector_options))
+                    raise doc.err(ck, f"collectors: unknown collector {ck.value!r} (known: {known})")
+                allowed = {**COMMON_OPTIONS, **collector_options[ck.value]}
+                opts: dict[str, Any] = {}
+                for ok, ov in doc.mapping(cv, f"collectors.{ck.value}"):
+                    if ok.value not in allowed:
+                        raise doc.err(ok, f"collectors.{ck.value}: unknown key {ok.value!r} (known: {', '.join(sorted(allowed))})")
+                    opts[ok.value] = _option(doc, ov, f"collectors.{ck.value}.{ok.value}", allowed[ok.value])
+                cfg.collectors[ck.value] = opts
+        elif name == "commands":
+            for tk, tv in doc.mapping(value, "commands"):
+                argv = doc.strings(tv, f"commands.{tk.value}")
+                if not argv or not all(argv):
+                    raise doc.err(tv, f"commands.{tk.value}: needs a non-empty argv list")
+                cfg.commands[tk.value] = argv
+        elif name == "groups":
+            for gk, gv in doc.mapping(value, "groups"):
+                members: list[str] | None = None
+                balancing, policy = "load", "declared"
+                for fk, fv in doc.mapping(gv, f"groups.{gk.value}"):
+                    where = f"groups.{gk.value}.{fk.value}"
+                    if fk.value == "members":
+                        members = doc.strings(fv, where)
+                        if not members or len(set(members)) != len(members):
+                            raise doc.err(fv, f"{where}: needs at least one member, each once")
+                    elif fk.value == "balancing":
+                        balancing = doc.string(fv, where)
+                        if balancing not in ("load", "failover"):
+                            raise doc.err(fv, f"{where}: must be load or failover")
+                    elif fk.value == "policy":
+                        policy = doc.string(fv, where)
+                    else:
+                        raise doc.err(fk, f"groups.{gk.value}: unknown key {fk.value!r} (known: balancing, members, policy)")
+                if members is None:
+                    raise doc.err(gk, f"groups.{gk.value}: members is required")
+                cfg.groups[str(gk.value)] = DeclaredGroup(tuple(members), balancing, policy)
+        elif name == "expect":
+            for kk, kv in doc.mapping(value, "expect"):
+                counts = {}
+                for gk, gv in doc.mapping(kv, f"expect.{kk.value}"):
+                    n = doc.scalar(gv, f"expect.{kk.value}.{gk.value}")
+                    if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+                        raise doc.err(gv, f"expect.{kk.value}.{gk.value}: expected a member count >= 1")
+                    counts[str(gk.value)] = n
+                cfg.expect[kk.value] = counts
+        elif name == "sampler":
+            for sk, sv in doc.mapping(value, "sampler"):
+                if sk.value == "interval":
+                    cfg.sampler_interval = _option(doc, sv, "sampler.interval", "duration")
+                else:
+                    raise doc.err(sk, f"sampler: unknown key {sk.value!r} (known: interval; 0 turns it off)")
+        else:
+            raise doc.err(key, f"unknown key {name!r} (known: collectors, commands, expect, groups, sampler)")
+    return cfg
+
+
+def load_config(path: str, collector_options: Mapping[str, Mapping[str, str]]) -> Config:
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+    except OSError as e:
+        raise ConfigError(path, None, e.strerror or str(e)) from None
+    except UnicodeDecodeError:
+        raise ConfigError(path, None, "not UTF-8 text") from None
+    return parse_config(text, path, collector_options)
+
+
+# ------------------------------------------------------------------ web config
+
+CLIENT_AUTH_TYPES = (
+    "NoClientCert",
+    "RequestClientCert",
+    "RequireAnyClientCert",
+    "VerifyClientCertIfGiven",
+    "RequireAndVerifyClientCert",
+)
+TLS_VERSIONS = ("TLS10", "TLS11", "TLS12", "TLS13")
+# exporter-toolkit accepts exactly these response headers (docs/web-configuration.md)
+ALLOWED_HEADERS = (
+    "Content-Security-Policy",
+    "X-Frame-Options",
+    "X-Content-Type-Options",
+    "X-XSS-Protection",
+    "Strict-Transport-Security",
+)
+
+
+@dataclasses.dataclass
+class TLSConfig:
+    cert_file: str
+    key_file: str
+    client_auth_type: str = "NoClientCert"
+    client_ca_file: str | None = None
+    min_version: str = "TLS12"
+    max_version: str = "TLS13"
+
+
+@dataclasses.dataclass
+class WebConfig:
+    path: str | None = None
+    tls: TLSConfig | None = None
+    users: dict[str, str] = dataclasses.field(default_factory=dict)  # name -> bcrypt hash
+    headers: dict[str, str] = dataclasses.field(default_factory=dict)
+
+
+def parse_web_config(text: str, file: str) -> WebConfig:
+    doc = _Doc(file)
+    wc = WebConfig(path=file)
+    root = _compose(text, file)
+    if root is None:
+        return wc
+    for key, value in doc.mapping(root, "web config"):
+        if key.value == "tls_server_config":
+            fields: dict[str, Any] = {}
+            for tk, tv in doc.mapping(value, "tls_server_config"):
+                where = f"tls_server_config.{tk.value}"
+                if tk.value in ("cert_file", "key_file", "client_ca_file"):
+                    fields[tk.value] = doc.string(tv, where)
+                elif tk.value == "client_auth_type":
+                    v = doc.string(tv, where)
+                    if v not in CLIENT_AUTH_TYPES:
+                        raise doc.err(tv, f"{where}: must be one of {', '.join(CLIENT_AUTH_TYPES)}")
+                    fields[tk.value] = v
+                elif tk.value in ("min_version", "max_version"):
+                    v = doc.string(tv, where)
+                    if v not in TLS_VERSIONS:
+                        raise doc.err(tv, f"{where}: must be one of {', '.join(TLS_VERSIONS)}")
+                    fields[tk.value] = v
+                else:
+                    raise doc.err(tk, f"tls_server_config: key {tk.value!r} is unknown or not supported by lanes (supported: cert_file, key_file, client_auth_type, client_ca_file, min_version, max_version)")
+            if "cert_file" not in fields or "key_file" not in fields:
+                raise doc.err(value, "tls_server_config: cert_file and key_file are required")
+            if fields.get("client_auth_type", "NoClientCert") in ("VerifyClientCertIfGiven", "RequireAndVerifyClientCert") and not fields.get("client_ca_file"):
+                raise doc.err(value, "tls_server_config: client_ca_file is required to verify client certificates")
+            wc.tls = TLSConfig(**fields)
+        elif key.value == "basic_auth_users":
+            for uk, uv in doc.mapping(value, "basic_auth_users"):
+                h = doc.string(uv, f"basic_auth_users.{uk.value}")
+                if not re.match(r"^\$2[aby]?\$\d\d\$[./A-Za-z0-9]{53}$", h):
+                    raise doc.err(uv, f"basic_auth_users.{uk.value}: not a bcrypt hash (make one with: htpasswd -nBC 10 '' | tr -d ':\\n')")
+                wc.users[str(uk.value)] = h
+        elif key.value == "http_server_config":
+            for hk, hv in doc.mapping(value, "http_server_config"):
+                if hk.value != "headers":
+                    raise doc.err(hk, f"http_server_config: key {hk.value!r} is unknown or not supported by lanes (supported: headers)")
+                for name_node, val_node in doc.mapping(hv, "http_server_config.headers"):
+                    if name_node.value not in ALLOWED_HEADERS:
+                        raise doc.err(name_node, f"http_server_config.headers: {name_node.value!r} is not one of {', '.join(ALLOWED_HEADERS)}")
+                    wc.headers[name_node.value] = doc.string(val_node, f"headers.{name_node.value}")
+        else:
+            raise doc.err(key, f"unknown key {key.value!r} (known: basic_auth_users, http_server_config, tls_server_config)")
+    return wc
+
+
+def load_web_config(path: str) -> WebConfig:
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+    except OSError as e:
+        raise ConfigError(path, None, e.strerror or str(e)) from None
+    return parse_web_config(text, path)

@@ -1,0 +1,570 @@
+"""Host access: the only module that reads host files, runs commands or opens sockets.
+
+Three hosts share one interface (SPEC §4):
+
+* ``LiveHost``      the running system, optionally below another root
+                    (``--path.rootfs``, ``--path.procfs``, ``--path.sysfs``);
+* ``SnapshotHost``  a recorded snapshot directory (``--snapshot DIR``);
+* ``RecordingHost`` wraps a live host and writes everything it reads into a
+                    snapshot directory (``--record DIR``).
+
+Collectors never import ``subprocess``, ``socket`` or ``open()`` host paths; a test in
+``tests/test_policy.py`` enforces it.  Commands are argv lists (never a shell), resolved
+through the ``commands:`` config map, run with ``LC_ALL=C``, stdin closed, stdout and
+stderr apart, in their own process group, which is killed as a whole on timeout.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import errno
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+
+import yaml
+
+# Reading sysfs attributes of a device that is down or lacks the feature gives these
+# errors (node_exporter/procfs `canIgnoreError`; /sys/class/net/<if>/speed is EINVAL
+# on a down link).  They mean "no value", not "broken source".
+_ABSENT_ERRNOS = frozenset(
+    {errno.ENOENT, errno.ENOTDIR, errno.EINVAL, errno.ENODEV, errno.ENXIO, errno.EOPNOTSUPP}
+)
+MAX_FILE_BYTES = 16 * 1024 * 1024
+SEARCH_PATH = ("/usr/sbin", "/usr/bin", "/sbin", "/bin", "/usr/local/sbin", "/usr/local/bin")
+SLUG_SAFE = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._,=+-")
+
+
+class HostError(Exception):
+    """Base of the errors a host raises for commands and sockets."""
+
+
+class CommandNotFound(HostError):
+    def __init__(self, tool: str, detail: str = "not found"):
+        super().__init__(f"command {tool!r}: {detail}")
+        self.tool = tool
+
+
+class CommandTimeout(HostError):
+    def __init__(self, argv: Sequence[str], timeout: float):
+        super().__init__(f"command {' '.join(argv)!r} timed out after {timeout:g}s")
+        self.argv = list(argv)
+        self.timeout = timeout
+
+
+@dataclasses.dataclass(frozen=True)
+class CommandResult:
+    argv: tuple[str, ...]
+    returncode: int
+    stdout: str
+    stderr: str
+    duration: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0
+
+
+def slug(tool: str, args: Sequence[str]) -> str:
+    """File name of a command's recording: SPEC §4.
+
+    The command's basename and its arguments joined with ``_``; every character outside
+    ``A-Za-z0-9._,=+-`` is written ``%XX``.  The argv prefix from ``commands:``
+    (``pfexec``, a full path) is not part of it, so snapshots replay on any config.
+    """
+    words = [os.path.basename(tool), *args]
+    out = []
+    for ch in "_".join(words):
+        if ch in SLUG_SAFE or ch == "_":
+            out.append(ch)
+        else:
+            out.extend(f"%{b:02X}" for b in ch.encode())
+    return "".join(out)
+
+
+def detect_platform() -> str:
+    """One of the two places that know the platform (the other: each collector's set)."""
+    if sys.platform.startswith("linux"):
+        return "linux"
+    if sys.platform.startswith("sunos"):
+        return "illumos"
+    return sys.platform
+
+
+# --------------------------------------------------------------------------- host API
+
+
+class Host:
+    """Interface shared by every host.  Paths are absolute as seen on the host."""
+
+    platform: str = "linux"
+    #: True when counters and state come from the running kernel (netlink may be used).
+    live: bool = False
+
+    def read_text(self, path: str) -> str:
+        raise NotImplementedError
+
+    def read_optional(self, path: str) -> str | None:
+        """Content, or None when the file is absent or the attribute has no value."""
+        try:
+            return self.read_text(path)
+        except OSError as e:
+            if e.errno in _ABSENT_ERRNOS or isinstance(e, (FileNotFoundError, NotADirectoryError)):
+                return None
+            raise
+
+    def listdir(self, path: str) -> list[str]:
+        raise NotImplementedError
+
+    def list_optional(self, path: str) -> list[str]:
+        try:
+            return self.listdir(path)
+        except (FileNotFoundError, NotADirectoryError):
+            return []
+
+    def readlink(self, path: str) -> str:
+        raise NotImplementedError
+
+    def exists(self, path: str) -> bool:
+        raise NotImplementedError
+
+    def is_dir(self, path: str) -> bool:
+        raise NotImplementedError
+
+    def run(self, tool: str, args: Sequence[str], *, timeout: float) -> CommandResult:
+        raise NotImplementedError
+
+    def unix_request(
+        self,
+        name: Sequence[str],
+        addresses: Sequence[str],
+        payload: bytes,
+        *,
+        timeout: float,
+        unpack: Callable[[bytes, bool], str | None],
+    ) -> CommandResult:
+        """One request over a unix stream socket, recorded like a command.
+
+        ``name`` is the pseudo argv used for the snapshot slug (``multipathd show maps
+        json``).  ``addresses`` are tried in order; ``@name`` is an abstract socket.
+        ``unpack(buffer, eof)`` returns the reply text once complete, else None.
+        """
+        raise NotImplementedError
+
+    def netlink_links(self) -> list[dict] | None:
+        """One RTM_GETLINK dump, decoded by ``exporter.netlink``; None when the host has
+        no live kernel to ask (snapshots, recordings, other roots): read sysfs instead."""
+        return None
+
+    def close(self) -> None:
+        pass
+
+
+# --------------------------------------------------------------------------- live host
+
+
+def _kill_group(proc: subprocess.Popen) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+class LiveHost(Host):
+    live = True
+
+    def __init__(
+        self,
+        rootfs: str = "/",
+        procfs: str | None = None,
+        sysfs: str | None = None,
+        commands: Mapping[str, Sequence[str]] | None = None,
+        platform: str | None = None,
+    ):
+        self.rootfs = os.path.abspath(rootfs)
+        self.procfs = os.path.abspath(procfs) if procfs else os.path.join(self.rootfs, "proc")
+        self.sysfs = os.path.abspath(sysfs) if sysfs else os.path.join(self.rootfs, "sys")
+        self.commands = {k: list(v) for k, v in (commands or {}).items()}
+        self.platform = platform or detect_platform()
+        # Netlink only describes the kernel we run on: not a tree below another root.
+        self.live = self.rootfs == "/" and self.procfs == "/proc" and self.sysfs == "/sys"
+        self._nl_lock = threading.Lock()
+        self._nl = None
+
+    # -- files
+    def path(self, path: str) -> str:
+        if path == "/proc" or path.startswith("/proc/"):
+            return self.procfs + path[5:]
+        if path == "/sys" or path.startswith("/sys/"):
+            return self.sysfs + path[4:]
+        if self.rootfs == "/":
+            return path
+        return self.rootfs + path
+
+    def read_text(self, path: str) -> str:
+        with open(self.path(path), "rb") as f:
+            data = f.read(MAX_FILE_BYTES)
+        return data.decode("utf-8", "replace")
+
+    def listdir(self, path: str) -> list[str]:
+        return sorted(os.listdir(self.path(path)))
+
+    def readlink(self, path: str) -> str:
+        return os.readlink(self.path(path))
+
+    def exists(self, path: str) -> bool:
+        return os.path.lexists(self.path(path))
+
+    def is_dir(self, path: str) -> bool:
+        return os.path.isdir(self.path(path))
+
+    # -- commands
+    def argv(self, tool: str, args: Sequence[str]) -> list[str]:
+        prefix = self.commands.get(tool)
+        if prefix:
+            return [*prefix, *args]
+        for d in SEARCH_PATH:
+            candidate = os.path.join(d, tool)
+            if os.access(candidate, os.X_OK):
+                return [candidate, *args]
+        raise CommandNotFound(tool, f"not found in {':'.join(SEARCH_PATH)}")
+
+    def run(self, tool: str, args: Sequence[str], *, timeout: float) -> CommandResult:
+        argv = self.argv(tool, args)
+        env = {"LC_ALL": "C", "LANG": "C", "PATH": ":".join(SEARCH_PATH)}
+        start = time.monotonic()
+        try:
+            proc = subprocess.Popen(
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                env=env,
+                start_new_session=True,  # own process group: killed whole on timeout
+                close_fds=True,
+            )
+        except FileNotFoundError as e:
+            raise CommandNotFound(tool, str(e)) from None
+        except PermissionError as e:
+            raise CommandNotFound(tool, f"not executable: {e}") from None
+        try:
+            out, err = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            _kill_group(proc)
+            try:  # reap it so no zombie stays behind
+                proc.communicate(timeout=2)
+            except subprocess.TimeoutExpired:
+                pass
+            raise CommandTimeout(argv, timeout) from None
+        finally:
+            if proc.returncode is None:
+                _kill_group(proc)
+        return CommandResult(
+            tuple(argv),
+            proc.returncode,
+            out.decode("utf-8", "replace"),
+            err.decode("utf-8", "replace"),
+            time.monotonic() - start,
+        )
+
+    def unix_request(self, name, addresses, payload, *, timeout, unpack):
+        deadline = time.monotonic() + timeout
+        last: Exception | None = None
+        for address in addresses:
+            if address.startswith("@"):
+                target: str | bytes = b"\0" + address[1:].encode()
+            else:
+                target = self.path(address)
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                s.settimeout(max(0.01, deadline - time.monotonic()))
+                try:
+                    s.connect(target)
+                except (FileNotFoundError, ConnectionRefusedError) as e:
+                    last = e
+                    continue
+                s.sendall(payload)
+                buf = b""
+                while True:
+                    text = unpack(buf, False)
+                    if text is not None:
+                        return CommandResult(tuple(name), 0, text, "", timeout - (deadline - time.monotonic()))
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        raise CommandTimeout(list(name), timeout)
+                    s.settimeout(remaining)
+                    try:
+                        chunk = s.recv(1 << 16)
+                    except TimeoutError:
+                        raise CommandTimeout(list(name), timeout) from None
+                    if not chunk:
+                        text = unpack(buf, True)
+                        if text is None:
+                            raise HostError(f"{' '.join(name)}: connection closed mid-reply")
+                        return CommandResult(tuple(name), 0, text, "", timeout - (deadline - time.monotonic()))
+                    buf += chunk
+            except TimeoutError:
+                raise CommandTimeout(list(name), timeout) from None
+            finally:
+                s.close()
+        raise CommandNotFound(name[0], f"no socket answers at {', '.join(addresses)} ({last})")
+
+    # -- netlink
+    def netlink_links(self) -> list[dict] | None:
+        if not self.live or self.platform != "linux":
+            return None
+        from exporter import netlink
+
+        with self._nl_lock:  # one dump at a time on the shared socket
+            if self._nl is None:
+                self._nl = netlink.LinkDumper()
+            try:
+                return self._nl.dump()
+            except OSError:
+                self._nl.close()
+                self._nl = None
+                raise
+
+    def close(self) -> None:
+        if self._nl is not None:
+            self._nl.close()
+
+
+# --------------------------------------------------------------------------- snapshots
+
+
+def read_snapshot_meta(directory: str) -> dict:
+    meta_path = os.path.join(directory, "snapshot.yml")
+    try:
+        with open(meta_path, encoding="utf-8") as f:
+            meta = yaml.safe_load(f) or {}
+    except FileNotFoundError:
+        raise ValueError(f"{meta_path}: missing (a snapshot needs snapshot.yml, SPEC §4)") from None
+    except yaml.YAMLError as e:
+        raise ValueError(f"{meta_path}: {e}") from None
+    if not isinstance(meta, dict):
+        raise ValueError(f"{meta_path}: must be a mapping")
+    return meta
+
+
+class SnapshotHost(Host):
+    """Serves a snapshot directory (SPEC §4).  Symlinks are resolved inside ``root/``:
+    an absolute link target means a path on the recorded host, not on this one."""
+
+    def __init__(self, directory: str, platform: str | None = None):
+        self.dir = os.path.abspath(directory)
+        if not os.path.isdir(self.dir):
+            raise ValueError(f"{directory}: snapshot directory not found")
+        self.meta = read_snapshot_meta(self.dir)
+        self.root = os.path.join(self.dir, "root")
+        self.platform = platform or str(self.meta.get("platform", "linux"))
+        self.hostname = str(self.meta.get("hostname", ""))
+
+    def _resolve(self, path: str, follow_last: bool = True) -> str:
+        """Real file below root/ for a host path, following symlinks component by component."""
+        parts = [p for p in path.split("/") if p]
+        resolved: list[str] = []
+        hops = 0
+        i = 0
+        while i < len(parts):
+            part = parts[i]
+            i += 1
+            if part == ".":
+                continue
+            if part == "..":
+                if resolved:
+                    resolved.pop()
+                continue
+            candidate = os.path.join(self.root, *resolved, part)
+            if os.path.islink(candidate) and (follow_last or i < len(parts)):
+                hops += 1
+                if hops > 40:
+                    raise OSError(errno.ELOOP, "too many symlinks", path)
+                target = os.readlink(candidate)
+                rest = parts[i:]
+                if target.startswith("/"):
+                    resolved = []
+                parts = [p for p in target.split("/") if p] + rest
+                i = 0
+                continue
+            resolved.append(part)
+        return os.path.join(self.root, *resolved)
+
+    def read_text(self, path: str) -> str:
+        with open(self._resolve(path), "rb") as f:
+            return f.read(MAX_FILE_BYTES).decode("utf-8", "replace")
+
+    def listdir(self, path: str) -> list[str]:
+        return sorted(os.listdir(self._resolve(path)))
+
+    def readlink(self, path: str) -> str:
+        return os.readlink(self._resolve(path, follow_last=False))
+
+    def exists(self, path: str) -> bool:
+        return os.path.lexists(self._resolve(path, follow_last=False))
+
+    def is_dir(self, path: str) -> bool:
+        return os.path.isdir(self._resolve(path))
+
+    def _recorded(self, name: Sequence[str]) -> CommandResult:
+        base = os.path.join(self.dir, "commands", slug(name[0], name[1:]))
+        try:
+            with open(base + ".out", "rb") as f:
+                out = f.read().decode("utf-8", "replace")
+        except FileNotFoundError:
+            raise CommandNotFound(name[0], "not recorded in snapshot") from None
+        err = ""
+        if os.path.exists(base + ".err"):
+            with open(base + ".err", "rb") as f:
+                err = f.read().decode("utf-8", "replace")
+        rc = 0
+        if os.path.exists(base + ".rc"):
+            with open(base + ".rc", encoding="ascii") as f:
+                text = f.read().strip()
+            if text == "timeout":  # a recorded hang replays as one
+                raise CommandTimeout(list(name), 0)
+            rc = int(text or 0)
+        return CommandResult(tuple(name), rc, out, err)
+
+    def run(self, tool, args, *, timeout):
+        return self._recorded([tool, *args])
+
+    def unix_request(self, name, addresses, payload, *, timeout, unpack):
+        return self._recorded(list(name))
+
+
+class RecordingHost(Host):
+    """Passes every call to a live host and writes what it saw into a snapshot."""
+
+    def __init__(self, inner: LiveHost, directory: str, scrub: Callable[[str], str] | None = None):
+        self.inner = inner
+        self.platform = inner.platform
+        self.dir = os.path.abspath(directory)
+        self.root = os.path.join(self.dir, "root")
+        self.scrub = scrub or (lambda s: s)
+        self._lock = threading.Lock()
+        os.makedirs(self.root, exist_ok=True)
+        os.makedirs(os.path.join(self.dir, "commands"), exist_ok=True)
+
+    def _mirror(self, path: str) -> str:
+        """Create path's parents in the snapshot, keeping symlinks; return the real path
+        on the live host of the final component's parent chain (resolved)."""
+        parts = [p for p in path.split("/") if p]
+        live_resolved: list[str] = []
+        hops = 0
+        i = 0
+        while i < len(parts):
+            part = parts[i]
+            i += 1
+            if part in (".", ""):
+                continue
+            if part == "..":
+                if live_resolved:
+                    live_resolved.pop()
+                continue
+            host_path = "/" + "/".join([*live_resolved, part])
+            live_path = self.inner.path(host_path)
+            snap_path = os.path.join(self.root, *live_resolved, part)
+            if os.path.islink(live_path):
+                hops += 1
+                if hops > 40:
+                    break
+                target = os.readlink(live_path)
+                with self._lock:
+                    if not os.path.lexists(snap_path):
+                        os.makedirs(os.path.dirname(snap_path), exist_ok=True)
+                        os.symlink(target, snap_path)
+                rest = parts[i:]
+                if target.startswith("/"):
+                    live_resolved = []
+                parts = [p for p in target.split("/") if p] + rest
+                i = 0
+                continue
+            live_resolved.append(part)
+        return "/" + "/".join(live_resolved)
+
+    def read_text(self, path: str) -> str:
+        text = self.inner.read_text(path)
+        real = self._mirror(path)
+        dest = os.path.join(self.root, real.lstrip("/"))
+        with self._lock:
+            os.makedirs(os.path.dirname(dest), exist_ok=True)
+            if not os.path.isdir(dest):
+                with open(dest, "w", encoding="utf-8") as f:
+                    f.write(self.scrub(text))
+        return text
+
+    def listdir(self, path: str) -> list[str]:
+        names = self.inner.listdir(path)
+        real = self._mirror(path)
+        dest = os.path.join(self.root, real.lstrip("/"))
+        with self._lock:
+            os.makedirs(dest, exist_ok=True)
+            for n in names:
+                live_entry = self.inner.path(f"{real.rstrip('/')}/{n}")
+                entry = os.path.join(dest, n)
+                if os.path.lexists(entry):
+                    continue
+                if os.path.islink(live_entry):
+                    os.symlink(os.readlink(live_entry), entry)
+                elif os.path.isdir(live_entry):
+                    os.makedirs(entry, exist_ok=True)
+        return names
+
+    def readlink(self, path: str) -> str:
+        target = self.inner.readlink(path)
+        self._mirror(path)
+        return target
+
+    def exists(self, path: str) -> bool:
+        found = self.inner.exists(path)
+        if found:
+            self._mirror(path)
+        return found
+
+    def is_dir(self, path: str) -> bool:
+        found = self.inner.is_dir(path)
+        if found:
+            real = self._mirror(path)
+            os.makedirs(os.path.join(self.root, real.lstrip("/")), exist_ok=True)
+        return found
+
+    def _save(self, name: Sequence[str], result: CommandResult | None, rc_text: str | None = None):
+        base = os.path.join(self.dir, "commands", slug(name[0], name[1:]))
+        with self._lock:
+            if result is not None:
+                Path(base + ".out").write_text(self.scrub(result.stdout), encoding="utf-8")
+                if result.stderr:
+                    Path(base + ".err").write_text(self.scrub(result.stderr), encoding="utf-8")
+                if result.returncode:
+                    Path(base + ".rc").write_text(f"{result.returncode}\n", encoding="ascii")
+            elif rc_text:
+                Path(base + ".out").write_text("", encoding="utf-8")
+                Path(base + ".rc").write_text(rc_text + "\n", encoding="ascii")
+
+    def run(self, tool, args, *, timeout):
+        try:
+            result = self.inner.run(tool, args, timeout=timeout)
+        except CommandTimeout:
+            self._save([tool, *args], None, "timeout")
+            raise
+        self._save([tool, *args], result)
+        return result
+
+    def unix_request(self, name, addresses, payload, *, timeout, unpack):
+        try:
+            result = self.inner.unix_request(name, addresses, payload, timeout=timeout, unpack=unpack)
+        except CommandTimeout:
+            self._save(name, None, "timeout")
+            raise
+        self._save(name, result)
+        return result
+
+    def close(self) -> None:
+        self.inner.close()

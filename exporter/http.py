@@ -1,0 +1,230 @@
+"""HTTP: landing page, telemetry path, 404 elsewhere; TLS, basic auth, security headers.
+
+A small WSGI app on a threading wsgiref server (client_python's own server answers
+metrics on every path and has no auth; research/conventions.md §2.3).  Concurrent scrapes
+share one collector run (``Scraper`` single flight).
+"""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import hashlib
+import html
+import logging
+import socket
+import socketserver
+import ssl
+import threading
+import time
+from collections.abc import Callable, Iterable
+from urllib.parse import parse_qs
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer
+
+from exporter import __version__
+from exporter.config import WebConfig
+from exporter.metrics import render
+
+log = logging.getLogger("lanes.http")
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+DEFAULT_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "deny",
+    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+}
+
+
+class BasicAuth:
+    """bcrypt against the web config's users; a verified (user, password) pair is cached
+    by its SHA-256 (a cost-10 check takes ~70 ms: research/conventions.md §2.2)."""
+
+    def __init__(self, users: dict[str, str]):
+        self.users = users
+        self._ok: set[bytes] = set()
+        self._lock = threading.Lock()
+
+    def check(self, header: str | None) -> bool:
+        if not header or not header.startswith("Basic "):
+            return False
+        try:
+            user, _, password = base64.b64decode(header[6:], validate=True).decode("utf-8").partition(":")
+        except (ValueError, UnicodeDecodeError):
+            return False
+        hashed = self.users.get(user)
+        if hashed is None:
+            return False
+        key = hashlib.sha256(f"{user}\0{password}\0{hashed}".encode()).digest()
+        with self._lock:
+            if key in self._ok:
+                return True
+        import bcrypt  # only needed when basic auth is configured
+
+        try:
+            ok = bcrypt.checkpw(password.encode("utf-8"), hashed.encode("ascii"))
+        except ValueError:
+            ok = False
+        if ok:
+            with self._lock:
+                if len(self._ok) > 1024:
+                    self._ok.clear()
+                self._ok.add(key)
+        return ok
+
+
+class App:
+    def __init__(self, scraper, telemetry_path: str = "/metrics", web: WebConfig | None = None, status_page: Callable | None = None):
+        self.scraper = scraper
+        self.telemetry_path = telemetry_path
+        self.web = web or WebConfig()
+        self.auth = BasicAuth(self.web.users) if self.web.users else None
+        self.headers = {**DEFAULT_HEADERS, **self.web.headers}
+        self.status_page = status_page
+
+    def _respond(self, start_response, status: str, body: bytes, content_type: str, extra: Iterable[tuple[str, str]] = ()):
+        headers = [("Content-Type", content_type), ("Content-Length", str(len(body))), *self.headers.items(), *extra]
+        start_response(status, headers)
+        return [body]
+
+    def __call__(self, environ, start_response):
+        method = environ.get("REQUEST_METHOD", "GET")
+        path = environ.get("PATH_INFO", "/") or "/"
+        if self.auth is not None and not self.auth.check(environ.get("HTTP_AUTHORIZATION")):
+            return self._respond(start_response, "401 Unauthorized", b"Unauthorized\n", "text/plain; charset=utf-8", [("WWW-Authenticate", 'Basic realm="lanes"')])
+        if method not in ("GET", "HEAD"):
+            return self._respond(start_response, "405 Method Not Allowed", b"Method Not Allowed\n", "text/plain; charset=utf-8", [("Allow", "GET, HEAD")])
+        if path == self.telemetry_path:
+            return self.metrics(environ, start_response, method)
+        if path == "/":
+            page = self.landing().encode("utf-8")
+            return self._respond(start_response, "200 OK", page if method == "GET" else b"", "text/html; charset=utf-8")
+        if path == "/-/healthy":
+            return self._respond(start_response, "200 OK", b"OK\n", "text/plain; charset=utf-8")
+        return self._respond(start_response, "404 Not Found", b"Not Found\n", "text/plain; charset=utf-8")
+
+    def metrics(self, environ, start_response, method):
+        deadline = None
+        hdr = environ.get("HTTP_X_PROMETHEUS_SCRAPE_TIMEOUT_SECONDS")
+        if hdr:
+            try:  # answer before Prometheus gives up (writing_exporters.md)
+                deadline = time.monotonic() + max(0.5, float(hdr) - 0.5)
+            except ValueError:
+                pass
+        families = self.scraper.scrape(deadline)
+        names = parse_qs(environ.get("QUERY_STRING", "")).get("name[]")
+        if names:
+            wanted = set(names)
+            families = [f for f in families if f.name in wanted]
+        body = render(families)
+        extra = []
+        if "gzip" in environ.get("HTTP_ACCEPT_ENCODING", ""):
+            body = gzip.compress(body, compresslevel=6)
+            extra.append(("Content-Encoding", "gzip"))
+        extra.append(("Vary", "Accept-Encoding"))
+        return self._respond(start_response, "200 OK", body if method == "GET" else b"", CONTENT_TYPE, extra)
+
+    def landing(self) -> str:
+        rows = []
+        for r in self.scraper.runners:
+            st = r.status
+            state = "never run" if st.success is None else ("ok" if st.success else "failed")
+            last = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(st.last_success)) if st.last_success else "never"
+            took = f"{st.duration * 1000:.1f} ms" if st.duration is not None else ""
+            rows.append(
+                f"<tr class='{html.escape(state.split()[0])}'><td>{html.escape(r.name)}</td><td>{state}</td>"
+                f"<td>{last}</td><td>{took}</td><td>{html.escape(st.error)}</td></tr>"
+            )
+        status = self.status_page() if self.status_page else ""
+        path = html.escape(self.telemetry_path)
+        return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>lanes exporter</title>
+<style>
+body {{ font-family: sans-serif; margin: 0; }}
+header {{ background: #e6522c; color: #fff; padding: 0.6em 1em; }}
+main {{ padding: 1em; }}
+table {{ border-collapse: collapse; }}
+td, th {{ border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: left; }}
+tr.failed td {{ background: #f8d7da; }}
+tr.ok td:nth-child(2) {{ color: #1a7f37; }}
+.down {{ background: #f8d7da; }} .degraded {{ background: #fff3cd; }}
+</style></head>
+<body><header><h1>lanes exporter</h1></header><main>
+<p>Prometheus exporter for the network paths of storage systems, version {html.escape(__version__)}.</p>
+<ul><li><a href="{path}">Metrics</a> ({path})</li><li><a href="/-/healthy">Health</a></li></ul>
+{status}
+<h2>Collectors</h2>
+<table><tr><th>collector</th><th>last scrape</th><th>last success</th><th>duration</th><th>error</th></tr>
+{''.join(rows)}
+</table>
+<p>Collectors show "never run" until the first scrape of {path}.</p>
+</main></body></html>
+"""
+
+
+class _QuietHandler(WSGIRequestHandler):
+    timeout = 60  # a client that stalls mid-request (or mid-TLS-handshake) is dropped
+
+    def log_message(self, format, *args):  # noqa: A002 - stdlib signature
+        log.debug("http %s", format % args)
+
+    def handle(self):
+        try:
+            super().handle()
+        except (ssl.SSLError, ConnectionError, TimeoutError, OSError) as e:
+            log.debug("connection dropped: %s", e)
+
+
+class _Server(socketserver.ThreadingMixIn, WSGIServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def handle_error(self, request, client_address):
+        log.debug("request from %s failed", client_address)
+
+
+def parse_listen(address: str) -> tuple[str, int]:
+    """``:10147`` (all interfaces), ``127.0.0.1:10147``, ``[::1]:10147``."""
+    host, sep, port = address.rpartition(":")
+    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ValueError(f"bad listen address {address!r} (use :10147, 127.0.0.1:10147 or [::1]:10147)")
+    host = host.strip("[]")
+    return host, int(port)
+
+
+def tls_context(web: WebConfig) -> ssl.SSLContext | None:
+    if web.tls is None:
+        return None
+    t = web.tls
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.minimum_version = getattr(ssl.TLSVersion, {"TLS10": "TLSv1", "TLS11": "TLSv1_1", "TLS12": "TLSv1_2", "TLS13": "TLSv1_3"}[t.min_version])
+    ctx.maximum_version = getattr(ssl.TLSVersion, {"TLS10": "TLSv1", "TLS11": "TLSv1_1", "TLS12": "TLSv1_2", "TLS13": "TLSv1_3"}[t.max_version])
+    ctx.load_cert_chain(t.cert_file, t.key_file)
+    if t.client_auth_type != "NoClientCert":
+        if t.client_auth_type in ("RequestClientCert", "RequireAnyClientCert"):
+            raise ValueError(f"client_auth_type {t.client_auth_type} is not supported: Python's ssl verifies every client certificate it asks for; use VerifyClientCertIfGiven or RequireAndVerifyClientCert")
+        ctx.load_verify_locations(cafile=t.client_ca_file)
+        ctx.verify_mode = ssl.CERT_REQUIRED if t.client_auth_type == "RequireAndVerifyClientCert" else ssl.CERT_OPTIONAL
+    return ctx
+
+
+def make_server(address: str, app: App, tls: ssl.SSLContext | None) -> _Server:
+    host, port = parse_listen(address)
+    family = socket.AF_INET6 if (host == "" or ":" in host) and socket.has_ipv6 else socket.AF_INET
+
+    class Server(_Server):
+        address_family = family
+
+        def server_bind(self):
+            if family == socket.AF_INET6 and host == "":
+                self.socket.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+            super().server_bind()
+
+    bind_host = host if host else ("::" if family == socket.AF_INET6 else "0.0.0.0")
+    server = Server((bind_host, port), _QuietHandler, bind_and_activate=True)
+    server.set_app(app)
+    if tls is not None:
+        # the handshake runs in the request thread, not in the accept loop
+        server.socket = tls.wrap_socket(server.socket, server_side=True, do_handshake_on_connect=False)
+    return server

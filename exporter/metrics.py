@@ -1,0 +1,153 @@
+"""Metric families and the text exposition (format 0.0.4).
+
+Collectors build fresh families every scrape (never long-lived Gauges mirroring device
+counters: prometheus docs, "Writing exporters").  A family here is a name, a type, a HELP
+text naming its source, label names and a list of (label values, value) samples.  They
+are cheaper than prometheus_client's ``Metric`` (no dict per sample) and sort by label
+tuple; ``to_client()`` converts one for code that wants client_python objects.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+
+PREFIX = "lanes_"
+TYPES = ("gauge", "counter", "untyped")
+
+
+class Family:
+    __slots__ = ("name", "type", "help", "labels", "samples")
+
+    def __init__(self, name: str, type_: str, help_: str, labels: Sequence[str] = ()):
+        if not name.startswith(PREFIX):
+            name = PREFIX + name
+        if type_ not in TYPES:
+            raise ValueError(f"bad metric type {type_}")
+        if type_ == "counter" and not name.endswith("_total"):
+            raise ValueError(f"counter {name} must end in _total")
+        self.name = name
+        self.type = type_
+        self.help = help_
+        self.labels = tuple(labels)
+        self.samples: list[tuple[tuple[str, ...], int | float]] = []
+
+    def add(self, label_values: Sequence[str], value: int | float | bool | None) -> None:
+        """Add one sample; None (value unknown) adds nothing."""
+        if value is None:
+            return
+        if len(label_values) != len(self.labels):
+            raise ValueError(f"{self.name}: {len(self.labels)} labels, got {len(label_values)}")
+        if isinstance(value, bool):
+            value = int(value)
+        self.samples.append((tuple("" if v is None else str(v) for v in label_values), value))
+
+    def __repr__(self) -> str:
+        return f"Family({self.name!r}, {len(self.samples)} samples)"
+
+    def to_client(self):
+        from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, UnknownMetricFamily
+
+        cls = {"gauge": GaugeMetricFamily, "counter": CounterMetricFamily}.get(self.type, UnknownMetricFamily)
+        fam = cls(self.name, self.help, labels=self.labels)
+        for lv, v in self.samples:
+            fam.add_metric(lv, v)
+        return fam
+
+
+def gauge(name: str, help_: str, labels: Sequence[str] = ()) -> Family:
+    return Family(name, "gauge", help_, labels)
+
+
+def counter(name: str, help_: str, labels: Sequence[str] = ()) -> Family:
+    return Family(name, "counter", help_, labels)
+
+
+def info(name: str, help_: str, labels: Sequence[str]) -> Family:
+    """A ``_info`` gauge whose samples are 1: strings belong in labels here (SPEC §6)."""
+    if not name.endswith("_info"):
+        name += "_info"
+    return Family(name, "gauge", help_, labels)
+
+
+def add_stateset(fam: Family, label_values: Sequence[str], states: Sequence[str], current: str | None):
+    """One 0/1 sample per state (state label last).  ``current`` outside the set maps to
+    ``unknown`` when the set has it; None (unknown source) adds nothing."""
+    if current is None:
+        return
+    if current not in states and "unknown" in states:
+        current = "unknown"
+    for s in states:
+        fam.add((*label_values, s), 1 if s == current else 0)
+
+
+def merge(families: Iterable[Family]) -> list[Family]:
+    """Merge families of the same name (several collectors emit the group model), sort by
+    name and samples by label values, and drop exact duplicate samples."""
+    by_name: dict[str, Family] = {}
+    for fam in families:
+        have = by_name.get(fam.name)
+        if have is None:
+            merged = Family.__new__(Family)
+            merged.name, merged.type, merged.help, merged.labels = fam.name, fam.type, fam.help, fam.labels
+            merged.samples = list(fam.samples)
+            by_name[fam.name] = merged
+        elif have.labels == fam.labels and have.type == fam.type:
+            have.samples.extend(fam.samples)
+        else:
+            raise ValueError(f"{fam.name}: emitted with different types or labels")
+    out = []
+    for name in sorted(by_name):
+        fam = by_name[name]
+        seen: dict[tuple[str, ...], int | float] = {}
+        for lv, v in fam.samples:
+            seen.setdefault(lv, v)
+        fam.samples = sorted(seen.items())
+        out.append(fam)
+    return out
+
+
+# ------------------------------------------------------------------ text exposition
+
+
+def _escape_help(s: str) -> str:
+    return s.replace("\\", r"\\").replace("\n", r"\n")
+
+
+def _escape_value(s: str) -> str:
+    if "\\" in s or '"' in s or "\n" in s:
+        return s.replace("\\", r"\\").replace("\n", r"\n").replace('"', r"\"")
+    return s
+
+
+def format_value(v: int | float) -> str:
+    if isinstance(v, int):
+        return str(v)
+    if math.isnan(v):
+        return "NaN"
+    if math.isinf(v):
+        return "+Inf" if v > 0 else "-Inf"
+    if v.is_integer() and abs(v) < 1e15:
+        return str(int(v))
+    return repr(v)
+
+
+def render(families: Iterable[Family]) -> bytes:
+    """Prometheus text format 0.0.4 (exposition_formats.md)."""
+    out: list[str] = []
+    append = out.append
+    for fam in families:
+        if not fam.samples:
+            continue
+        name = fam.name
+        append(f"# HELP {name} {_escape_help(fam.help)}\n# TYPE {name} {fam.type}\n")
+        if fam.labels:
+            keys = [f'{k}="' for k in fam.labels]
+            n = len(keys)
+            for lv, v in fam.samples:
+                parts = [keys[i] + _escape_value(lv[i]) + '"' for i in range(n)]
+                append(f"{name}{{{','.join(parts)}}} {format_value(v)}\n")
+        else:
+            for _lv, v in fam.samples:
+                append(f"{name} {format_value(v)}\n")
+    return "".join(out).encode("utf-8")

@@ -1,0 +1,174 @@
+"""Scrape orchestration: every enabled collector, isolated, under its own deadline.
+
+* A collector contributes all of its series or none: its output is materialised inside a
+  try/except in its own thread; any exception, or a deadline miss, gives
+  ``lanes_collector_success 0`` and no series of its own.
+* Python cannot kill a thread.  A collector still stuck from an earlier scrape is not
+  started again: it reports success 0 until its old run returns.  (Commands it runs are
+  killed by ``exporter.host`` when their own timeout expires, so a stuck run ends.)
+* Single flight: concurrent scrapes share one run of every collector.
+* Output is merged by family name (several collectors emit the group model), sorted by
+  name and label values: deterministic.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import platform as _platform
+import threading
+import time
+from collections.abc import Sequence
+from concurrent.futures import Future
+
+from collectors._base import Collector, Shared
+from exporter import __version__
+from exporter.metrics import Family, gauge, merge
+
+log = logging.getLogger("lanes.scrape")
+
+DEFAULT_TIMEOUT = 8.0
+
+
+@dataclasses.dataclass
+class Status:
+    """What the landing page shows per collector."""
+
+    success: bool | None = None
+    duration: float | None = None
+    last_success: float | None = None
+    error: str = ""
+
+
+class Runner:
+    def __init__(self, collector: Collector, timeout: float):
+        self.collector = collector
+        self.name = collector.name
+        self.timeout = timeout
+        self.status = Status()
+        self._thread: threading.Thread | None = None
+        self._box: list = []
+
+    def start(self) -> bool:
+        """Start a run in its own thread; False if the previous run is still stuck."""
+        if self._thread is not None and self._thread.is_alive():
+            return False
+        box: list = []
+        self._box = box
+
+        def run() -> None:
+            t0 = time.monotonic()
+            try:
+                families = list(self.collector.collect())
+                for f in families:
+                    if not isinstance(f, Family):
+                        raise TypeError(f"collector returned {type(f).__name__}, not a Family")
+                box.append(("ok", families, time.monotonic() - t0))
+            except Exception as e:  # isolation: one collector never fails the scrape
+                box.append(("err", e, time.monotonic() - t0))
+
+        self._thread = threading.Thread(target=run, name=f"collector-{self.name}", daemon=True)
+        self._started = time.monotonic()
+        self._thread.start()
+        return True
+
+    def finish(self, deadline: float) -> tuple[list[Family] | None, float, str]:
+        assert self._thread is not None
+        self._thread.join(max(0.0, deadline - time.monotonic()))
+        if not self._box:
+            return None, time.monotonic() - self._started, f"timed out after {self.timeout:g}s"
+        status, value, duration = self._box[0]
+        if status == "ok":
+            return value, duration, ""
+        return None, duration, _describe(value)
+
+
+def _describe(e: BaseException) -> str:
+    text = str(e) or type(e).__name__
+    if isinstance(e, OSError) and e.filename:
+        text = f"{e.strerror or type(e).__name__}: {e.filename}"
+    return text.splitlines()[0][:300] if text else type(e).__name__
+
+
+class Scraper:
+    def __init__(self, collectors: Sequence[Collector], timeouts: dict[str, float], platform: str, sampler=None):
+        self.runners = [Runner(c, timeouts.get(c.name, DEFAULT_TIMEOUT)) for c in collectors]
+        self.platform = platform
+        self.sampler = sampler
+        self._lock = threading.Lock()
+        self._inflight: Future | None = None
+        self.scrapes = 0
+
+    def scrape(self, deadline: float | None = None) -> list[Family]:
+        """All families, sorted.  Concurrent callers share one run (single flight)."""
+        with self._lock:
+            fut = self._inflight
+            owner = fut is None
+            if owner:
+                fut = self._inflight = Future()
+        if owner:
+            try:
+                fut.set_result(self._scrape_now(deadline))
+            except BaseException as e:  # pragma: no cover - defensive: waiters must wake
+                fut.set_exception(e)
+            finally:
+                with self._lock:
+                    self._inflight = None
+        return fut.result()
+
+    def _scrape_now(self, deadline: float | None) -> list[Family]:
+        self.scrapes += 1
+        if self.sampler is not None:
+            self.sampler.roll()
+        shared = Shared()
+        started = time.monotonic()
+        wall = time.time()
+        running: list[Runner] = []
+        outputs: list[Family] = []
+        success = gauge("collector_success", "1 if the collector ran and understood its sources (an absent subsystem is 1 with no series), 0 if it failed.", ("collector",))
+        duration = gauge("collector_duration_seconds", "Time the collector took in this scrape.", ("collector",))
+        last = gauge("collector_last_success_timestamp_seconds", "Unix time of the data of the collector's last successful run (older than the scrape where data is cached).", ("collector",))
+        results: dict[str, tuple[list[Family] | None, float, str]] = {}
+        for r in self.runners:
+            r.collector.ctx.shared = shared
+            if r.start():
+                running.append(r)
+            else:
+                results[r.name] = (None, time.monotonic() - r._started, "still running from an earlier scrape")
+        for r in running:
+            d = started + r.timeout
+            if deadline is not None:
+                d = min(d, deadline)
+            results[r.name] = r.finish(d)
+        for r in self.runners:
+            families, took, error = results[r.name]
+            ok = families is not None
+            if ok:
+                try:
+                    outputs.extend(merge(families))  # validates and sorts this collector's output
+                except ValueError as e:
+                    ok, error = False, str(e)
+            r.status.success = ok
+            r.status.duration = took
+            r.status.error = error
+            if ok:
+                r.status.last_success = r.collector.data_timestamp or wall
+            else:
+                log.warning("collector failed", extra={"collector": r.name, "err": error})
+            success.add((r.name,), ok)
+            duration.add((r.name,), round(took, 6))
+            last.add((r.name,), r.status.last_success)
+        build = gauge("exporter_build_info", "lanes build; value 1.", ("version", "python_version", "platform"))
+        build.add((__version__, _platform.python_version(), self.platform), 1)
+        try:
+            return merge([*outputs, success, duration, last, build])
+        except ValueError as e:  # two collectors disagree on a family's type or labels
+            log.error("scrape output conflict", extra={"err": str(e)})
+            return merge([success, duration, last, build])
+
+    def close(self) -> None:
+        for r in self.runners:
+            try:
+                r.collector.close()
+            except Exception:
+                pass
