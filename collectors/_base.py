@@ -16,7 +16,6 @@ from typing import Any, ClassVar
 from exporter.host import Host
 from exporter.metrics import Family
 
-
 #: (sampler source, platform) -> cheap counter reader(host) -> {key: (rx_bytes, tx_bytes)}.
 #: Collectors register theirs at import; the peak sampler looks them up.
 SAMPLE_READERS: dict[tuple[str, str], Callable[[Host], Mapping[str, tuple[int, int]]]] = {}

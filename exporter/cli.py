@@ -95,7 +95,7 @@ class _Formatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         fields = {
-            "ts": datetime.datetime.fromtimestamp(record.created, datetime.timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            "ts": datetime.datetime.fromtimestamp(record.created, datetime.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
             "level": {"WARNING": "warn"}.get(record.levelname, record.levelname.lower()),
             "logger": record.name,
             "msg": record.getMessage(),
@@ -243,7 +243,7 @@ def record(args, scraper: Scraper, host: RecordingHost, platform: str) -> int:
     families = scraper.scrape()
     meta = {
         "platform": platform,
-        "captured": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "captured": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "lanes_version": __version__,
         "hostname": socket.gethostname(),
         "notes": "recorded with lanes_exporter --record",
