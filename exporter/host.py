@@ -148,12 +148,14 @@ class Host:
         *,
         timeout: float,
         unpack: Callable[[bytes, bool], str | None],
+        seqpacket: bool = False,
     ) -> CommandResult:
-        """One request over a unix stream socket, recorded like a command.
+        """One request over a unix socket, recorded like a command.
 
         ``name`` is the pseudo argv used for the snapshot slug (``multipathd show maps
         json``).  ``addresses`` are tried in order; ``@name`` is an abstract socket.
         ``unpack(buffer, eof)`` returns the reply text once complete, else None.
+        ``seqpacket`` selects SOCK_SEQPACKET (teamd's control socket) over SOCK_STREAM.
         """
         raise NotImplementedError
 
@@ -273,7 +275,7 @@ class LiveHost(Host):
             time.monotonic() - start,
         )
 
-    def unix_request(self, name, addresses, payload, *, timeout, unpack):
+    def unix_request(self, name, addresses, payload, *, timeout, unpack, seqpacket=False):
         deadline = time.monotonic() + timeout
         last: Exception | None = None
         for address in addresses:
@@ -281,7 +283,7 @@ class LiveHost(Host):
                 target: str | bytes = b"\0" + address[1:].encode()
             else:
                 target = self.path(address)
-            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET if seqpacket else socket.SOCK_STREAM)
             try:
                 s.settimeout(max(0.01, deadline - time.monotonic()))
                 try:
@@ -435,7 +437,7 @@ class SnapshotHost(Host):
     def run(self, tool, args, *, timeout):
         return self._recorded([tool, *args])
 
-    def unix_request(self, name, addresses, payload, *, timeout, unpack):
+    def unix_request(self, name, addresses, payload, *, timeout, unpack, seqpacket=False):
         return self._recorded(list(name))
 
 
@@ -557,9 +559,9 @@ class RecordingHost(Host):
         self._save([tool, *args], result)
         return result
 
-    def unix_request(self, name, addresses, payload, *, timeout, unpack):
+    def unix_request(self, name, addresses, payload, *, timeout, unpack, seqpacket=False):
         try:
-            result = self.inner.unix_request(name, addresses, payload, timeout=timeout, unpack=unpack)
+            result = self.inner.unix_request(name, addresses, payload, timeout=timeout, unpack=unpack, seqpacket=seqpacket)
         except CommandTimeout:
             self._save(name, None, "timeout")
             raise
