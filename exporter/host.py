@@ -171,6 +171,42 @@ class Host:
 # --------------------------------------------------------------------------- live host
 
 
+class _LinkDumper:
+    """One NETLINK_ROUTE socket, reused scrape after scrape (decoding: exporter.netlink)."""
+
+    def __init__(self, timeout: float = 5.0):
+        from exporter import netlink
+
+        self.nl = netlink
+        self.sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, netlink.NETLINK_ROUTE)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+        self.sock.settimeout(timeout)
+        self.sock.bind((0, 0))
+        self.seq = 0
+
+    def dump(self) -> list[dict]:
+        chunks: list[bytes] = []
+        for _attempt in range(3):
+            self.seq += 1
+            self.sock.send(self.nl.request(self.seq))
+            chunks = []
+            changed = False
+            while True:
+                data = self.sock.recv(1 << 20)
+                chunks.append(data)
+                changed = changed or self.nl.interrupted(data)
+                if self.nl.is_done(data):
+                    break
+            if not changed:
+                break
+        # After three interrupted dumps the last one is used: a device that appeared or
+        # vanished meanwhile is simply missing or present for this scrape.
+        return self.nl.decode_dump(chunks)[0]
+
+    def close(self) -> None:
+        self.sock.close()
+
+
 def _kill_group(proc: subprocess.Popen) -> None:
     try:
         os.killpg(proc.pid, signal.SIGKILL)
@@ -321,11 +357,9 @@ class LiveHost(Host):
     def netlink_links(self) -> list[dict] | None:
         if not self.live or self.platform != "linux":
             return None
-        from exporter import netlink
-
         with self._nl_lock:  # one dump at a time on the shared socket
             if self._nl is None:
-                self._nl = netlink.LinkDumper()
+                self._nl = _LinkDumper()
             try:
                 return self._nl.dump()
             except OSError:
