@@ -125,15 +125,16 @@ def group_families(groups: Sequence[Group], sampler=None) -> list[Family]:
 # ------------------------------------------------------------------ declared groups
 
 
-def link_member(name: str, link: Link | None) -> Member:
+def link_member(name: str, link: Link | None, speed_bytes: int | None = None) -> Member:
+    """``speed_bytes`` (config ``groups.<g>.speed_bytes``) overrides the link's own speed."""
     if link is None:
-        return Member(name=name, up=False)
+        return Member(name=name, up=False, speed_bytes=speed_bytes)
     return Member(
         name=name,
         up=link.up,
         rx_bytes=link.rx_bytes,
         tx_bytes=link.tx_bytes,
-        speed_bytes=link.speed_bytes,
+        speed_bytes=speed_bytes or link.speed_bytes,
         sample=(_link_common.SAMPLE_SOURCE, name),
     )
 
@@ -142,7 +143,7 @@ def declared_groups(declared: Mapping[str, object], links: Mapping[str, Link]) -
     """Map ``groups:`` of the config onto the link table: kind="declared"."""
     groups = []
     for name, spec in sorted(declared.items()):
-        members = tuple(link_member(m, links.get(m)) for m in spec.members)
+        members = tuple(link_member(m, links.get(m), getattr(spec, "speed_bytes", None)) for m in spec.members)
         groups.append(
             Group(
                 kind="declared",
@@ -167,3 +168,52 @@ class DeclaredGroups(Collector):
             return []
         links = _link_common.shared_links(self.host, self.ctx)
         return group_families(declared_groups(declared, links), self.ctx.sampler)
+
+
+# ------------------------------------------------------------------ nvme (NVMe native multipath)
+
+
+def nvme_groups(subsystems: Iterable, links: Mapping[str, Link], disks: Mapping, config=None) -> list[Group]:
+    """kind="nvme": group = a namespace of an NVMe subsystem reached over native
+    multipath, named ``<subsysnqn>/ns<nsid>`` (stable across reboots, unlike nvmeSnN);
+    member = one controller path (``collectors.nvme_linux.member_name``).  ``subsystems``
+    are ``nvme_linux.Subsystem`` values (duck-typed to keep this module import-light).
+
+    policy = the subsystem's iopolicy; balancing ``load`` for round-robin, queue-depth
+    and adaptive, ``failover`` for numa (one current path per NUMA node: see
+    nvme_linux.LOAD_POLICIES).  Bytes are those of the hidden path disk in
+    /proc/diskstats (read = received, written = transmitted), speed is the NIC's.
+    ``expect: {nvme: {<group or subsysnqn>: N}}`` sets the paths a namespace should have.
+    """
+    from collectors.nvme_linux import LOAD_POLICIES  # local: nvme_linux imports this module
+
+    out = []
+    for s in subsystems:
+        for ns in s.namespaces:
+            members = []
+            for p in ns.paths:
+                c = p.controller
+                d = disks.get(p.device)
+                link = links.get(c.netdev) if c.netdev else None
+                members.append(
+                    Member(
+                        name=c.member,
+                        up=p.up,
+                        rx_bytes=d.read_bytes if d else None,
+                        tx_bytes=d.write_bytes if d else None,
+                        speed_bytes=link.speed_bytes if link else None,
+                        sample=("disk", p.device),
+                    )
+                )
+            expected = max(expected_members(config, "nvme", ns.group), expected_members(config, "nvme", s.nqn))
+            out.append(
+                Group(
+                    kind="nvme",
+                    name=ns.group,
+                    policy=s.iopolicy or "unknown",
+                    balancing="load" if s.iopolicy in LOAD_POLICIES else "failover",
+                    members=tuple(members),
+                    expected=expected,
+                )
+            )
+    return out

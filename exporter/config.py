@@ -28,6 +28,9 @@ class DeclaredGroup:
     members: tuple[str, ...]
     balancing: str = "load"
     policy: str = "declared"
+    #: capacity of each member in bytes/s where the driver reports none or the link is
+    #: shaped below line rate (veth, VM NICs, policed links); overrides the link's speed
+    speed_bytes: int | None = None
 
 
 @dataclasses.dataclass
@@ -172,6 +175,7 @@ def parse_config(text: str, file: str, collector_options: Mapping[str, Mapping[s
             for gk, gv in doc.mapping(value, "groups"):
                 members: list[str] | None = None
                 balancing, policy = "load", "declared"
+                speed_bytes = None
                 for fk, fv in doc.mapping(gv, f"groups.{gk.value}"):
                     where = f"groups.{gk.value}.{fk.value}"
                     if fk.value == "members":
@@ -184,11 +188,13 @@ def parse_config(text: str, file: str, collector_options: Mapping[str, Mapping[s
                             raise doc.err(fv, f"{where}: must be load or failover")
                     elif fk.value == "policy":
                         policy = doc.string(fv, where)
+                    elif fk.value == "speed_bytes":
+                        speed_bytes = _option(doc, fv, where, "int") or None
                     else:
-                        raise doc.err(fk, f"groups.{gk.value}: unknown key {fk.value!r} (known: balancing, members, policy)")
+                        raise doc.err(fk, f"groups.{gk.value}: unknown key {fk.value!r} (known: balancing, members, policy, speed_bytes)")
                 if members is None:
                     raise doc.err(gk, f"groups.{gk.value}: members is required")
-                cfg.groups[str(gk.value)] = DeclaredGroup(tuple(members), balancing, policy)
+                cfg.groups[str(gk.value)] = DeclaredGroup(tuple(members), balancing, policy, speed_bytes)
         elif name == "expect":
             for kk, kv in doc.mapping(value, "expect"):
                 counts = {}
