@@ -13,7 +13,7 @@ import json
 import logging
 import os
 import signal
-import socket
+import platform as _platform
 import sys
 import threading
 from collections.abc import Sequence
@@ -245,7 +245,7 @@ def record(args, scraper: Scraper, host: RecordingHost, platform: str) -> int:
         "platform": platform,
         "captured": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "lanes_version": __version__,
-        "hostname": socket.gethostname(),
+        "hostname": _platform.node(),
         "notes": "recorded with lanes_exporter --record",
         "collectors": [r.name for r in scraper.runners],
     }
