@@ -16,6 +16,7 @@ import signal
 import platform as _platform
 import sys
 import threading
+import time
 from collections.abc import Sequence
 
 import collectors
@@ -319,7 +320,15 @@ def run(argv: Sequence[str] | None) -> int:
             scraper = build(args, config, platform, host, None)
             return record(args, scraper, host, platform)
         if args.once:
-            scraper = build(args, config, platform, host, None)
+            sampler = make_sampler(config, host)
+            scraper = build(args, config, platform, host, sampler)
+            if sampler is not None:
+                # The peaks need two samples inside one window: a first scrape tells the
+                # sampler which members to follow, then two samples a moment apart.
+                scraper.scrape()
+                sampler.sample_once()
+                time.sleep(min(sampler.interval, 0.2))
+                sampler.sample_once()
             families = scraper.scrape()
             sys.stdout.buffer.write(render(families))
             sys.stdout.flush()
