@@ -9,10 +9,12 @@ from __future__ import annotations
 from collectors._base import Collector
 from collectors.groups import DeclaredGroups
 from collectors.link_linux import LinkLinux
+from collectors.nvme_linux import NvmeLinux
 
 ALL: tuple[type[Collector], ...] = (
     LinkLinux,
     DeclaredGroups,
+    NvmeLinux,
 )
 
 

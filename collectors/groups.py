@@ -217,3 +217,52 @@ def nvme_groups(subsystems: Iterable, links: Mapping[str, Link], disks: Mapping,
                 )
             )
     return out
+
+
+# ------------------------------------------------------------------ nvme (NVMe native multipath)
+
+
+def nvme_groups(subsystems: Iterable, links: Mapping[str, Link], disks: Mapping, config=None) -> list[Group]:
+    """kind="nvme": group = a namespace of an NVMe subsystem reached over native
+    multipath, named ``<subsysnqn>/ns<nsid>`` (stable across reboots, unlike nvmeSnN);
+    member = one controller path (``collectors.nvme_linux.member_name``).  ``subsystems``
+    are ``nvme_linux.Subsystem`` values (duck-typed to keep this module import-light).
+
+    policy = the subsystem's iopolicy; balancing ``load`` for round-robin, queue-depth
+    and adaptive, ``failover`` for numa (one current path per NUMA node: see
+    nvme_linux.LOAD_POLICIES).  Bytes are those of the hidden path disk in
+    /proc/diskstats (read = received, written = transmitted), speed is the NIC's.
+    ``expect: {nvme: {<group or subsysnqn>: N}}`` sets the paths a namespace should have.
+    """
+    from collectors.nvme_linux import LOAD_POLICIES  # local: nvme_linux imports this module
+
+    out = []
+    for s in subsystems:
+        for ns in s.namespaces:
+            members = []
+            for p in ns.paths:
+                c = p.controller
+                d = disks.get(p.device)
+                link = links.get(c.netdev) if c.netdev else None
+                members.append(
+                    Member(
+                        name=c.member,
+                        up=p.up,
+                        rx_bytes=d.read_bytes if d else None,
+                        tx_bytes=d.write_bytes if d else None,
+                        speed_bytes=link.speed_bytes if link else None,
+                        sample=("disk", p.device),
+                    )
+                )
+            expected = max(expected_members(config, "nvme", ns.group), expected_members(config, "nvme", s.nqn))
+            out.append(
+                Group(
+                    kind="nvme",
+                    name=ns.group,
+                    policy=s.iopolicy or "unknown",
+                    balancing="load" if s.iopolicy in LOAD_POLICIES else "failover",
+                    members=tuple(members),
+                    expected=expected,
+                )
+            )
+    return out
