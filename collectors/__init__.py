@@ -7,13 +7,19 @@ a README row.  Flags, timeouts, self-metrics and the failure-mode tests come for
 from __future__ import annotations
 
 from collectors._base import Collector
+from collectors.aggr_illumos import AggrIllumos
 from collectors.groups import DeclaredGroups
+from collectors.ipmp_illumos import IpmpIllumos
+from collectors.link_illumos import LinkIllumos
 from collectors.link_linux import LinkLinux
 from collectors.nvme_linux import NvmeLinux
 
 ALL: tuple[type[Collector], ...] = (
     LinkLinux,
     DeclaredGroups,
+    LinkIllumos,
+    AggrIllumos,
+    IpmpIllumos,
     NvmeLinux,
 )
 

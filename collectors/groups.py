@@ -266,3 +266,92 @@ def nvme_groups(subsystems: Iterable, links: Mapping[str, Link], disks: Mapping,
                 )
             )
     return out
+
+
+# ------------------------------------------------------------------ illumos: aggr (dladm aggregations)
+
+
+def aggr_groups(summaries: Mapping[str, object], ports: Sequence[object], links: Mapping[str, Link]) -> list[Group]:
+    """dladm aggregations (collectors/aggr_illumos.py): kind="aggr", one member per port.
+
+    ``summaries``: aggregation name -> AggrSummary (``policy`` is dladm's hashing policy,
+    L2/L3/L4); ``ports``: PortStatus items (``aggr``, ``port``, ``up``, ``speed_bytes``).
+    A member is up when attached, its link up and, with LACP, collecting and distributing.
+    Every port of a trunk aggregation carries traffic: balancing="load"."""
+    by_aggr: dict[str, list] = {name: [] for name in summaries}
+    for p in ports:
+        by_aggr.setdefault(p.aggr, []).append(p)
+    out = []
+    for name, mine in sorted(by_aggr.items()):
+        members = []
+        for p in mine:
+            link = links.get(p.port)
+            members.append(
+                Member(
+                    name=p.port,
+                    up=p.up,
+                    rx_bytes=link.rx_bytes if link else None,
+                    tx_bytes=link.tx_bytes if link else None,
+                    speed_bytes=p.speed_bytes,
+                    sample=(_link_common.SAMPLE_SOURCE, p.port),
+                )
+            )
+        summary = summaries.get(name)
+        out.append(
+            Group(
+                kind="aggr",
+                name=name,
+                policy=getattr(summary, "policy", "") or "",
+                balancing="load",
+                members=tuple(members),
+                expected=len(members),
+            )
+        )
+    return out
+
+
+# ------------------------------------------------------------------ illumos: ipmp (IP multipathing)
+
+
+def ipmp_groups(ipmp: Mapping[str, object], interfaces: Mapping[str, object], links: Mapping[str, Link]) -> list[Group]:
+    """IPMP groups (collectors/ipmp_illumos.py): kind="ipmp", group = the IPMP interface
+    (ipmp0), one member per IP interface in it.
+
+    A member is up when in.mpathd calls it usable (STATE ok, not down): an inactive
+    standby that is ok counts, it takes over on failure.  Policy is the configuration in
+    Oracle's IPMP words: "active-standby" when a standby interface is configured, else
+    "active-active"; balancing="load" when more than one interface is meant to carry
+    traffic (outbound load is spread per destination), "failover" otherwise."""
+    out = []
+    for name, g in sorted(ipmp.items()):
+        members = []
+        names = list(g.interfaces) + sorted(n for n, i in interfaces.items() if i.group == name and n not in g.interfaces)
+        standby = 0
+        for ifname in names:
+            i = interfaces.get(ifname)
+            link = links.get(ifname)
+            if i is not None and i.standby:
+                standby += 1
+            up = i.usable if i is not None else ifname in g.active
+            members.append(
+                Member(
+                    name=ifname,
+                    up=up,
+                    rx_bytes=link.rx_bytes if link else None,
+                    tx_bytes=link.tx_bytes if link else None,
+                    speed_bytes=link.speed_bytes if link else None,
+                    sample=(_link_common.SAMPLE_SOURCE, ifname),
+                )
+            )
+        carriers = len(names) - standby
+        out.append(
+            Group(
+                kind="ipmp",
+                name=name,
+                policy="active-standby" if standby else "active-active",
+                balancing="load" if carriers > 1 else "failover",
+                members=tuple(members),
+                expected=len(members),
+            )
+        )
+    return out
