@@ -9,9 +9,11 @@ from __future__ import annotations
 from collectors._base import Collector
 from collectors.aggr_illumos import AggrIllumos
 from collectors.groups import DeclaredGroups
+from collectors.iscsi_linux import IscsiLinux
 from collectors.ipmp_illumos import IpmpIllumos
 from collectors.link_illumos import LinkIllumos
 from collectors.link_linux import LinkLinux
+from collectors.multipath_linux import MultipathLinux
 from collectors.nvme_linux import NvmeLinux
 
 ALL: tuple[type[Collector], ...] = (
@@ -21,6 +23,8 @@ ALL: tuple[type[Collector], ...] = (
     AggrIllumos,
     IpmpIllumos,
     NvmeLinux,
+    MultipathLinux,
+    IscsiLinux,
 )
 
 

@@ -355,3 +355,88 @@ def ipmp_groups(ipmp: Mapping[str, object], interfaces: Mapping[str, object], li
             )
         )
     return out
+
+
+# ------------------------------------------------------------------ multipath and iscsi (Linux dm-multipath, open-iscsi)
+
+
+def _nic_speed(links: Mapping[str, Link], netdev: str | None) -> int | None:
+    link = links.get(netdev) if netdev else None
+    return link.speed_bytes if link else None
+
+
+def multipath_groups(maps: Iterable, links: Mapping[str, Link], config=None) -> list[Group]:
+    """kind="multipath": group = map (alias or WWID), member = path device (sdX).
+    ``maps`` are ``multipath_linux.MapView`` values (duck-typed).  policy = the active
+    group's selector name and the grouping it shows (``round-robin/multibus``,
+    ``service-time/failover``); balancing ``load`` when more than one path shares the active
+    path group (dm-mpath.c choose_pgpath only balances inside the current group),
+    ``failover`` otherwise.  Without multipathd or the dm status line the groups are
+    unknown: every path is taken to share the load.  Bytes are the path's own
+    /proc/diskstats (never the map's), speed is its NIC's."""
+    out = []
+    for m in maps:
+        members = tuple(
+            Member(
+                name=p.dev,
+                up=p.up,
+                rx_bytes=p.read_bytes,
+                tx_bytes=p.written_bytes,
+                speed_bytes=_nic_speed(links, p.netdev),
+                sample=("disk", p.dev),
+            )
+            for p in sorted(m.paths, key=lambda p: p.dev)
+        )
+        if m.state is not None:
+            active = [g for g in m.state.groups if g.state == "active"]
+            sharing = len(active[0].paths) if active else max((len(g.paths) for g in m.state.groups), default=0)
+        else:
+            sharing = len(members)
+        selector = (m.selector.split() or ["unknown"])[0] if m.selector else "unknown"
+        out.append(
+            Group(
+                kind="multipath",
+                name=m.name,
+                policy=f"{selector}/{m.policy}",
+                balancing="load" if sharing > 1 else "failover",
+                members=members,
+                expected=max(expected_members(config, "multipath", m.name), expected_members(config, "multipath", m.wwid)),
+            )
+        )
+    return out
+
+
+def iscsi_groups(sessions: Mapping, records: Iterable, disks: Mapping, links: Mapping[str, Link], config=None) -> list[Group]:
+    """kind="iscsi" (Linux): group = target IQN, member = session named ``<portal>@<iface>``
+    (stable across relogins, unlike the session number).  ``sessions`` are
+    ``iscsi_linux.Session`` values, ``records`` the node records: a record with no session
+    is a member that is down (logged out, or never logged in).  A session is up when its
+    state is LOGGED_IN; its bytes are the sum of its disks; speed is its NIC's.  Sessions of
+    one target are used together by dm-multipath (or stand alone): balancing ``load``."""
+    by_target: dict[str, dict[str, Member]] = {}
+    for s in sessions.values():
+        i = s.identity
+        d = [disks[x] for x in s.disks if x in disks]
+        by_target.setdefault(i.target, {})[i.member] = Member(
+            name=i.member,
+            up=s.state == "LOGGED_IN",
+            rx_bytes=sum(x.read_bytes for x in d) if d else (0 if not s.disks else None),
+            tx_bytes=sum(x.write_bytes for x in d) if d else (0 if not s.disks else None),
+            speed_bytes=_nic_speed(links, s.netdev),
+            sample=("disk", s.disks[0]) if len(s.disks) == 1 else None,
+        )
+    for r in records:
+        members = by_target.setdefault(r.target, {})
+        if r.member not in members:
+            members[r.member] = Member(name=r.member, up=False)
+    return [
+        Group(
+            kind="iscsi",
+            name=target,
+            policy="open-iscsi",
+            balancing="load",
+            members=tuple(members[k] for k in sorted(members)),
+            expected=expected_members(config, "iscsi", target),
+        )
+        for target, members in sorted(by_target.items())
+    ]

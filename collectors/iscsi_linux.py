@@ -1,0 +1,452 @@
+"""Collector ``iscsi`` (Linux open-iscsi initiator): sessions, the NIC and portal each uses.
+
+Sources (no root, no daemon, no command):
+  /sys/class/iscsi_session/sessionN/{targetname,tpgt,ifacename,initiatorname,state,
+      recovery_tmo}                         kernel drivers/scsi/scsi_transport_iscsi.c
+  /sys/class/iscsi_connection/connectionN:0/{persistent_address,persistent_port,address,
+      port,state}                           same file (iscsi_conn_attr_show)
+  /sys/class/iscsi_host/hostH/{netdev,ipaddress}
+                                            same file; iscsi_tcp.c iscsi_sw_tcp_host_get_param
+                                            (ipaddress is the local socket address)
+  /sys/class/iscsi_session/sessionN/device/target*/H:C:T:L/block/sdX
+                                            the disks of the session (software iSCSI has
+                                            one SCSI host per session, open-iscsi README 5.1.1)
+  /proc/diskstats                           bytes of those disks (collectors/_diskstats.py)
+  /proc/net/route, /proc/net/ipv6_route     the NIC a session leaves by when its iface is not
+                                            bound to a netdev (net/ipv4/fib_trie.c
+                                            fib_route_seq_show, net/ipv6/route.c)
+  /etc/iscsi/nodes, /var/lib/iscsi/nodes    node records <target>/<addr>,<port>,<tpgt>/<iface>
+                                            (open-iscsi usr/idbm.c): sessions that should exist
+
+Identity attributes (target, portal, iface, addresses, netdev) are read once per session
+lifetime, keyed by the session name and its SCSI host (a new login gets a new SID and a new
+host), because reading ``ipaddress``/``address`` during logout tripped kernel bugs
+(iscsi_tcp NULL deref and use-after-free fixes, 2023 stable).  ``state`` and the disk
+counters are read every scrape.  CHAP attributes are never read.
+
+Metrics: lanes_iscsi_session_info, lanes_iscsi_session_state{state}, lanes_iscsi_connection_state,
+lanes_iscsi_session_recovery_timeout_seconds, lanes_iscsi_session_disks, and the group model
+kind="iscsi" (group = target IQN, member = ``<portal>@<iface>``; bytes = Σ of its disks).
+
+Platform: Linux.  By hand: ``iscsiadm -m session -P 3``;
+``grep . /sys/class/iscsi_session/session*/{targetname,state} /sys/class/iscsi_host/host*/{netdev,ipaddress}``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import errno
+import ipaddress
+import re
+import threading
+from collections.abc import Iterable, Mapping
+
+from collectors import _diskstats, _link_common, groups
+from collectors._base import Collector, ParseError
+from exporter.host import Host
+from exporter.metrics import Family, add_stateset, gauge, info
+
+# kernel scsi_transport_iscsi.c iscsi_session_state_names[] and iscsi_conn_state_names[]
+SESSION_STATES = ("LOGGED_IN", "FAILED", "FREE", "unknown")
+CONN_STATES = ("up", "down", "failed", "bound", "unknown")
+NODE_DIRS = ("/etc/iscsi/nodes", "/var/lib/iscsi/nodes")
+# reading address/port/ipaddress of a connection that is down gives ENOTCONN
+# (scsi_transport_iscsi.c, iscsi_tcp.c): "no value now", like the host's absent errnos
+_NO_VALUE_ERRNOS = frozenset({errno.ENOTCONN, errno.ESHUTDOWN, errno.EIO})
+_UNSET = frozenset({"", "<empty>", "default", "(null)"})
+
+
+# ------------------------------------------------------------------ models
+
+
+@dataclasses.dataclass(frozen=True)
+class SessionIdentity:
+    """What does not change during one login (read once)."""
+
+    session: str  # session1
+    host: str  # host3
+    target: str
+    tpgt: str
+    iface: str
+    initiator: str
+    persistent_address: str | None
+    persistent_port: str | None
+    address: str | None  # current peer (can differ from persistent after a redirect)
+    port: str | None
+    bound_netdev: str | None  # iface.net_ifacename pushed to iscsi_host/netdev, None if unbound
+    local_address: str | None
+
+    @property
+    def portal(self) -> str:
+        return format_portal(self.persistent_address or self.address, self.persistent_port or self.port)
+
+    @property
+    def member(self) -> str:
+        return f"{self.portal}@{self.iface or 'default'}"
+
+
+@dataclasses.dataclass(frozen=True)
+class Session:
+    identity: SessionIdentity
+    state: str | None
+    conn_state: str | None
+    recovery_tmo: int | None
+    disks: tuple[str, ...]
+    netdev: str | None  # bound netdev, else the route to the portal
+
+
+@dataclasses.dataclass(frozen=True)
+class Route:
+    network: ipaddress.IPv4Network | ipaddress.IPv6Network
+    metric: int
+    iface: str
+
+
+@dataclasses.dataclass(frozen=True)
+class NodeRecord:
+    target: str
+    address: str
+    port: str
+    tpgt: str | None
+    iface: str
+
+    @property
+    def member(self) -> str:
+        return f"{format_portal(self.address, self.port)}@{self.iface}"
+
+
+# ------------------------------------------------------------------ pure parsers
+
+
+def parse_value(text: str | None) -> str | None:
+    """A sysfs value or None: ``<empty>``, ``default``, an empty file all mean unset
+    (open-iscsi usr/iscsi_settings.h DEFAULT_NETDEV; real-captures.md L-8/L-9)."""
+    if text is None:
+        return None
+    v = text.strip()
+    return None if v in _UNSET else v
+
+
+def parse_recovery_tmo(text: str | None) -> int | None:
+    """``recovery_tmo``: integer seconds; ``off`` (no timeout) and garbage give None."""
+    v = (text or "").strip()
+    if not v or not re.fullmatch(r"-?\d{1,10}", v):
+        return None
+    n = int(v)
+    return n if n >= 0 else None
+
+
+def format_portal(address: str | None, port: str | None) -> str:
+    """``addr:port``; IPv6 in brackets as iscsiadm prints it."""
+    a = (address or "").strip() or "unknown"
+    if ":" in a and not a.startswith("["):
+        a = f"[{a}]"
+    p = (port or "").strip()
+    return f"{a}:{p}" if p else a
+
+
+def parse_proc_net_route(text: str) -> list[Route]:
+    """/proc/net/route (net/ipv4/fib_trie.c fib_route_seq_show): header, then TAB-separated
+    ``Iface Destination Gateway Flags RefCnt Use Metric Mask MTU Window IRTT``.  Addresses are
+    the __be32 printed with %08X, i.e. byte-reversed on little-endian hosts (all the hosts
+    lanes targets; a big-endian snapshot would read wrong)."""
+    routes = []
+    for lineno, line in enumerate(text.splitlines(), 1):
+        f = line.split()
+        if not f or (lineno == 1 and f[0] == "Iface"):
+            continue
+        if len(f) < 8:
+            raise ParseError("/proc/net/route", lineno, f"{len(f)} fields, expected 11")
+        try:
+            dest, flags, metric, mask = int(f[1], 16), int(f[3], 16), int(f[6]), int(f[7], 16)
+        except ValueError:
+            raise ParseError("/proc/net/route", lineno, "non-hex field") from None
+        if not flags & 0x1:  # RTF_UP
+            continue
+        try:
+            d = ipaddress.IPv4Address(dest.to_bytes(4, "little"))
+            m = ipaddress.IPv4Address(mask.to_bytes(4, "little"))
+            net = ipaddress.IPv4Network(f"{d}/{m}", strict=False)
+        except (ValueError, OverflowError):
+            raise ParseError("/proc/net/route", lineno, "bad destination or mask") from None
+        routes.append(Route(net, metric, f[0]))
+    return routes
+
+
+def parse_ipv6_route(text: str) -> list[Route]:
+    """/proc/net/ipv6_route (net/ipv6/route.c rt6_info_seq_show): dest plen src splen
+    nexthop metric refcnt use flags iface; hex, network byte order."""
+    routes = []
+    for lineno, line in enumerate(text.splitlines(), 1):
+        f = line.split()
+        if not f:
+            continue
+        if len(f) != 10 or len(f[0]) != 32:
+            raise ParseError("/proc/net/ipv6_route", lineno, "expected 10 fields")
+        try:
+            dest = ipaddress.IPv6Address(bytes.fromhex(f[0]))
+            plen, metric, flags = int(f[1], 16), int(f[5], 16), int(f[8], 16)
+            net = ipaddress.IPv6Network(f"{dest}/{plen}", strict=False)
+        except ValueError:
+            raise ParseError("/proc/net/ipv6_route", lineno, "bad field") from None
+        if not flags & 0x1 or f[9] == "lo":  # RTF_UP; local and unreachable routes sit on lo
+            continue
+        routes.append(Route(net, metric, f[9]))
+    return routes
+
+
+def route_iface(routes: Iterable[Route], address: str | None) -> str | None:
+    """The interface of the longest matching prefix (lowest metric on a tie), as the kernel
+    would choose without policy rules; None for a hostname or no route."""
+    if not address:
+        return None
+    try:
+        ip = ipaddress.ip_address(address.strip().strip("[]"))
+    except ValueError:
+        return None
+    best: Route | None = None
+    for r in routes:
+        if r.network.version != ip.version or ip not in r.network:
+            continue
+        if best is None or (r.network.prefixlen, -r.metric) > (best.network.prefixlen, -best.metric):
+            best = r
+    return best.iface if best else None
+
+
+def parse_node_entry(target: str, portal_dir: str, iface: str | None) -> NodeRecord | None:
+    """One node record path (open-iscsi usr/idbm.c): ``<addr>,<port>,<tpgt>/<iface>``, or the
+    old style ``<addr>,<port>`` file (iface default).  None if the name does not fit."""
+    parts = portal_dir.rsplit(",", 2)
+    if len(parts) == 3 and parts[1].isdigit() and parts[2].lstrip("-").isdigit():
+        addr, port, tpgt = parts
+    else:
+        parts = portal_dir.rsplit(",", 1)
+        if len(parts) != 2 or not parts[1].isdigit():
+            return None
+        (addr, port), tpgt = parts, None
+    if not addr or not target:
+        return None
+    return NodeRecord(target, addr, port, tpgt, iface or "default")
+
+
+# ------------------------------------------------------------------ reading
+
+
+def _attr(host: Host, path: str) -> str | None:
+    try:
+        return host.read_optional(path)
+    except PermissionError:
+        raise
+    except OSError as e:
+        if e.errno in _NO_VALUE_ERRNOS:
+            return None
+        raise
+
+
+def _session_disks(host: Host, session: str) -> tuple[str, ...]:
+    base = f"/sys/class/iscsi_session/{session}/device"
+    disks = []
+    for t in host.list_optional(base):
+        if not t.startswith("target"):
+            continue
+        for lun in host.list_optional(f"{base}/{t}"):
+            if lun.count(":") != 3:
+                continue
+            disks.extend(host.list_optional(f"{base}/{t}/{lun}/block"))
+    return tuple(sorted(disks))
+
+
+def read_routes(host: Host) -> list[Route]:
+    routes = []
+    text = host.read_optional("/proc/net/route")
+    if text is not None:
+        routes += parse_proc_net_route(text)
+    text6 = host.read_optional("/proc/net/ipv6_route")
+    if text6 is not None:
+        routes += parse_ipv6_route(text6)
+    return routes
+
+
+def shared_routes(host: Host, ctx) -> list[Route]:
+    return ctx.shared.get("routes", lambda: read_routes(host))
+
+
+class SessionReader:
+    """Reads iSCSI sessions; identity attributes once per session lifetime."""
+
+    def __init__(self) -> None:
+        self._cache: dict[tuple[str, str], SessionIdentity] = {}
+        self._lock = threading.Lock()
+
+    def _identity(self, host: Host, name: str, host_name: str) -> SessionIdentity:
+        s = f"/sys/class/iscsi_session/{name}"
+        sid = name[len("session") :]
+        c = f"/sys/class/iscsi_connection/connection{sid}:0"
+        h = f"/sys/class/iscsi_host/{host_name}"
+        return SessionIdentity(
+            session=name,
+            host=host_name,
+            target=parse_value(_attr(host, f"{s}/targetname")) or "",
+            tpgt=parse_value(_attr(host, f"{s}/tpgt")) or "",
+            iface=parse_value(_attr(host, f"{s}/ifacename")) or "default",
+            initiator=parse_value(_attr(host, f"{s}/initiatorname")) or "",
+            persistent_address=parse_value(_attr(host, f"{c}/persistent_address")),
+            persistent_port=parse_value(_attr(host, f"{c}/persistent_port")),
+            address=parse_value(_attr(host, f"{c}/address")),
+            port=parse_value(_attr(host, f"{c}/port")),
+            bound_netdev=parse_value(_attr(host, f"{h}/netdev")),
+            local_address=parse_value(_attr(host, f"{h}/ipaddress")),
+        )
+
+    def read(self, host: Host, routes: list[Route]) -> dict[str, Session]:
+        out: dict[str, Session] = {}
+        seen = set()
+        for name in host.list_optional("/sys/class/iscsi_session"):
+            if not name.startswith("session"):
+                continue
+            base = f"/sys/class/iscsi_session/{name}"
+            try:
+                # the class link -> ../../devices/platform/hostH/sessionN/iscsi_session/sessionN:
+                # the SCSI host names the login (a relogin gets a new one): the lifetime key
+                link = host.readlink(base)
+            except FileNotFoundError:
+                continue  # logged out mid-scrape
+            except OSError as e:
+                if e.errno != errno.EINVAL:  # EINVAL: not a symlink (a copied tree)
+                    raise
+                link = ""
+            m = re.search(r"(host\d+)/session\d+/", link)
+            host_name = m.group(1) if m else ""
+            state = _attr(host, f"{base}/state")
+            if state is None:
+                continue  # vanished between listing and reading
+            state = state.strip() or None
+            key = (name, link)
+            seen.add(key)
+            with self._lock:
+                ident = self._cache.get(key)
+            # an address that could not be read while the session was down is read again
+            # once it is logged in; everything else stays cached for the session's life
+            if ident is None or (state == "LOGGED_IN" and (ident.local_address is None or ident.address is None)):
+                ident = self._identity(host, name, host_name)
+                with self._lock:
+                    self._cache[key] = ident
+            conn_state = _attr(host, f"/sys/class/iscsi_connection/connection{name[7:]}:0/state")
+            netdev = ident.bound_netdev or route_iface(routes, ident.address or ident.persistent_address)
+            out[name] = Session(
+                identity=ident,
+                state=state,
+                conn_state=conn_state.strip() if conn_state else None,
+                recovery_tmo=parse_recovery_tmo(_attr(host, f"{base}/recovery_tmo")),
+                disks=_session_disks(host, name),
+                netdev=netdev,
+            )
+        with self._lock:
+            for key in [k for k in self._cache if k not in seen]:
+                del self._cache[key]
+        return out
+
+
+def read_node_records(host: Host) -> list[NodeRecord]:
+    """Node records of every target; PermissionError propagates (root-only on most distros)."""
+    out = []
+    for d in NODE_DIRS:
+        for target in host.list_optional(d):
+            for portal in host.list_optional(f"{d}/{target}"):
+                path = f"{d}/{target}/{portal}"
+                if host.is_dir(path):
+                    for iface in host.list_optional(path):
+                        rec = parse_node_entry(target, portal, iface)
+                        if rec:
+                            out.append(rec)
+                else:
+                    rec = parse_node_entry(target, portal, None)
+                    if rec:
+                        out.append(rec)
+    return out
+
+
+def shared_sessions(host: Host, ctx, reader: SessionReader) -> dict[str, Session]:
+    """Sessions read once per scrape (iscsi and multipath both need them)."""
+    return ctx.shared.get("iscsi_sessions", lambda: reader.read(host, shared_routes(host, ctx)))
+
+
+def disk_session_map(sessions: Mapping[str, Session]) -> dict[str, Session]:
+    """sdX -> the session it is reached through."""
+    return {d: s for s in sessions.values() for d in s.disks}
+
+
+# ------------------------------------------------------------------ collector
+
+SRC_SESSION = "/sys/class/iscsi_session/<session>"
+
+
+class IscsiLinux(Collector):
+    name = "iscsi"
+    platforms = frozenset({"linux"})
+    OPTIONS = {"node_records": "bool"}
+    description = "open-iscsi initiator sessions from sysfs: state, portal, iface, NIC, bytes"
+
+    def __init__(self, host, ctx):
+        super().__init__(host, ctx)
+        self.reader = SessionReader()
+        self.memory = groups.MemberMemory()
+
+    def collect(self) -> list[Family]:
+        sessions = shared_sessions(self.host, self.ctx, self.reader)
+        records: list[NodeRecord] = []
+        denied = None
+        if self.ctx.option("node_records", True):
+            try:
+                records = read_node_records(self.host)
+                denied = 0
+            except PermissionError:
+                denied = 1  # root-only on most distros: say so, keep the sysfs data
+        if not sessions and not records:
+            return [] if not denied else self._denied_family(denied)
+        disks = _diskstats.shared_diskstats(self.host, self.ctx) if any(s.disks for s in sessions.values()) else {}
+        links = _link_common.shared_links(self.host, self.ctx)
+        fams = self._session_families(sessions)
+        fams += groups.group_families(
+            self.memory.apply(groups.iscsi_groups(sessions, records, disks, links, self.ctx.config)), self.ctx.sampler
+        )
+        if denied is not None:
+            fams += self._denied_family(denied)
+        return fams
+
+    def _denied_family(self, denied: int) -> list[Family]:
+        f = gauge(
+            "iscsi_node_records_privilege_missing",
+            "1 if the open-iscsi node records (/etc/iscsi/nodes, /var/lib/iscsi/nodes) could not be read (root only): "
+            "logged-out sessions are then known only from earlier scrapes and expect:.",
+        )
+        f.add((), denied)
+        return [f]
+
+    def _session_families(self, sessions: Mapping[str, Session]) -> list[Family]:
+        L = ("target", "portal", "iface")
+        si = info(
+            "iscsi_session_info",
+            f"iSCSI session identity; value 1. From {SRC_SESSION}/{{targetname,tpgt,ifacename,initiatorname}}, "
+            "/sys/class/iscsi_connection/connection<sid>:0/{persistent_address,address}, /sys/class/iscsi_host/<host>/{netdev,ipaddress} "
+            "and /proc/net/route when the iface is not bound to a netdev.",
+            (*L, "session", "scsi_host", "tpgt", "address", "netdev", "local_address", "initiator"),
+        )
+        st = gauge("iscsi_session_state", f"iSCSI session state, one series per state. From {SRC_SESSION}/state.", (*L, "state"))
+        cs = gauge(
+            "iscsi_connection_state",
+            "iSCSI connection state, one series per state. From /sys/class/iscsi_connection/connection<sid>:0/state (newer kernels).",
+            (*L, "state"),
+        )
+        rt = gauge("iscsi_session_recovery_timeout_seconds", f"Seconds a failed session waits before failing I/O (replacement_timeout). From {SRC_SESSION}/recovery_tmo.", L)
+        nd = gauge("iscsi_session_disks", f"Block devices (sdX) behind the session. From {SRC_SESSION}/device/target*/*/block.", L)
+        for s in sorted(sessions.values(), key=lambda s: (s.identity.target, s.identity.portal, s.identity.iface)):
+            i = s.identity
+            lv = (i.target, i.portal, i.iface)
+            addr = format_portal(i.address, i.port) if i.address else ""
+            si.add((*lv, i.session, i.host, i.tpgt, addr, s.netdev or "", i.local_address or "", i.initiator), 1)
+            add_stateset(st, lv, SESSION_STATES, s.state)
+            add_stateset(cs, lv, CONN_STATES, s.conn_state)
+            rt.add(lv, s.recovery_tmo)
+            nd.add(lv, len(s.disks))
+        return [si, st, cs, rt, nd]
