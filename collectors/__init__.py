@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collectors._base import Collector
 from collectors.aggr_illumos import AggrIllumos
+from collectors.bond_linux import BondLinux
 from collectors.groups import DeclaredGroups
 from collectors.iscsi_linux import IscsiLinux
 from collectors.ipmp_illumos import IpmpIllumos
@@ -25,6 +26,7 @@ ALL: tuple[type[Collector], ...] = (
     NvmeLinux,
     MultipathLinux,
     IscsiLinux,
+    BondLinux,
 )
 
 

@@ -440,3 +440,55 @@ def iscsi_groups(sessions: Mapping, records: Iterable, disks: Mapping, links: Ma
         )
         for target, members in sorted(by_target.items())
     ]
+
+
+# ------------------------------------------------------------------ bond (Linux bonding)
+
+#: bonding modes whose members back each other up instead of sharing the load: broadcast
+#: sends every frame on every member, so its capacity is one member's (bond_main.c)
+BOND_FAILOVER_MODES = frozenset({"active-backup", "broadcast"})
+_LACP_COLLECTING_DISTRIBUTING = 0x30  # IEEE 802.1AX port state bits 4 and 5
+
+
+def bond_member_up(bond, member, link: Link | None) -> bool:
+    """Able to carry traffic: MII up as the bond sees it (its monitor, not only the carrier);
+    for 802.3ad also attached to the active aggregator and enabled by the LACP machinery
+    (collecting/distributing), since a member outside it carries nothing although its link
+    is up."""
+    up = member.mii_status == "up" if member.mii_status is not None else bool(link and link.up)
+    if not up or bond.mode != "802.3ad":
+        return up
+    active = bond.ad.aggregator_id if bond.ad is not None else None
+    if active is not None and (active == 0 or member.aggregator_id != active):
+        return False
+    # bond_3ad.c enables a port (slave state "active") when its mux enters
+    # COLLECTING_DISTRIBUTING, and every port of a partner-less active aggregator
+    # (ad_agg_selection_logic): the state is the kernel's own "carries traffic"
+    if member.state is not None:
+        return member.state == "active"
+    if member.actor_state is not None:
+        return member.actor_state & _LACP_COLLECTING_DISTRIBUTING == _LACP_COLLECTING_DISTRIBUTING
+    return True
+
+
+def bond_groups(bonds: Iterable, links: Mapping[str, Link]) -> list[Group]:
+    """Linux bonds (collectors.bond_linux.Bond) -> kind="bond" groups.  Member bytes and
+    speed are the member NIC's own counters (the master's are their sum: never add both)."""
+    out = []
+    for b in bonds:
+        members = []
+        for m in b.members:
+            link = links.get(m.name)
+            base = link_member(m.name, link)
+            members.append(dataclasses.replace(base, up=bond_member_up(b, m, link), sample=(_link_common.SAMPLE_SOURCE, m.name)))
+        out.append(
+            Group(
+                kind="bond",
+                name=b.name,
+                policy=b.mode,
+                balancing="failover" if b.mode in BOND_FAILOVER_MODES else "load",
+                members=tuple(members),
+                expected=len(members),
+            )
+        )
+    return out
