@@ -36,7 +36,7 @@ sys.path.insert(0, os.path.dirname(HERE))
 
 from collectors.aggr_illumos import EXTENDED_ARGS, LACP_ARGS, SUMMARY_ARGS  # noqa: E402
 from collectors.ipmp_illumos import GROUP_ARGS, IF_ARGS, TARGET_ARGS, batched_selectors  # noqa: E402
-from collectors.link_illumos import SHOW_LINK_ARGS, SHOW_PHYS_ARGS, kstat_commands, parse_show_link, parse_show_phys, Topology  # noqa: E402
+from collectors.link_illumos import SHOW_LINK_ARGS, SHOW_PHYS_ARGS, Topology, kstat_commands, parse_show_link, parse_show_phys  # noqa: E402
 from exporter.host import slug  # noqa: E402
 
 UNKNOWN = 4294967295  # LINK_STATE_UNKNOWN (-1) printed as uint32
@@ -86,6 +86,14 @@ def kstat_text(blocks: list[tuple[str, int, str, dict | None]]) -> str:
     return "\n".join(out) + "\n"
 
 
+def no_storage(d: str) -> None:
+    """This story is about the network: the host runs no iSCSI initiator, so the initiator
+    kstats the iscsi collector asks for (collectors/iscsi_illumos.py KSTAT_SELECTORS) do not
+    exist and kstat(8) exits 1 with no output (kstat.c main returns g_matched).  mpathadm,
+    iscsiadm, stmfadm and itadm are not recorded: replayed as not installed."""
+    command(d, "kstat", ["-p", "iscsi:*:/^iscsi_(hba|sess|sess_io)_[0-9_]+$/"], "", rc=1)
+
+
 NOT_RUNNING = "ipmpstat: cannot contact in.mpathd(1M) -- is IPMP in use?\n"
 
 
@@ -101,7 +109,7 @@ def storage_head_aggr():
         "in -p mode, kstat.c -p, dls_stat.c and mac_stat.c statistic names): an OmniOS storage "
         "head with aggr0 (LACP active, ixgbe0+ixgbe1) whose port ixgbe1 has link but is not "
         "collecting/distributing (partner defaulted), an iSCSI VNIC over aggr0 and a management "
-        "NIC; in.mpathd is not running (no IPMP).",
+        "NIC; in.mpathd is not running (no IPMP); no iSCSI initiator kstats, no MPxIO or COMSTAR tools recorded.",
         hostname="tank-a",
     )
     show_link = (
@@ -144,6 +152,7 @@ def storage_head_aggr():
     )
     command(d, "dladm", LACP_ARGS, "aggr0:ixgbe0:yes:yes:yes:yes:no:no\n:ixgbe1:yes:no:no:no:yes:no\n")
     command(d, "ipmpstat", GROUP_ARGS, "", err=NOT_RUNNING, rc=1)
+    no_storage(d)
 
 
 def ipmp_degraded():
@@ -159,7 +168,7 @@ def ipmp_degraded():
         "ipmp.c/dls_stat.c/mac_stat.c statistic names): ipmp0 degraded (ixgbe3 link down, "
         "probe failed), ipmp1 ok with a standby interface and IPv6 probe targets; a VNIC with "
         "duplex 0 and ifspeed 0, an IP tunnel with link_state unknown, an unplumbed port, no "
-        "aggregations.",
+        "aggregations; no iSCSI initiator kstats, no MPxIO or COMSTAR tools recorded.",
         hostname="tank-b",
     )
     show_link = (
@@ -238,6 +247,7 @@ def ipmp_degraded():
         }))
     (args,) = batched_selectors("ipmp", 0, ["ipmp0", "ipmp1"])
     command(d, "kstat", args, kstat_text(ipmp))
+    no_storage(d)
 
 
 if __name__ == "__main__":
