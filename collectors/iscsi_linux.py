@@ -130,7 +130,7 @@ def parse_value(text: str | None) -> str | None:
 def parse_recovery_tmo(text: str | None) -> int | None:
     """``recovery_tmo``: integer seconds; ``off`` (no timeout) and garbage give None."""
     v = (text or "").strip()
-    if not v or not re.fullmatch(r"-?\d{1,10}", v):
+    if not v or not re.fullmatch(r"-?[0-9]{1,10}", v):
         return None
     n = int(v)
     return n if n >= 0 else None

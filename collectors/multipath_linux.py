@@ -174,7 +174,7 @@ def _i(d: Mapping, key: str) -> int | None:
         return None
     if isinstance(v, int):
         return v
-    if isinstance(v, str) and re.fullmatch(r"-?\d+", v.strip()):
+    if isinstance(v, str) and re.fullmatch(r"-?[0-9]{1,20}", v.strip()):
         return int(v)
     return None
 
@@ -252,6 +252,9 @@ def parse_multipathd_json(text: str) -> list[MapState]:
     return out
 
 
+NUM = re.compile(r"[0-9]{1,20}").fullmatch
+
+
 class _Tokens:
     def __init__(self, tokens: Sequence[str], source: str, lineno: int):
         self.t, self.i, self.source, self.lineno = tokens, 0, source, lineno
@@ -264,7 +267,7 @@ class _Tokens:
 
     def int(self, limit: int = 1 << 20) -> int:
         v = self.take()
-        if not v.isdigit() or int(v) > limit:
+        if not NUM(v) or int(v) > limit:
             raise ParseError(self.source, self.lineno, f"expected a count, got {v[:20]!r}")
         return int(v)
 
@@ -283,7 +286,7 @@ def _dm_lines(text: str, source: str):
         name = None
         if t[0].endswith(":"):
             name, t = t[0][:-1], t[1:]
-        if len(t) < 3 or not t[0].isdigit() or not t[1].isdigit():
+        if len(t) < 3 or not NUM(t[0]) or not NUM(t[1]):
             if raw.strip() == "No devices found":
                 continue
             raise ParseError(source, lineno, "expected '<start> <length> <target>'")

@@ -1,0 +1,116 @@
+"""Parsers of collectors/iscsi_linux.py: sysfs values, portals, routes, node record names.
+Values follow ../shared/research/real-captures.md L-8/L-9 (``<empty>``/``default`` mean unset,
+IPv6 and hostname portals, large TPGTs) and the kernel's /proc/net formats."""
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from collectors._base import ParseError
+from collectors.iscsi_linux import (
+    format_portal,
+    parse_ipv6_route,
+    parse_node_entry,
+    parse_proc_net_route,
+    parse_recovery_tmo,
+    parse_value,
+    route_iface,
+)
+
+
+@pytest.mark.parametrize("raw,want", [("ens2f0\n", "ens2f0"), ("default\n", None), ("<empty>", None), ("", None), (None, None), ("  192.168.10.11\n", "192.168.10.11")])
+def test_parse_value(raw, want):
+    assert parse_value(raw) == want
+
+
+@pytest.mark.parametrize("raw,want", [("5\n", 5), ("120", 120), ("off\n", None), ("", None), (None, None), ("-1", None), ("1e3", None)])
+def test_recovery_tmo(raw, want):
+    assert parse_recovery_tmo(raw) == want
+
+
+def test_format_portal():
+    assert format_portal("192.168.10.20", "3260") == "192.168.10.20:3260"
+    assert format_portal("2620:113:80c0:890:e051:56:73c7:9171", "3260") == "[2620:113:80c0:890:e051:56:73c7:9171]:3260"
+    assert format_portal("truenas.example", "3260") == "truenas.example:3260"  # hostname portal (L-8)
+    assert format_portal(None, None) == "unknown"
+
+
+# fib_trie.c fib_route_seq_show: padded to 127 columns, little-endian hex on x86
+ROUTE = (
+    "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT".ljust(127) + "\n"
+    + "eno1\t00000000\t0100000A\t0003\t0\t0\t100\t00000000\t0\t0\t0".ljust(127) + "\n"
+    + "eno1\t0000000A\t00000000\t0001\t0\t0\t100\t00FFFFFF\t0\t0\t0".ljust(127) + "\n"
+    + "ens1f0\t000AA8C0\t00000000\t0001\t0\t0\t101\t00FFFFFF\t0\t0\t0".ljust(127) + "\n"
+    + "ens2f0\t0014A8C0\t00000000\t0001\t0\t0\t102\t00FFFFFF\t0\t0\t0".ljust(127) + "\n"
+    + "ens2f1\t1414A8C0\t00000000\t0000\t0\t0\t0\tFFFFFFFF\t0\t0\t0".ljust(127) + "\n"  # not RTF_UP
+)
+
+# route.c rt6_info_seq_show
+ROUTE6 = (
+    "fd00000000000000000000000000a000 40 00000000000000000000000000000000 00 00000000000000000000000000000000 00000100 00000001 00000000 00000001   ens2f0\n"
+    "00000000000000000000000000000000 00 00000000000000000000000000000000 00 00000000000000000000000000000000 ffffffff 00000001 00000000 00200200       lo\n"
+)
+
+
+def test_routes_and_lookup():
+    routes = parse_proc_net_route(ROUTE) + parse_ipv6_route(ROUTE6)
+    assert [(str(r.network), r.iface) for r in routes] == [
+        ("0.0.0.0/0", "eno1"), ("10.0.0.0/24", "eno1"), ("192.168.10.0/24", "ens1f0"), ("192.168.20.0/24", "ens2f0"), ("fd00::/64", "ens2f0"),
+    ]
+    assert route_iface(routes, "192.168.10.20") == "ens1f0"  # longest prefix beats the default route
+    assert route_iface(routes, "192.168.20.21") == "ens2f0"
+    assert route_iface(routes, "8.8.8.8") == "eno1"
+    assert route_iface(routes, "[fd00::a000:20]") == "ens2f0"
+    assert route_iface(routes, "truenas.example") is None
+    assert route_iface([], "192.168.10.20") is None
+
+
+@pytest.mark.parametrize("text", ["Iface\tDestination\neth0\tZZ\t0\t1\t0\t0\t0\t0\n", "Iface\nshort line\n", "eth0\t00000000\t0\t1\t0\t0\t0\t00FF00FF\t0\t0\t0\n"])
+def test_route_broken(text):
+    with pytest.raises(ParseError):
+        parse_proc_net_route(text)
+
+
+@pytest.mark.parametrize(
+    "target,portal,iface,want",
+    [
+        ("iqn.x:t", "192.168.10.20,3260,1", "iface-ens1f0", ("192.168.10.20", "3260", "1", "iface-ens1f0", "192.168.10.20:3260@iface-ens1f0")),
+        ("iqn.x:t", "10.37.120.10,3260,1024", "default", ("10.37.120.10", "3260", "1024", "default", "10.37.120.10:3260@default")),
+        ("iqn.x:t", "fd00::20,3260,1", "default", ("fd00::20", "3260", "1", "default", "[fd00::20]:3260@default")),
+        ("iqn.x:t", "192.168.10.20,3260", None, ("192.168.10.20", "3260", None, "default", "192.168.10.20:3260@default")),  # old style file
+    ],
+)
+def test_node_entry(target, portal, iface, want):
+    r = parse_node_entry(target, portal, iface)
+    assert (r.address, r.port, r.tpgt, r.iface, r.member) == want
+
+
+@pytest.mark.parametrize("portal", ["192.168.10.20", "", ",3260,1", "a,b,c"])
+def test_node_entry_not_a_record(portal):
+    assert parse_node_entry("iqn.x:t", portal, "default") is None
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.text(max_size=300))
+def test_fuzz(text):
+    for parser in (parse_proc_net_route, parse_ipv6_route):
+        try:
+            parser(text)
+        except ParseError:
+            pass
+    parse_value(text)
+    parse_recovery_tmo(text)
+    parse_node_entry("iqn.x:t", text, text)
+    route_iface([], text)
+
+
+HEXISH = st.text(alphabet="0123456789ABCDEFabcdef\t -x", max_size=20)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(HEXISH, min_size=8, max_size=11))
+def test_fuzz_route_fields(fields):
+    try:
+        parse_proc_net_route("Iface\tx\n" + "eth0\t" + "\t".join(fields) + "\n")
+    except ParseError:
+        pass
