@@ -243,8 +243,8 @@ def alert_rules(p: Params) -> list[dict]:
             lacp_expr(p),
             "warning",
             "An LACP member that is up does not carry traffic.",
-            "Member {{ $labels.member }} of bond {{ $labels.bond }} on {{ $labels.instance }} is up but not aggregating "
-            "(not collecting/distributing or outside the active aggregator): the bond runs with less capacity than it shows.",
+            f"{where_m} is up but not aggregating (not in sync, collecting and distributing, or outside the active "
+            "aggregator): it carries nothing and the group runs with less capacity than it shows.",
         ),
         alert(
             "LanesMultipathQueueingWithoutPaths",
@@ -266,20 +266,35 @@ def alert_rules(p: Params) -> list[dict]:
 
 def lacp_expr(p: Params) -> str:
     """Up LACP members that are not collecting/distributing or sit outside the active
-    aggregator (SPEC §6.4 derived checks of the bond collector)."""
+    aggregator: the derived 0/1 checks of the bond collector (Linux, which only sets them
+    for MII-up members) and of the aggr collector (illumos dladm, link-up ports), renamed
+    onto the group model's kind/group/member labels so one alert covers both."""
     s = p.selector
+    bond = (
+        f"max by (job, instance, bond, member) (\n"
+        f"    lanes_bond_member_lacp_sync_missing{{{s}}} == 1\n"
+        f"    or\n"
+        f"    lanes_bond_member_lacp_outside_active_aggregator{{{s}}} == 1\n"
+        f"  )"
+    )
+    aggr = f'label_replace(lanes_aggr_port_lacp_not_aggregating{{{s}}} == 1, "member", "$1", "port", "(.*)")'
     return (
-        f'(\n  lanes_bond_member_lacp_problem{{{s}, check=~"not_collecting_distributing|outside_active_aggregator"}} == 1\n)\n'
-        f"and on (job, instance, bond, member)\nlanes_bond_member_up{{{s}}} == 1"
+        f"max by ({MEMBER}) (\n"
+        f'  label_replace(label_replace({bond}, "kind", "bond", "", ""), "group", "$1", "bond", "(.*)")\n'
+        f"  or\n"
+        f'  label_replace(label_replace({aggr}, "kind", "aggr", "", ""), "group", "$1", "aggr", "(.*)")\n'
+        f")"
     )
 
 
 def multipath_expr(p: Params) -> str:
-    """Maps with queue_if_no_path set and no usable path (multipath group of the model)."""
+    """Maps with queue_if_no_path set and no usable path, named by the group model (the
+    multipath collector's group is the map name)."""
     s = p.selector
     return (
         f'lanes_group_members_up{{{s}, kind="multipath"}} == 0\n'
-        f'and on (job, instance, group)\nlabel_replace(lanes_multipath_map_queue_if_no_path{{{s}}} == 1, "group", "$1", "map", "(.*)")'
+        f"and on (job, instance, group)\n"
+        f'label_replace(lanes_multipath_map_queue_if_no_path{{{s}}} == 1, "group", "$1", "map", "(.*)")'
     )
 
 
