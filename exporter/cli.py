@@ -12,8 +12,8 @@ import datetime
 import json
 import logging
 import os
-import signal
 import platform as _platform
+import signal
 import sys
 import threading
 import time
@@ -259,7 +259,7 @@ def record(args, scraper: Scraper, host: RecordingHost, platform: str) -> int:
     return 0
 
 
-def serve(args, scraper: Scraper, web: WebConfig | None, sampler: Sampler | None) -> int:
+def serve(args, scraper: Scraper, web: WebConfig | None, sampler: Sampler | None, host: Host, platform: str) -> int:
     from exporter.http import App, make_server, tls_context
 
     try:
@@ -277,12 +277,10 @@ def serve(args, scraper: Scraper, web: WebConfig | None, sampler: Sampler | None
             log.error("cannot listen", extra={"address": addr, "err": e.strerror or str(e)})
             return 1
     stop = threading.Event()
-
-    def on_term(signum, frame):
-        stop.set()
-
-    signal.signal(signal.SIGTERM, on_term)
-    signal.signal(signal.SIGINT, on_term)
+    reload_wanted = threading.Event()
+    signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
+    signal.signal(signal.SIGINT, lambda signum, frame: stop.set())
+    signal.signal(signal.SIGHUP, lambda signum, frame: reload_wanted.set())
     threads = [threading.Thread(target=s.serve_forever, kwargs={"poll_interval": 0.2}, daemon=True) for s in servers]
     for t in threads:
         t.start()
@@ -291,16 +289,49 @@ def serve(args, scraper: Scraper, web: WebConfig | None, sampler: Sampler | None
     for s in servers:
         h, p = s.server_address[:2]
         log.info("listening", extra={"address": f"{h}:{p}", "tls": tls is not None, "collectors": ",".join(r.name for r in scraper.runners)})
-    while not stop.wait(1.0):
-        pass
-    log.info("shutting down")
+    while not stop.wait(0.2):
+        if reload_wanted.is_set():
+            reload_wanted.clear()
+            sampler = reload(args, app, sampler, host, platform, tls is not None)
+    log.info("shutting down: finishing in-flight requests")
     for s in servers:
-        s.shutdown()  # returns after in-flight requests of the accept loop
+        s.shutdown()  # stop accepting
+    if not app.wait_idle(30):
+        log.warning("in-flight requests still running after 30s; exiting anyway")
+    for s in servers:
         s.server_close()
     if sampler is not None:
         sampler.stop()
-    scraper.close()
+    app.scraper.close()
     return 0
+
+
+def reload(args, app, sampler: Sampler | None, host: Host, platform: str, had_tls: bool) -> Sampler | None:
+    """SIGHUP: re-read the config and web config.  A bad new config keeps the running one
+    and logs one line; TLS settings need a restart (the listening sockets stay)."""
+    try:
+        config, web, _ = load_settings(args)
+        if (web is not None and web.tls is not None) != had_tls:
+            raise UsageError("turning TLS on or off needs a restart")
+        new_host = host if isinstance(host, SnapshotHost) else LiveHost(args.rootfs, args.procfs, args.sysfs, commands=config.commands, platform=platform)
+        new_sampler = sampler
+        if sampler is None or config.sampler_interval != sampler.interval:
+            new_sampler = make_sampler(config, new_host)
+        scraper = build(args, config, platform, new_host, new_sampler)
+    except (UsageError, ConfigError) as e:
+        log.error("reload failed; keeping the running config", extra={"err": str(e)})
+        return sampler
+    old = app.scraper
+    app.scraper = scraper
+    app.set_web(web)
+    old.close()
+    if new_sampler is not sampler:
+        if sampler is not None:
+            sampler.stop()
+        if new_sampler is not None:
+            new_sampler.start()
+    log.info("config reloaded", extra={"collectors": ",".join(r.name for r in scraper.runners), "groups": ",".join(sorted(config.groups))})
+    return new_sampler
 
 
 def run(argv: Sequence[str] | None) -> int:
@@ -335,7 +366,7 @@ def run(argv: Sequence[str] | None) -> int:
             return 0
         sampler = make_sampler(config, host)
         scraper = build(args, config, platform, host, sampler)
-        return serve(args, scraper, web, sampler)
+        return serve(args, scraper, web, sampler, host, platform)
     finally:
         host.close()
 

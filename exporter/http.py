@@ -17,13 +17,14 @@ import socketserver
 import ssl
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from urllib.parse import parse_qs
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer
 
 from exporter import __version__
 from exporter.config import WebConfig
 from exporter.metrics import render
+from exporter.status import render_groups
 
 log = logging.getLogger("lanes.http")
 
@@ -75,13 +76,23 @@ class BasicAuth:
 
 
 class App:
-    def __init__(self, scraper, telemetry_path: str = "/metrics", web: WebConfig | None = None, status_page: Callable | None = None):
+    def __init__(self, scraper, telemetry_path: str = "/metrics", web: WebConfig | None = None):
         self.scraper = scraper
         self.telemetry_path = telemetry_path
+        self.set_web(web)
+        self._active = 0
+        self._idle = threading.Condition()
+
+    def set_web(self, web: WebConfig | None) -> None:
+        """Basic auth users and headers (re-read on SIGHUP; TLS needs a restart)."""
         self.web = web or WebConfig()
         self.auth = BasicAuth(self.web.users) if self.web.users else None
         self.headers = {**DEFAULT_HEADERS, **self.web.headers}
-        self.status_page = status_page
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Wait for in-flight requests to finish (SIGTERM)."""
+        with self._idle:
+            return self._idle.wait_for(lambda: self._active == 0, timeout)
 
     def _respond(self, start_response, status: str, body: bytes, content_type: str, extra: Iterable[tuple[str, str]] = ()):
         headers = [("Content-Type", content_type), ("Content-Length", str(len(body))), *self.headers.items(), *extra]
@@ -89,6 +100,16 @@ class App:
         return [body]
 
     def __call__(self, environ, start_response):
+        with self._idle:
+            self._active += 1
+        try:
+            return self._handle(environ, start_response)
+        finally:
+            with self._idle:
+                self._active -= 1
+                self._idle.notify_all()
+
+    def _handle(self, environ, start_response):
         method = environ.get("REQUEST_METHOD", "GET")
         path = environ.get("PATH_INFO", "/") or "/"
         if self.auth is not None and not self.auth.check(environ.get("HTTP_AUTHORIZATION")):
@@ -126,8 +147,12 @@ class App:
         return self._respond(start_response, "200 OK", body if method == "GET" else b"", CONTENT_TYPE, extra)
 
     def landing(self) -> str:
+        scraper = self.scraper
+        if scraper.last is None or time.time() - scraper.last[0] > 10:
+            scraper.scrape()  # the human view is fresh even when Prometheus is not scraping
+        status = render_groups(scraper.last, scraper.prev)
         rows = []
-        for r in self.scraper.runners:
+        for r in scraper.runners:
             st = r.status
             state = "never run" if st.success is None else ("ok" if st.success else "failed")
             last = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(st.last_success)) if st.last_success else "never"
@@ -136,7 +161,6 @@ class App:
                 f"<tr class='{html.escape(state.split()[0])}'><td>{html.escape(r.name)}</td><td>{state}</td>"
                 f"<td>{last}</td><td>{took}</td><td>{html.escape(st.error)}</td></tr>"
             )
-        status = self.status_page() if self.status_page else ""
         path = html.escape(self.telemetry_path)
         return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>lanes exporter</title>
@@ -146,19 +170,23 @@ header {{ background: #e6522c; color: #fff; padding: 0.6em 1em; }}
 main {{ padding: 1em; }}
 table {{ border-collapse: collapse; }}
 td, th {{ border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: left; }}
-tr.failed td {{ background: #f8d7da; }}
-tr.ok td:nth-child(2) {{ color: #1a7f37; }}
-.down {{ background: #f8d7da; }} .degraded {{ background: #fff3cd; }}
+table.collectors tr.failed td {{ background: #f8d7da; }}
+table.collectors tr.ok td:nth-child(2) {{ color: #1a7f37; }}
+tr.group td {{ font-weight: bold; border-top: 2px solid #888; }}
+tr.group.ok td.state, tr.member.up td.state {{ color: #1a7f37; }}
+tr.degraded td {{ background: #fff3cd; }}
+tr.down td {{ background: #f8d7da; }}
+td.member-name {{ padding-left: 1.5em; }}
 </style></head>
 <body><header><h1>lanes exporter</h1></header><main>
 <p>Prometheus exporter for the network paths of storage systems, version {html.escape(__version__)}.</p>
 <ul><li><a href="{path}">Metrics</a> ({path})</li><li><a href="/-/healthy">Health</a></li></ul>
 {status}
 <h2>Collectors</h2>
-<table><tr><th>collector</th><th>last scrape</th><th>last success</th><th>duration</th><th>error</th></tr>
+<table class="collectors"><tr><th>collector</th><th>last scrape</th><th>last success</th><th>duration</th><th>error</th></tr>
 {''.join(rows)}
 </table>
-<p>Collectors show "never run" until the first scrape of {path}.</p>
+
 </main></body></html>
 """
 

@@ -98,6 +98,9 @@ class Scraper:
         self._lock = threading.Lock()
         self._inflight: Future | None = None
         self.scrapes = 0
+        #: (unix time, families) of the last two scrapes, for the status page
+        self.last: tuple[float, list[Family]] | None = None
+        self.prev: tuple[float, list[Family]] | None = None
 
     def scrape(self, deadline: float | None = None) -> list[Family]:
         """All families, sorted.  Concurrent callers share one run (single flight)."""
@@ -161,10 +164,12 @@ class Scraper:
         build = gauge("exporter_build_info", "lanes build; value 1.", ("version", "python_version", "platform"))
         build.add((__version__, _platform.python_version(), self.platform), 1)
         try:
-            return merge([*outputs, success, duration, last, build])
+            result = merge([*outputs, success, duration, last, build])
         except ValueError as e:  # two collectors disagree on a family's type or labels
             log.error("scrape output conflict", extra={"err": str(e)})
-            return merge([success, duration, last, build])
+            result = merge([success, duration, last, build])
+        self.prev, self.last = self.last, (wall, result)
+        return result
 
     def close(self) -> None:
         for r in self.runners:
