@@ -9,11 +9,14 @@ from __future__ import annotations
 from collectors._base import Collector
 from collectors.aggr_illumos import AggrIllumos
 from collectors.bond_linux import BondLinux
+from collectors.comstar_illumos import Comstar
 from collectors.groups import DeclaredGroups
+from collectors.iscsi_illumos import IscsiIllumos
 from collectors.iscsi_linux import IscsiLinux
 from collectors.ipmp_illumos import IpmpIllumos
 from collectors.link_illumos import LinkIllumos
 from collectors.link_linux import LinkLinux
+from collectors.mpxio_illumos import Mpxio
 from collectors.multipath_linux import MultipathLinux
 from collectors.nvme_linux import NvmeLinux
 
@@ -23,6 +26,9 @@ ALL: tuple[type[Collector], ...] = (
     LinkIllumos,
     AggrIllumos,
     IpmpIllumos,
+    Mpxio,
+    IscsiIllumos,
+    Comstar,
     NvmeLinux,
     MultipathLinux,
     IscsiLinux,

@@ -492,3 +492,58 @@ def bond_groups(bonds: Iterable, links: Mapping[str, Link]) -> list[Group]:
             )
         )
     return out
+
+
+# ------------------------------------------------------------------ illumos storage: MPxIO, iSCSI initiator, COMSTAR
+
+
+def mpxio_groups(lus: Iterable[tuple[str, str, Sequence[Member]]], config=None) -> list[Group]:
+    """kind="mpxio": group = logical unit (its WWN), member = path (initiator port ->
+    target port), from ``mpathadm show lu``.  ``lus`` holds (lu, load balance, paths).
+    scsi_vhci spreads I/O over the paths for ``round-robin`` and ``logical-block``
+    (scsi_vhci.conf load-balance); ``none`` uses one path: failover."""
+    out = []
+    for lu, load_balance, members in sorted(lus, key=lambda x: x[0]):
+        out.append(
+            Group(
+                kind="mpxio",
+                name=lu,
+                policy=load_balance or "unknown",
+                balancing="load" if load_balance in ("round-robin", "logical-block") else "failover",
+                members=tuple(sorted(members, key=lambda m: m.name)),
+                expected=max(expected_members(config, "mpxio", lu), len(members)),
+            )
+        )
+    return out
+
+
+def iscsi_illumos_groups(sessions: Mapping[str, Sequence[Member]], config=None) -> list[Group]:
+    """kind="iscsi" on illumos: group = target IQN, member = session (named by portal).
+    Sessions of one target are MPxIO paths of its LUs: scsi_vhci balances over them."""
+    return [
+        Group(
+            kind="iscsi",
+            name=target,
+            policy="scsi_vhci",
+            balancing="load",
+            members=tuple(sorted(members, key=lambda m: m.name)),
+            expected=expected_members(config, "iscsi", target),
+        )
+        for target, members in sorted(sessions.items())
+    ]
+
+
+def comstar_groups(targets: Mapping[str, Sequence[Member]], config=None) -> list[Group]:
+    """kind="iscsi_target": group = COMSTAR target, member = one initiator session
+    (``stmfadm list-target -v``; the initiator IQN and its session number)."""
+    return [
+        Group(
+            kind="iscsi_target",
+            name=target,
+            policy="stmf",
+            balancing="load",
+            members=tuple(sorted(members, key=lambda m: m.name)),
+            expected=expected_members(config, "iscsi_target", target),
+        )
+        for target, members in sorted(targets.items())
+    ]
