@@ -374,7 +374,7 @@ def read_netview(host: Host) -> NetView:
     )
 
 
-def read_controller(host: Host, name: str, net_cb, transports: frozenset[str]) -> Controller | None:
+def read_controller(host: Host, name: str, net_cb, transports: frozenset[str], memo: dict | None = None) -> Controller | None:
     base = f"{CTRL_CLASS}/{name}"
     transport = _text(host, f"{base}/transport")
     state = _text(host, f"{base}/state")
@@ -388,6 +388,16 @@ def read_controller(host: Host, name: str, net_cb, transports: frozenset[str]) -
     else:
         address = parse_address(raw, f"{base}/address") if raw else Address()
     netdev, how = net_cb(address)
+    local = address.local_address or ""
+    if memo is not None:
+        # tcp.c prints src_addr only while the admin queue is live: a failing path would
+        # lose its NIC (and its speed) exactly when it matters.  Keep what this
+        # controller lifetime (name, cntlid, target port) showed last.
+        key = (name, _text(host, f"{base}/cntlid") or "", address.traddr, address.trsvcid, address.host_iface, address.host_traddr)
+        if netdev:
+            memo[key] = (netdev, how, local)
+        elif key in memo:
+            netdev, how, local = memo[key]
     return Controller(
         name=name,
         transport=transport,
@@ -396,7 +406,7 @@ def read_controller(host: Host, name: str, net_cb, transports: frozenset[str]) -
         cntlid=_text(host, f"{base}/cntlid") or "",
         member=member_name(address, name),
         netdev=netdev,
-        local_address=address.local_address or "",
+        local_address=local,
         netdev_from=how,
     )
 
@@ -418,7 +428,7 @@ def read_path(host: Host, ctrl: Controller, device: str) -> tuple[str, Path] | N
     return nsid or "", Path(device, ctrl, ana, numa_nodes, queue_depth)
 
 
-def read_subsystem(host: Host, name: str, transports: frozenset[str], net_cb) -> Subsystem | None:
+def read_subsystem(host: Host, name: str, transports: frozenset[str], net_cb, memo: dict | None = None) -> Subsystem | None:
     base = f"{SUBSYS_CLASS}/{name}"
     nqn = _text(host, f"{base}/subsysnqn")
     if nqn is None:
@@ -426,7 +436,7 @@ def read_subsystem(host: Host, name: str, transports: frozenset[str], net_cb) ->
     ctrl_names = [e for e in host.list_optional(base) if _CTRL.match(e)]
     controllers = []
     for c in ctrl_names:
-        ctrl = read_controller(host, c, net_cb, transports)
+        ctrl = read_controller(host, c, net_cb, transports, memo)
         if ctrl is not None:
             controllers.append(ctrl)
     # member names must be unique within the subsystem: two controllers to one port
@@ -463,7 +473,9 @@ def read_subsystem(host: Host, name: str, transports: frozenset[str], net_cb) ->
     )
 
 
-def read_subsystems(host: Host, transports: Iterable[str] = DEFAULT_TRANSPORTS) -> list[Subsystem]:
+def read_subsystems(host: Host, transports: Iterable[str] = DEFAULT_TRANSPORTS, memo: dict | None = None) -> list[Subsystem]:
+    """Every subsystem with at least one controller of ``transports``.  ``memo`` (kept by
+    the collector) remembers each controller's NIC across scrapes."""
     names = host.list_optional(SUBSYS_CLASS)
     if not names:
         return []
@@ -477,7 +489,7 @@ def read_subsystems(host: Host, transports: Iterable[str] = DEFAULT_TRANSPORTS) 
 
     out = []
     for name in names:
-        sub = read_subsystem(host, name, tset, net_cb)
+        sub = read_subsystem(host, name, tset, net_cb, memo)
         if sub is not None and any(c.transport in tset for c in sub.controllers):
             out.append(sub)
     return out
@@ -543,9 +555,12 @@ class NvmeLinux(Collector):
         super().__init__(host, ctx)
         self.memory = groups.MemberMemory()
         self.transports = tuple(ctx.option("transports") or DEFAULT_TRANSPORTS)
+        self.netdev_memo: dict = {}
 
     def collect(self) -> Iterable[Family]:
-        subsystems = read_subsystems(self.host, self.transports)
+        if len(self.netdev_memo) > 4096:  # controllers come and go over months: stay bounded
+            self.netdev_memo.clear()
+        subsystems = read_subsystems(self.host, self.transports, self.netdev_memo)
         if not subsystems:
             return []
         links = _link_common.shared_links(self.host, self.ctx)

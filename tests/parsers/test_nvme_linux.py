@@ -255,3 +255,82 @@ def test_fuzz_hexish_lines(lines):
             parser(text)
         except ParseError:
             pass
+
+
+# ------------------------------------------------------------------ a path failing, then vanishing
+
+
+def _copy_scenario(tmp_path, name):
+    import shutil
+
+    dst = tmp_path / name
+    shutil.copytree(os.path.join(SCENARIOS, name), dst, symlinks=True)
+    return dst
+
+
+def _series(families):
+    from exporter.metrics import merge
+
+    out = {}
+    for fam in merge(families):
+        for lv, v in fam.samples:
+            out[(fam.name, lv)] = v
+    return out
+
+
+def test_failing_path_keeps_name_and_nic_then_counts_when_gone(tmp_path):
+    """nvme0 goes to connecting: tcp.c drops src_addr from address and no route leads to
+    its target any more; then ctrl_loss_tmo deletes the controller and its path disk."""
+    snap = _copy_scenario(tmp_path, "linux-nvme-tcp-numa-inaccessible")
+    host = SnapshotHost(str(snap))
+    coll = NvmeLinux(host, Context("nvme"))
+    group = "nqn.2010-06.com.purestorage:flasharray.6a1b2c3d4e5f/ns1"
+    first = _series(coll.collect())
+    assert first[("lanes_member_speed_bytes", ("nvme", group, "192.168.10.20:4420"))] == 3_125_000_000
+
+    ctrl = snap / "root/sys/devices/virtual/nvme-fabrics/ctl/nvme0"
+    (ctrl / "state").write_text("connecting\n")
+    (ctrl / "address").write_text("traddr=192.168.10.20,trsvcid=4420\n")
+    (snap / "root/proc/net/route").write_text("Iface\tDestination\tGateway \tFlags\n")
+    second = _series(coll.collect())
+    lv = ("nvme", group, "192.168.10.20:4420")
+    assert second[("lanes_member_up", lv)] == 0
+    assert second[("lanes_member_speed_bytes", lv)] == 3_125_000_000  # NIC remembered
+    assert second[("lanes_nvme_controller_state", ("nqn.2010-06.com.purestorage:flasharray.6a1b2c3d4e5f", "192.168.10.20:4420", "connecting"))] == 1
+    assert second[("lanes_group_members_up", ("nvme", group))] == 0
+
+    import shutil
+
+    shutil.rmtree(ctrl)
+    os.remove(snap / "root/sys/devices/virtual/nvme-subsystem/nvme-subsys0/nvme0")
+    os.remove(snap / "root/sys/class/nvme/nvme0")
+    third = _series(coll.collect())
+    assert third[("lanes_group_members", ("nvme", group))] == 2  # the deleted path still counts
+    assert third[("lanes_member_up", lv)] == 0
+    assert ("lanes_nvme_path_info", ("nvme", group, "192.168.10.20:4420")) not in {(k[0], k[1][:3]) for k in third}
+
+
+# ------------------------------------------------------------------ the join: path -> NIC -> link counters
+
+
+@pytest.mark.parametrize("name", ["linux-nvme-tcp-numa-inaccessible", "linux-nvme-tcp-round-robin"])
+def test_every_path_joins_to_its_nic(name):
+    from helpers import lanes, parse_exposition, scenario_args
+
+    r = lanes(*scenario_args(name))
+    assert r.returncode == 0, r.stderr
+    s = parse_exposition(r.stdout)
+    paths = [dict(labels) for (metric, labels) in s if metric == "lanes_nvme_path_info"]
+    links = {dict(labels)["link"] for (metric, labels) in s if metric == "lanes_link_info"}
+    assert paths
+    for p in paths:
+        assert p["netdev"] in links, p  # lanes_nvme_path_info{netdev} = lanes_link_info{link}
+        member = (("group", p["group"]), ("kind", "nvme"), ("member", p["member"]))
+        speed = s[("lanes_member_speed_bytes", member)]
+        assert speed == s[("lanes_link_speed_bytes", (("link", p["netdev"]),))]
+        assert ("lanes_member_receive_bytes_total", member) in s
+    want = {
+        "linux-nvme-tcp-numa-inaccessible": {("192.168.10.20:4420", "ens1f0"), ("192.168.20.20:4420%ens2f0", "ens2f0")},
+        "linux-nvme-tcp-round-robin": {("192.168.10.20:4420", "ens1f0"), ("[fd00:20::20]:4420", "ens2f0")},
+    }[name]
+    assert {(p["member"], p["netdev"]) for p in paths} == want
