@@ -97,6 +97,29 @@ def no_storage(d: str) -> None:
 NOT_RUNNING = "ipmpstat: cannot contact in.mpathd(1M) -- is IPMP in use?\n"
 
 
+def network(d: str, show_link: str, show_phys: str, blocks: list[tuple[str, int, str, dict | None]], *, aggr: bool = False, ipmp: bool = False) -> None:
+    """Record what the link collector reads (dladm show-link/show-phys and the kstat
+    read built from them) and, unless ``aggr``/``ipmp`` say the scenario records its own,
+    a host without aggregations and without in.mpathd.  For other scenario builders
+    (illumos storage hosts need the link table too), e.g.::
+
+        network(d, "e1000g0:phys:1500:up:\\n", "e1000g0:Ethernet:up:1000:full:e1000g0\\n",
+                [("link", 0, "e1000g0", link_stats(1, 2, 3, 4, speed=10**9)),
+                 ("e1000g", 0, "mac", mac_stats(1, 2, 3, 4, speed=10**9))])
+    """
+    command(d, "dladm", SHOW_LINK_ARGS, show_link)
+    command(d, "dladm", SHOW_PHYS_ARGS, show_phys)
+    topo = Topology(parse_show_link(show_link), parse_show_phys(show_phys))
+    wanted = {name for name in topo.links} | set(topo.drivers())
+    for args in kstat_commands(topo):
+        mine = [b for b in blocks if (b[0] == "link" and b[2] in wanted) or (b[0] in wanted and b[2] == "mac")]
+        command(d, "kstat", args, kstat_text(mine))
+    if not aggr:
+        command(d, "dladm", SUMMARY_ARGS, "")
+    if not ipmp:
+        command(d, "ipmpstat", GROUP_ARGS, "", err=NOT_RUNNING, rc=1)
+
+
 def storage_head_aggr():
     """aggr0 (LACP active, 2x10G) where ixgbe1 has link but is not collecting: the switch
     side is not set up for LACP (defaulted), so only ixgbe0 carries the iSCSI VNIC."""
@@ -124,9 +147,6 @@ def storage_head_aggr():
         "ixgbe0:Ethernet:up:10000:full:ixgbe0\n"
         "ixgbe1:Ethernet:up:10000:full:ixgbe1\n"
     )
-    command(d, "dladm", SHOW_LINK_ARGS, show_link)
-    command(d, "dladm", SHOW_PHYS_ARGS, show_phys)
-    topo = Topology(parse_show_link(show_link), parse_show_phys(show_phys))
     ix0 = (4_812_345_678_901, 3_301_234_567, 5_120_987_654_321, 3_502_345_678)
     ix1 = (1_204_416, 9_412, 88_210, 1_377)  # LACPDUs and little else
     blocks = [
@@ -139,8 +159,7 @@ def storage_head_aggr():
         ("ixgbe", 0, "mac", mac_stats(*ix0, speed=10_000_000_000, norcvbuf=12)),
         ("ixgbe", 1, "mac", mac_stats(*ix1, speed=10_000_000_000)),
     ]
-    (args,) = kstat_commands(topo)
-    command(d, "kstat", args, kstat_text(blocks))
+    network(d, show_link, show_phys, blocks, aggr=True)
     command(d, "dladm", SUMMARY_ARGS, "aggr0:L3,L4:auto:active:short\n")
     command(
         d,
@@ -151,7 +170,6 @@ def storage_head_aggr():
         "aggr0:ixgbe1:10000Mb:full:up:0\\:1b\\:21\\:aa\\:bb\\:11:attached\n",
     )
     command(d, "dladm", LACP_ARGS, "aggr0:ixgbe0:yes:yes:yes:yes:no:no\n:ixgbe1:yes:no:no:no:yes:no\n")
-    command(d, "ipmpstat", GROUP_ARGS, "", err=NOT_RUNNING, rc=1)
     no_storage(d)
 
 
@@ -187,9 +205,6 @@ def ipmp_degraded():
         "ixgbe3:Ethernet:down:0:unknown:ixgbe3\n"
         "ixgbe4:Ethernet:down:0:unknown:ixgbe4\n"
     )
-    command(d, "dladm", SHOW_LINK_ARGS, show_link)
-    command(d, "dladm", SHOW_PHYS_ARGS, show_phys)
-    topo = Topology(parse_show_link(show_link), parse_show_phys(show_phys))
     igb0 = (912_345_678, 1_234_567, 456_789_012, 987_654)
     igb1 = (65_536, 1_024, 4_096, 64)
     ix2 = (7_700_000_000_123, 5_100_000_001, 6_600_000_000_456, 4_400_000_002)
@@ -208,9 +223,7 @@ def ipmp_degraded():
         ("ixgbe", 3, "mac", mac_stats(*ix3, speed=0, state=0, duplex=0, ierrors=17)),
         ("ixgbe", 4, "mac", mac_stats(0, 0, 0, 0, speed=0, state=0, duplex=0)),
     ]
-    (args,) = kstat_commands(topo)
-    command(d, "kstat", args, kstat_text(blocks))
-    command(d, "dladm", SUMMARY_ARGS, "")
+    network(d, show_link, show_phys, blocks, ipmp=True)
     command(
         d,
         "ipmpstat",
