@@ -169,7 +169,7 @@ body {{ font-family: sans-serif; margin: 0; }}
 header {{ background: #e6522c; color: #fff; padding: 0.6em 1em; }}
 main {{ padding: 1em; }}
 table {{ border-collapse: collapse; }}
-td, th {{ border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: left; }}
+td, th {{ border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: left; white-space: nowrap; }}
 table.collectors tr.failed td {{ background: #f8d7da; }}
 table.collectors tr.ok td:nth-child(2) {{ color: #1a7f37; }}
 tr.group td {{ font-weight: bold; border-top: 2px solid #888; }}

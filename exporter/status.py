@@ -29,6 +29,17 @@ def _rate(b: float | None) -> str:
     return f"{b:.0f} B/s"
 
 
+def _speed(bytes_per_second: float | None) -> str:
+    """Link speeds read best in bits, as the NIC is sold: 10 Gbit/s."""
+    if not bytes_per_second:
+        return "–"
+    bits = bytes_per_second * 8
+    for unit, div in (("Tbit/s", 1e12), ("Gbit/s", 1e9), ("Mbit/s", 1e6)):
+        if bits >= div:
+            return f"{bits / div:g} {unit}"
+    return f"{bits:g} bit/s"
+
+
 def render_groups(last: tuple[float, Sequence[Family]] | None, prev: tuple[float, Sequence[Family]] | None) -> str:
     if last is None:
         return "<h2>Groups</h2><p>No scrape yet.</p>"
@@ -72,7 +83,7 @@ def render_groups(last: tuple[float, Sequence[Family]] | None, prev: tuple[float
             sp = speed.get(key)
             rows.append(
                 f"<tr class='member {m_state}'><td></td><td class='member-name'>{html.escape(key[2])}</td><td colspan='2'></td>"
-                f"<td class='state'>{m_state}</td><td>{_rate(sp) if sp else '–'}</td>"
+                f"<td class='state'>{m_state}</td><td>{_speed(sp)}</td>"
                 f"<td>{_rate(rate(rx, old_rx, key))}</td><td>{_rate(rate(tx, old_tx, key))}</td>"
                 f"<td>{_rate(prx.get(key))}</td><td>{_rate(ptx.get(key))}</td></tr>"
             )

@@ -157,4 +157,4 @@ def test_status_page_shows_groups_members_and_state(tmp_path):
     assert "<tr class='group ok'><td>declared</td><td>mgmt</td>" in page
     assert "<tr class='member down'><td></td><td class='member-name'>ens2f0</td>" in page
     assert "<tr class='member up'><td></td><td class='member-name'>ens1f0</td>" in page
-    assert "1/2" in page and "1.2 GB/s" in page  # up/total and the 10G member speed
+    assert "1/2" in page and "10 Gbit/s" in page and "1 Gbit/s" in page  # up/total and member speeds
