@@ -38,7 +38,7 @@ def start(tmp_path, config_text: str, *extra: str) -> tuple[subprocess.Popen, in
             return proc, port, str(cfg)
         except OSError:
             if proc.poll() is not None:
-                raise AssertionError(proc.stderr.read())
+                raise AssertionError(proc.stderr.read()) from None
             time.sleep(0.1)
     proc.kill()
     raise AssertionError("did not start")
