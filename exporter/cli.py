@@ -371,12 +371,18 @@ def run(argv: Sequence[str] | None) -> int:
         host.close()
 
 
+#: SMF_EXIT_ERR_CONFIG (illumos smf_method(7)): svc.startd sets SMF_FMRI in the environment
+#: of every method it runs; under SMF a bad config exits 96 so the service goes to
+#: maintenance instead of being restarted in a loop (deploy/smf/lanes.xml).
+SMF_EXIT_ERR_CONFIG = 96
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     try:
         return run(argv)
     except (UsageError, ConfigError) as e:
         print(f"{PROG}: {e}", file=sys.stderr)
-        return 2
+        return SMF_EXIT_ERR_CONFIG if os.environ.get("SMF_FMRI") else 2
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:
