@@ -62,6 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
     paths.add_argument("--platform", choices=("linux", "illumos"), help="force the platform instead of detecting it")
     paths.add_argument("--snapshot", metavar="DIR", help="serve from a recorded host snapshot instead of the live host")
     paths.add_argument("--record", metavar="DIR", help="run every enabled collector once against the live host, write a snapshot to DIR, exit")
+    paths.add_argument("--record.scrub", dest="record_scrub", action="store_true", help="with --record: replace hostnames, IQNs, NQNs, MACs and IP addresses by consistent placeholders (support bundles)")
     paths.add_argument("--once", action="store_true", help="run one scrape, print the exposition to stdout, exit 0")
     paths.add_argument("--check-config", dest="check_config", action="store_true", help="validate config and web config, print what would run, exit 0 or 2")
     paths.add_argument("--sampler.interval", dest="sampler_interval", metavar="DURATION", help="peak-rate sampling interval (default 1s; 0 turns the sampler off)")
@@ -181,7 +182,13 @@ def make_host(args, config: Config, platform: str) -> Host:
             raise UsageError(str(e)) from None
     live = LiveHost(args.rootfs, args.procfs, args.sysfs, commands=config.commands, platform=platform)
     if args.record:
-        return RecordingHost(live, args.record)
+        scrub = None
+        if args.record_scrub:
+            from exporter.scrub import Scrubber
+
+            node = _platform.node()
+            scrub = Scrubber([node, node.split(".")[0]])
+        return RecordingHost(live, args.record, scrub)
     return live
 
 
@@ -246,8 +253,8 @@ def record(args, scraper: Scraper, host: RecordingHost, platform: str) -> int:
         "platform": platform,
         "captured": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "lanes_version": __version__,
-        "hostname": _platform.node(),
-        "notes": "recorded with lanes_exporter --record",
+        "hostname": host.scrub(_platform.node()),
+        "notes": "recorded with lanes_exporter --record" + (" --record.scrub (hostnames, IQNs, NQNs, MACs, addresses replaced)" if args.record_scrub else ""),
         "collectors": [r.name for r in scraper.runners],
     }
     with open(os.path.join(host.dir, "snapshot.yml"), "w", encoding="utf-8") as f:
@@ -342,6 +349,8 @@ def run(argv: Sequence[str] | None) -> int:
     setup_logging(args.log_level, args.log_format)
     if args.snapshot and args.record:
         raise UsageError("bad flags: --snapshot and --record exclude each other")
+    if args.record_scrub and not args.record:
+        raise UsageError("bad flags: --record.scrub needs --record DIR")
     config, web, platform = load_settings(args)
     if args.check_config:
         return check_config(args, config, web, platform)

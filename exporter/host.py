@@ -479,6 +479,8 @@ class RecordingHost(Host):
     """Passes every call to a live host and writes what it saw into a snapshot."""
 
     def __init__(self, inner: LiveHost, directory: str, scrub: Callable[[str], str] | None = None):
+        """``scrub`` rewrites everything written: file contents, path components, symlink
+        targets and command names (exporter.scrub), consistently, so replay still works."""
         self.inner = inner
         self.platform = inner.platform
         self.dir = os.path.abspath(directory)
@@ -506,7 +508,7 @@ class RecordingHost(Host):
                 continue
             host_path = "/" + "/".join([*live_resolved, part])
             live_path = self.inner.path(host_path)
-            snap_path = os.path.join(self.root, *live_resolved, part)
+            snap_path = self._snap(host_path)
             if os.path.islink(live_path):
                 hops += 1
                 if hops > 40:
@@ -515,7 +517,7 @@ class RecordingHost(Host):
                 with self._lock:
                     if not os.path.lexists(snap_path):
                         os.makedirs(os.path.dirname(snap_path), exist_ok=True)
-                        os.symlink(target, snap_path)
+                        os.symlink(self.scrub(target), snap_path)
                 rest = parts[i:]
                 if target.startswith("/"):
                     live_resolved = []
@@ -525,10 +527,14 @@ class RecordingHost(Host):
             live_resolved.append(part)
         return "/" + "/".join(live_resolved)
 
+    def _snap(self, host_path: str) -> str:
+        """Where a (resolved) host path lives in the snapshot, names scrubbed."""
+        return os.path.join(self.root, *(self.scrub(p) for p in host_path.split("/") if p))
+
     def read_text(self, path: str) -> str:
         text = self.inner.read_text(path)
         real = self._mirror(path)
-        dest = os.path.join(self.root, real.lstrip("/"))
+        dest = self._snap(real)
         with self._lock:
             os.makedirs(os.path.dirname(dest), exist_ok=True)
             if not os.path.isdir(dest):
@@ -539,16 +545,16 @@ class RecordingHost(Host):
     def listdir(self, path: str) -> list[str]:
         names = self.inner.listdir(path)
         real = self._mirror(path)
-        dest = os.path.join(self.root, real.lstrip("/"))
+        dest = self._snap(real)
         with self._lock:
             os.makedirs(dest, exist_ok=True)
             for n in names:
                 live_entry = self.inner.path(f"{real.rstrip('/')}/{n}")
-                entry = os.path.join(dest, n)
+                entry = os.path.join(dest, self.scrub(n))
                 if os.path.lexists(entry):
                     continue
                 if os.path.islink(live_entry):
-                    os.symlink(os.readlink(live_entry), entry)
+                    os.symlink(self.scrub(os.readlink(live_entry)), entry)
                 elif os.path.isdir(live_entry):
                     os.makedirs(entry, exist_ok=True)
         return names
@@ -567,12 +573,11 @@ class RecordingHost(Host):
     def is_dir(self, path: str) -> bool:
         found = self.inner.is_dir(path)
         if found:
-            real = self._mirror(path)
-            os.makedirs(os.path.join(self.root, real.lstrip("/")), exist_ok=True)
+            os.makedirs(self._snap(self._mirror(path)), exist_ok=True)
         return found
 
     def _save(self, name: Sequence[str], result: CommandResult | None, rc_text: str | None = None):
-        base = os.path.join(self.dir, "commands", slug(name[0], name[1:]))
+        base = os.path.join(self.dir, "commands", slug(self.scrub(name[0]), [self.scrub(a) for a in name[1:]]))
         with self._lock:
             if result is not None:
                 Path(base + ".out").write_text(self.scrub(result.stdout), encoding="utf-8")
