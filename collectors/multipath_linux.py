@@ -30,7 +30,7 @@ Metrics: lanes_multipath_map_info, _map_suspended, _map_queue_if_no_path, _map_p
 _map_paths_usable, _map_path_groups, _map_active_group, _map_read_bytes_total,
 _map_written_bytes_total, _map_path_faults_total; per path _path_scsi_state, _path_alua_state,
 _path_dm_state, _path_checker_state, _path_group, _path_group_active, _path_priority,
-_path_fail_count, _path_io_errors_total, _path_io_timeouts_total; lanes_path_info (path -> iSCSI
+_path_failures, _path_io_errors_total, _path_io_timeouts_total; lanes_path_info (path -> iSCSI
 session -> NIC and portal); the group model kind="multipath" (group = map, member = sdX; path
 bytes are the members' receive/transmit bytes, map bytes are separate: never summed together).
 
@@ -76,6 +76,8 @@ class SysfsPath:
     access_state: str | None
     ioerr_cnt: int | None
     iotmo_cnt: int | None
+    vendor: str | None = None
+    model: str | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -441,6 +443,9 @@ def read_sysfs_maps(host: Host) -> list[SysfsMap]:
                     access_state=_opt(host, f"{d}/device/access_state"),
                     ioerr_cnt=parse_hex_counter(host.read_optional(f"{d}/device/ioerr_cnt")),
                     iotmo_cnt=parse_hex_counter(host.read_optional(f"{d}/device/iotmo_cnt")),
+                    # INQUIRY strings, space-padded (scsi_sysfs.c sdev_rd_attr vendor/model)
+                    vendor=_opt(host, f"{d}/device/vendor") or None,
+                    model=_opt(host, f"{d}/device/model") or None,
                 )
             )
         maps.append(
@@ -477,6 +482,8 @@ class PathView:
     io_timeouts: int | None
     read_bytes: int | None
     written_bytes: int | None
+    vendor: str | None = None
+    model: str | None = None
     target: str = ""
     portal: str = ""
     iface: str = ""
@@ -633,6 +640,8 @@ class MultipathLinux(Collector):
                         io_timeouts=self.unwrap((sp.dev, sp.devt, "tmo"), sp.iotmo_cnt),
                         read_bytes=ds.read_bytes if ds else None,
                         written_bytes=ds.write_bytes if ds else None,
+                        vendor=sp.vendor,
+                        model=sp.model,
                         target=ident.target if ident else "",
                         portal=ident.portal if ident else "",
                         iface=ident.iface if ident else "",
@@ -707,10 +716,11 @@ def map_families(views: Sequence[MapView]) -> list[Family]:
     pf = counter("multipath_map_path_faults_total", "Path failures multipathd counted for the map since it started. From multipathd show maps json path_faults.", L)
     for v in views:
         st = v.state
+        vendor = (st.vendor if st else None) or next((p.vendor for p in v.paths if p.vendor), "")
+        product = (st.product if st else None) or next((p.model for p in v.paths if p.model), "")
         mi.add(
             (
-                v.name, v.wwid, v.dm,
-                (st.vendor or "") if st else "", (st.product or "") if st else "",
+                v.name, v.wwid, v.dm, vendor, product,
                 v.selector, v.policy,
                 (st.features or "") if st else "", (st.hwhandler or "") if st else "",
                 st.source if st else "sysfs",
@@ -740,7 +750,7 @@ def path_families(views: Sequence[MapView]) -> list[Family]:
     pg = gauge("multipath_path_group", "1-based path group index of the path. From multipathd show maps json or dmsetup status.", L)
     pa = gauge("multipath_path_group_active", "1 if the path belongs to the active path group (only that group carries I/O). From multipathd show maps json or dmsetup status.", L)
     pr = gauge("multipath_path_priority", "Path priority (ALUA: 50 optimized, 10 non-optimized, 1 standby). From multipathd show maps json pri.", L)
-    fc = gauge("multipath_path_fail_count", "Times the kernel failed the path since the table was loaded (resets on reload). From dmsetup status.", L)
+    fc = gauge("multipath_path_failures", "Times the kernel failed the path since the table was loaded (a gauge: it resets on reload). From dmsetup status fail_count.", L)
     ie = counter("multipath_path_io_errors_total", "SCSI commands of the path that ended in error (32-bit hex counter, unwrapped). From /sys/block/<path>/device/ioerr_cnt.", L)
     it = counter("multipath_path_io_timeouts_total", "SCSI commands of the path that timed out (unwrapped). From /sys/block/<path>/device/iotmo_cnt.", L)
     for v in views:
