@@ -190,20 +190,20 @@ def parse_address(text: str, source: str = "address") -> Address:
     )
 
 
-def parse_numa_nodes(text: str) -> frozenset[int]:
+def parse_numa_nodes(text: str, source: str = "numa_nodes") -> frozenset[int]:
     """numa_nodes is a ``%*pbl`` node list: ``0``, ``0-1,3`` or empty (not current for
     any node)."""
     text = text.strip()
     if not text:
         return frozenset()
     if not _NODELIST.match(text):
-        raise ParseError("numa_nodes", None, f"{text[:40]!r} is not a node list")
+        raise ParseError(source, None, f"{text[:40]!r} is not a node list")
     nodes: set[int] = set()
     for part in text.split(","):
         lo, _, hi = part.partition("-")
         a, b = int(lo), int(hi or lo)
         if b < a or b - a > 4096:
-            raise ParseError("numa_nodes", None, f"bad range {part!r}")
+            raise ParseError(source, None, f"bad range {part!r}")
         nodes.update(range(a, b + 1))
     return frozenset(nodes)
 
@@ -389,11 +389,12 @@ def read_controller(host: Host, name: str, net_cb, transports: frozenset[str], m
         address = parse_address(raw, f"{base}/address") if raw else Address()
     netdev, how = net_cb(address)
     local = address.local_address or ""
+    cntlid = _text(host, f"{base}/cntlid") or ""
     if memo is not None:
         # tcp.c prints src_addr only while the admin queue is live: a failing path would
         # lose its NIC (and its speed) exactly when it matters.  Keep what this
         # controller lifetime (name, cntlid, target port) showed last.
-        key = (name, _text(host, f"{base}/cntlid") or "", address.traddr, address.trsvcid, address.host_iface, address.host_traddr)
+        key = (name, cntlid, address.traddr, address.trsvcid, address.host_iface, address.host_traddr)
         if netdev:
             memo[key] = (netdev, how, local)
         elif key in memo:
@@ -403,7 +404,7 @@ def read_controller(host: Host, name: str, net_cb, transports: frozenset[str], m
         transport=transport,
         state=state,
         address=address,
-        cntlid=_text(host, f"{base}/cntlid") or "",
+        cntlid=cntlid,
         member=member_name(address, name),
         netdev=netdev,
         local_address=local,
@@ -424,7 +425,7 @@ def read_path(host: Host, ctrl: Controller, device: str) -> tuple[str, Path] | N
     except ValueError:
         raise ParseError(f"{base}/queue_depth", None, f"{qd[:20]!r} is not a number") from None
     # numa_nodes and queue_depth print nothing (0 bytes) when their policy is not active
-    numa_nodes = parse_numa_nodes(numa) if numa is not None and numa != "" else None
+    numa_nodes = parse_numa_nodes(numa, f"{base}/numa_nodes") if numa is not None and numa != "" else None
     return nsid or "", Path(device, ctrl, ana, numa_nodes, queue_depth)
 
 

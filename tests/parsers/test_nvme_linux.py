@@ -334,3 +334,19 @@ def test_every_path_joins_to_its_nic(name):
         "linux-nvme-tcp-round-robin": {("192.168.10.20:4420", "ens1f0"), ("[fd00:20::20]:4420", "ens2f0")},
     }[name]
     assert {(p["member"], p["netdev"]) for p in paths} == want
+
+
+def test_queue_depth_policy(tmp_path):
+    """Under queue-depth, queue_depth shows the controller's active requests and numa_nodes
+    prints nothing (multipath.c queue_depth_show / numa_nodes_show)."""
+    snap = _copy_scenario(tmp_path, "linux-nvme-tcp-round-robin")
+    (snap / "root/sys/devices/virtual/nvme-subsystem/nvme-subsys0/iopolicy").write_text("queue-depth\n")
+    for c in (0, 1):
+        for n in (1, 2):
+            (snap / f"root/sys/devices/virtual/nvme-fabrics/ctl/nvme{c}/nvme0c{c}n{n}/queue_depth").write_text(f"{c + 3}\n")
+    got = _series(NvmeLinux(SnapshotHost(str(snap)), Context("nvme")).collect())
+    group = "nqn.2014-08.org.example:tank-nvme/ns1"
+    assert got[("lanes_group_info", ("nvme", group, "queue-depth", "load"))] == 1
+    assert got[("lanes_nvme_path_queue_depth", (group, "192.168.10.20:4420"))] == 3
+    assert got[("lanes_nvme_path_queue_depth", (group, "[fd00:20::20]:4420"))] == 4
+    assert not [k for k in got if k[0] == "lanes_nvme_path_current"]
