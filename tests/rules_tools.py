@@ -65,14 +65,19 @@ def recorded_names(expr: str) -> set[str]:
 
 
 def golden_names() -> dict[str, set[str]]:
-    """metric name -> golden files whose samples have it (HELP/TYPE lines alone do not count)."""
+    """metric name -> golden files that expose it: a sample, or a ``# TYPE`` line (the goldens
+    drop the samples of volatile families such as lanes_collector_duration_seconds, see
+    helpers.normalize, but keep their TYPE)."""
     out: dict[str, set[str]] = {}
     for path in sorted(glob.glob(os.path.join(GOLDEN, "*.prom"))):
         with open(path, encoding="utf-8") as f:
             for line in f:
-                if line.startswith("#") or not line.strip():
+                if line.startswith("# TYPE "):
+                    name = line.split()[2]
+                elif line.startswith("#") or not line.strip():
                     continue
-                name = re.split(r"[{\s]", line, maxsplit=1)[0]
+                else:
+                    name = re.split(r"[{\s]", line, maxsplit=1)[0]
                 out.setdefault(name, set()).add(os.path.basename(path))
     return out
 

@@ -1,0 +1,219 @@
+"""Grafana dashboards (SPEC §8): committed JSON equals a fresh generation, and the lint rules
+of research/conventions.md §4.5 (grafana/dashboard-linter's rules, re-implemented): fixed
+uids, datasource/job/instance variables used by every panel and query, units, rates over
+$__rate_interval, transmit on negative Y, UP/DOWN state timelines, no panel without a query,
+and every metric name exists in some golden exposition.  That every query returns data from
+a real Prometheus is tests/integration/test_prometheus_queries.py."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import re
+import sys
+
+import helpers
+import pytest
+import rules_tools as rt
+import yaml
+from conftest import ROOT
+
+GRAFANA = os.path.join(ROOT, "grafana")
+#: SPEC §8: file -> (uid, title)
+SPEC_DASHBOARDS = {
+    "lanes-overview.json": ("lanes-overview", "lanes / Overview"),
+    "lanes-group.json": ("lanes-group", "lanes / Group"),
+    "lanes-storage.json": ("lanes-storage", "lanes / Storage paths"),
+    "lanes-links.json": ("lanes-links", "lanes / Links"),
+}
+UNITS = {"Bps", "binBps", "percentunit", "pps", "none", "short", "s", "bytes", "bool", "bool_yes_no"}
+
+
+def load_generator():
+    try:
+        import grafana_foundation_sdk  # noqa: F401
+    except ImportError:
+        helpers.require(False, "grafana-foundation-sdk not installed (pip install -e '.[test]')")
+    spec = importlib.util.spec_from_file_location("lanes_grafana_generate", os.path.join(GRAFANA, "generate.py"))
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = mod
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def dashboards() -> dict[str, dict]:
+    out = {}
+    for name in SPEC_DASHBOARDS:
+        with open(os.path.join(GRAFANA, name), encoding="utf-8") as f:
+            out[name] = json.load(f)
+    return out
+
+
+def panels(d: dict) -> list[dict]:
+    return [p for p in d["panels"] if p["type"] != "row"]
+
+
+def queries(d: dict) -> list[tuple[str, str]]:
+    """(where, expr) for every panel target and every query variable."""
+    out = []
+    for p in panels(d):
+        for t in p.get("targets", []):
+            out.append((f"{d['uid']}/{p['title']}/{t.get('refId')}", t["expr"]))
+    for v in d["templating"]["list"]:
+        if v["type"] == "query":
+            out.append((f"{d['uid']}/${v['name']}", v["query"]))
+    return out
+
+
+def test_committed_json_equals_fresh_generation():
+    gen = load_generator()
+    assert set(gen.DASHBOARDS) == set(SPEC_DASHBOARDS)
+    for name, builder in gen.DASHBOARDS.items():
+        with open(os.path.join(GRAFANA, name), encoding="utf-8") as f:
+            assert f.read() == gen.render(builder), f"grafana/{name} is stale: python3 grafana/generate.py"
+
+
+def test_sdk_is_pinned_exactly():
+    with open(os.path.join(ROOT, "pyproject.toml"), encoding="utf-8") as f:
+        text = f.read()
+    assert re.search(r'"grafana-foundation-sdk==\d+\.\d+\.\d+"', text), "pin grafana-foundation-sdk exactly in the test extra"
+
+
+def test_fixed_uids_and_titles():
+    seen = set()
+    for name, d in dashboards().items():
+        uid, title = SPEC_DASHBOARDS[name]
+        assert d["uid"] == uid and d["title"] == title
+        assert len(uid) <= 40 and uid not in seen
+        seen.add(uid)
+        assert "id" not in d or d["id"] is None
+        assert "lanes" in d["tags"]
+
+
+def test_variables():
+    for name, d in dashboards().items():
+        vs = {v["name"]: v for v in d["templating"]["list"]}
+        assert vs["datasource"]["type"] == "datasource" and vs["datasource"]["query"] == "prometheus", name
+        assert vs["job"]["query"] == "label_values(lanes_exporter_build_info, job)", name
+        assert vs["instance"]["query"] == 'label_values(lanes_exporter_build_info{job=~"$job"}, instance)', name
+        for v in vs.values():
+            if v["type"] == "query":
+                assert v["datasource"]["uid"] == "${datasource}", f"{name} ${v['name']}"
+        if name != "lanes-links.json":
+            assert {"kind", "group"} <= set(vs), f"{name}: kind and group variables (SPEC §8)"
+
+
+def test_every_panel_has_queries_datasource_unit_and_fits_the_grid():
+    for name, d in dashboards().items():
+        ids = [p["id"] for p in d["panels"]]
+        assert len(ids) == len(set(ids)), f"{name}: panel ids must be unique"
+        for p in panels(d):
+            where = f"{name}/{p['title']}"
+            assert p["datasource"] == {"type": "prometheus", "uid": "${datasource}"}, where
+            assert p.get("targets"), f"{where}: panel without a query"
+            for t in p["targets"]:
+                assert t["datasource"] == {"type": "prometheus", "uid": "${datasource}"}, where
+                assert t["expr"].strip(), where
+            assert p["fieldConfig"]["defaults"].get("unit") in UNITS, f"{where}: unit {p['fieldConfig']['defaults'].get('unit')!r}"
+            g = p["gridPos"]
+            assert 0 < g["w"] and g["x"] + g["w"] <= 24, where
+            assert p.get("description"), f"{where}: say what the panel shows"
+
+
+def test_every_query_selects_job_and_instance():
+    for d in dashboards().values():
+        for where, expr in queries(d):
+            if where.endswith(("/$job",)):
+                continue
+            assert 'job=~"$job"' in expr, f"{where}: {expr}"
+            if not where.endswith("/$instance"):
+                assert 'instance=~"$instance"' in expr, f"{where}: {expr}"
+            # every selector of a lanes metric carries the job and instance matchers
+            for m in re.finditer(r"(?<![:\w])(lanes_[a-z0-9_]+|[a-z_]+:lanes_[a-z0-9_]+:[a-z0-9_]+|ALERTS)(\{[^}]*\})?", expr):
+                if m.group(1) == "lanes_exporter_build_info" and where.endswith(("/$job", "/$instance")):
+                    continue
+                assert m.group(2) and 'job=~"$job"' in m.group(2) and 'instance=~"$instance"' in m.group(2), f"{where}: {m.group(0)}"
+
+
+def test_rates_use_rate_interval():
+    for d in dashboards().values():
+        for where, expr in queries(d):
+            for rng in re.findall(r"\[([^\]]*)\]", expr):
+                assert rng == "$__rate_interval", f"{where}: range [{rng}] must be [$__rate_interval]"
+            for fn in re.findall(r"\b(rate|irate|increase|delta|changes)\(", expr):
+                assert fn in ("rate", "increase"), f"{where}: {fn}()"
+
+
+def test_byte_rates_in_bytes_per_second_and_transmit_below_the_axis():
+    for name, d in dashboards().items():
+        for p in panels(d):
+            if p["type"] != "timeseries":
+                continue
+            where = f"{name}/{p['title']}"
+            exprs = {t["refId"]: t["expr"] for t in p["targets"]}
+            unit = p["fieldConfig"]["defaults"]["unit"]
+            if any(re.search(r"rate\(lanes_[a-z_]+_bytes_total", e) for e in exprs.values()):
+                assert unit in ("Bps", "binBps", "percentunit"), f"{where}: byte rates need Bps, got {unit}"
+            negative = {
+                o["matcher"]["options"]
+                for o in p["fieldConfig"]["overrides"]
+                if o["matcher"]["id"] == "byFrameRefID" and {"id": "custom.transform", "value": "negative-Y"} in o["properties"]
+            }
+            for ref, e in exprs.items():
+                if re.search(r"lanes_(member|link)_transmit_", e):
+                    assert ref in negative, f"{where}: transmit query {ref} must be on the negative Y axis"
+                elif re.search(r"lanes_(member|link)_receive_", e):
+                    assert ref not in negative, f"{where}: receive query {ref} belongs above the axis"
+
+
+def test_state_timelines_map_up_and_down():
+    found = set()
+    for name, d in dashboards().items():
+        for p in panels(d):
+            if p["type"] != "state-timeline":
+                continue
+            found.add(name)
+            opts = p["fieldConfig"]["defaults"]["mappings"][0]["options"]
+            assert opts["0"]["text"] == "DOWN" and opts["1"]["text"] == "UP", f"{name}/{p['title']}"
+    # member state (Group), path state (Storage), link state (Links)
+    assert {"lanes-group.json", "lanes-storage.json", "lanes-links.json"} <= found
+
+
+def test_stat_panels_show_zero_not_no_data():
+    for name, d in dashboards().items():
+        for p in panels(d):
+            if p["type"] == "stat":
+                for t in p["targets"]:
+                    assert t["expr"].endswith("or vector(0)"), f"{name}/{p['title']}"
+
+
+def test_spec_content():
+    ds = dashboards()
+    titles = {name: {p["title"] for p in panels(d)} for name, d in ds.items()}
+    assert {"Degraded groups", "Firing lanes alerts", "Groups", "Group throughput", "Group utilization", "Imbalance"} <= titles["lanes-overview.json"]
+    assert {"Member throughput", "Share of traffic", "Peak rate and speed", "Member state"} <= titles["lanes-group.json"]
+    assert {"Path → session → NIC → portal", "Per-path throughput", "Path state", "Multipath maps", "iSCSI sessions", "NVMe paths"} <= titles["lanes-storage.json"]
+    assert {"Throughput", "Utilization", "Errors and drops", "Carrier changes", "Link state"} <= titles["lanes-links.json"]
+    member = next(p for p in panels(ds["lanes-group.json"]) if p["title"] == "Member throughput")
+    assert member["fieldConfig"]["defaults"]["custom"]["stacking"]["mode"] == "normal"
+
+
+def test_every_metric_name_exists_in_a_golden_and_every_recorded_name_in_the_rules():
+    have = rt.golden_names()
+    with open(rt.RULES_YML, encoding="utf-8") as f:
+        records = {r["record"] for g in yaml.safe_load(f)["groups"] for r in g["rules"] if "record" in r}
+    missing: dict[str, list[str]] = {}
+    for d in dashboards().values():
+        for where, expr in queries(d):
+            for name in rt.metric_names(expr):
+                if name not in have:
+                    missing.setdefault(name, []).append(where)
+            for name in rt.recorded_names(expr):
+                assert name in records, f"{where}: {name} is not a recording rule of deploy/prometheus/lanes-rules.yml"
+    assert not missing, f"metric names no golden under tests/golden has: {json.dumps(missing, indent=1)}"
+
+
+@pytest.mark.parametrize("expr, names", [("rate(lanes_link_receive_bytes_total{a=\"b\"}[1m])", {"lanes_link_receive_bytes_total"}), ("group:lanes_member_share:ratio", set())])
+def test_metric_name_extraction(expr, names):
+    assert rt.metric_names(expr) == names
