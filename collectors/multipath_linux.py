@@ -78,6 +78,22 @@ class SysfsPath:
     iotmo_cnt: int | None
     vendor: str | None = None
     model: str | None = None
+    transport: str = ""
+
+
+def transport_of(link: str) -> str:
+    """The transport a path device hangs off, from its /sys/block/<dev> link target:
+    ``.../hostH/sessionN/target...`` is iSCSI (scsi_transport_iscsi.c), ``.../rport-H:C-N/``
+    Fibre Channel (scsi_transport_fc.c), ``.../end_device-...`` SAS, ``nvme`` native NVMe."""
+    if re.search(r"/session\d+/", link):
+        return "iscsi"
+    if "/rport-" in link:
+        return "fc"
+    if "/end_device-" in link:
+        return "sas"
+    if "/nvme" in link:
+        return "nvme"
+    return "scsi" if "/target" in link else ""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -435,6 +451,10 @@ def read_sysfs_maps(host: Host) -> list[SysfsMap]:
             devt = _opt(host, f"{d}/dev")
             if devt is None:
                 continue  # removed mid-scrape
+            try:
+                link = host.readlink(d)
+            except OSError:
+                link = ""
             paths.append(
                 SysfsPath(
                     dev=dev,
@@ -446,6 +466,7 @@ def read_sysfs_maps(host: Host) -> list[SysfsMap]:
                     # INQUIRY strings, space-padded (scsi_sysfs.c sdev_rd_attr vendor/model)
                     vendor=_opt(host, f"{d}/device/vendor") or None,
                     model=_opt(host, f"{d}/device/model") or None,
+                    transport=transport_of(link),
                 )
             )
         maps.append(
@@ -647,7 +668,7 @@ class MultipathLinux(Collector):
                         iface=ident.iface if ident else "",
                         netdev=(sess.netdev or "") if sess else "",
                         local_address=(ident.local_address if ident and ident.local_address else (p.host_adapter or "") if p and sess else ""),
-                        transport="iscsi" if sess else "",
+                        transport="iscsi" if sess else sp.transport,
                     )
                 )
             selector = ""

@@ -259,3 +259,20 @@ def test_fuzz_unpack(buf, eof):
         unpack_reply(buf, eof)
     except ParseError:
         pass
+
+
+@pytest.mark.parametrize(
+    "link,want",
+    [
+        ("../devices/platform/host3/session1/target3:0:0/3:0:0:1/block/sdc", "iscsi"),
+        ("../devices/pci0000:00/0000:00:03.0/0000:08:00.0/host1/rport-1:0-2/target1:0:0/1:0:0:4/block/sdk", "fc"),
+        ("../devices/pci0000:00/0000:00:01.0/host0/port-0:0/end_device-0:0/target0:0:0/0:0:0:0/block/sdb", "sas"),
+        ("../devices/virtual/nvme-fabrics/ctl/nvme1/nvme1c1n1", "nvme"),
+        ("../devices/pci0000:00/0000:00:17.0/ata1/host0/target0:0:0/0:0:0:0/block/sda", "scsi"),
+        ("", ""),
+    ],
+)
+def test_transport_of(link, want):
+    from collectors.multipath_linux import transport_of
+
+    assert transport_of(link) == want
