@@ -19,6 +19,7 @@ from collectors.link_linux import LinkLinux
 from collectors.mpxio_illumos import Mpxio
 from collectors.multipath_linux import MultipathLinux
 from collectors.nvme_linux import NvmeLinux
+from collectors.team_linux import TeamLinux
 
 ALL: tuple[type[Collector], ...] = (
     LinkLinux,
@@ -33,6 +34,7 @@ ALL: tuple[type[Collector], ...] = (
     MultipathLinux,
     IscsiLinux,
     BondLinux,
+    TeamLinux,
 )
 
 

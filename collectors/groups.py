@@ -547,3 +547,49 @@ def comstar_groups(targets: Mapping[str, Sequence[Member]], config=None) -> list
         )
         for target, members in sorted(targets.items())
     ]
+
+
+# ------------------------------------------------------------------ team (Linux teamd)
+
+#: teamd runners whose ports back each other up (activebackup) or all carry the same
+#: frames (broadcast) instead of sharing the load (teamd.conf(5) runner.name)
+TEAM_FAILOVER_RUNNERS = frozenset({"activebackup", "broadcast"})
+
+
+def team_port_up(team, port, link: Link | None) -> bool:
+    """Able to carry traffic: teamd's link-watch verdict (else the port's carrier); for the
+    lacp runner also attached to the selected aggregator, which is when teamd enables the
+    port in the kernel (libteam teamd/teamd_runner_lacp.c lacp_port_should_be_enabled)."""
+    if port.link_watch_up is not None:
+        up = port.link_watch_up
+    elif port.link_up is not None:
+        up = port.link_up
+    else:
+        up = bool(link and link.up)
+    if not up or team.runner != "lacp":
+        return up
+    return port.lacp_selected is not False and port.aggregator_selected is not False
+
+
+def team_groups(teams: Iterable, links: Mapping[str, Link]) -> list[Group]:
+    """teamd teams (collectors.team_linux.Team) -> kind="team" groups; bytes and speed are
+    the port NICs' own counters."""
+    out = []
+    for t in teams:
+        members = []
+        for p in t.ports:
+            link = links.get(p.name)
+            base = link_member(p.name, link)
+            speed = base.speed_bytes if base.speed_bytes else (p.speed_mbps * 125_000 if p.speed_mbps else None)
+            members.append(dataclasses.replace(base, up=team_port_up(t, p, link), speed_bytes=speed, sample=(_link_common.SAMPLE_SOURCE, p.name)))
+        out.append(
+            Group(
+                kind="team",
+                name=t.name,
+                policy=t.runner or "unknown",
+                balancing="failover" if t.runner in TEAM_FAILOVER_RUNNERS else "load",
+                members=tuple(members),
+                expected=len(members),
+            )
+        )
+    return out

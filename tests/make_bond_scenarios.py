@@ -388,7 +388,8 @@ def _team_netdevs(root, team, ports, ifindex_team):
     for i, (name, pci, mac, speed, up) in enumerate(ports):
         netdev(root, name, pci=pci, driver="ixgbe", mac=mac, speed=speed if up else -1, ifindex=2 + i, master=team,
                operstate="up" if up else "down", carrier=1 if up else 0, carrier_changes=1 if up else 4)
-    netdev(root, team, devtype="team", mac=ports[0][2], ifindex=ifindex_team, flags=0x1003)
+    # the team driver sets no device type (team_core.c team_setup): no DEVTYPE in uevent
+    netdev(root, team, mac=ports[0][2], ifindex=ifindex_team, flags=0x1003)
 
 
 def team_lacp():
