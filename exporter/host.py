@@ -401,9 +401,10 @@ class SnapshotHost(Host):
         self.root = os.path.join(self.dir, "root")
         self.platform = platform or str(self.meta.get("platform", "linux"))
         self.hostname = str(self.meta.get("hostname", ""))
+        self._dirs: dict[str, str] = {}
 
-    def _resolve(self, path: str, follow_last: bool = True) -> str:
-        """Real file below root/ for a host path, following symlinks component by component."""
+    def _walk(self, path: str, follow_last: bool) -> str:
+        """Resolved host path, following symlinks component by component."""
         parts = [p for p in path.split("/") if p]
         resolved: list[str] = []
         hops = 0
@@ -418,7 +419,7 @@ class SnapshotHost(Host):
                     resolved.pop()
                 continue
             candidate = os.path.join(self.root, *resolved, part)
-            if os.path.islink(candidate) and (follow_last or i < len(parts)):
+            if (follow_last or i < len(parts)) and os.path.islink(candidate):
                 hops += 1
                 if hops > 40:
                     raise OSError(errno.ELOOP, "too many symlinks", path)
@@ -430,7 +431,21 @@ class SnapshotHost(Host):
                 i = 0
                 continue
             resolved.append(part)
-        return os.path.join(self.root, *resolved)
+        return "/" + "/".join(resolved)
+
+    def _resolve(self, path: str, follow_last: bool = True) -> str:
+        """Real file below root/ for a host path.  Resolved directories are remembered
+        (a snapshot's tree does not change while it is served; its files may)."""
+        parent, _, name = path.rstrip("/").rpartition("/")
+        rparent = self._dirs.get(parent)
+        if rparent is None:
+            rparent = self._dirs[parent] = self._walk(parent or "/", True)
+        if name in ("", ".", ".."):
+            return self.root + self._walk(path, follow_last)
+        candidate = f"{self.root}{rparent.rstrip('/')}/{name}"
+        if follow_last and os.path.islink(candidate):
+            return self.root + self._walk(f"{rparent.rstrip('/')}/{name}", True)
+        return candidate
 
     def read_text(self, path: str) -> str:
         with open(self._resolve(path), "rb") as f:

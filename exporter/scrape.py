@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import platform as _platform
+import queue
 import threading
 import time
 from collections.abc import Sequence
@@ -41,22 +42,25 @@ class Status:
 
 
 class Runner:
+    """One collector and its own long-lived worker thread (no thread start per scrape)."""
+
     def __init__(self, collector: Collector, timeout: float):
         self.collector = collector
         self.name = collector.name
         self.timeout = timeout
         self.status = Status()
+        self._jobs: queue.SimpleQueue = queue.SimpleQueue()
+        self._busy = threading.Event()
         self._thread: threading.Thread | None = None
-        self._box: list = []
+        self._job: tuple[threading.Event, list] | None = None
+        self._started = 0.0
 
-    def start(self) -> bool:
-        """Start a run in its own thread; False if the previous run is still stuck."""
-        if self._thread is not None and self._thread.is_alive():
-            return False
-        box: list = []
-        self._box = box
-
-        def run() -> None:
+    def _work(self) -> None:
+        while True:
+            job = self._jobs.get()
+            if job is None:
+                return
+            done, box = job
             t0 = time.monotonic()
             try:
                 families = list(self.collector.collect())
@@ -66,21 +70,35 @@ class Runner:
                 box.append(("ok", families, time.monotonic() - t0))
             except Exception as e:  # isolation: one collector never fails the scrape
                 box.append(("err", e, time.monotonic() - t0))
+            self._busy.clear()
+            done.set()
 
-        self._thread = threading.Thread(target=run, name=f"collector-{self.name}", daemon=True)
+    def start(self) -> bool:
+        """Hand a run to the worker; False if the previous run is still stuck."""
+        if self._busy.is_set():
+            return False
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._work, name=f"collector-{self.name}", daemon=True)
+            self._thread.start()
+        self._busy.set()
+        self._job = (threading.Event(), [])
         self._started = time.monotonic()
-        self._thread.start()
+        self._jobs.put(self._job)
         return True
 
     def finish(self, deadline: float) -> tuple[list[Family] | None, float, str]:
-        assert self._thread is not None
-        self._thread.join(max(0.0, deadline - time.monotonic()))
-        if not self._box:
+        assert self._job is not None
+        done, box = self._job
+        done.wait(max(0.0, deadline - time.monotonic()))
+        if not box:
             return None, time.monotonic() - self._started, f"timed out after {self.timeout:g}s"
-        status, value, duration = self._box[0]
+        status, value, duration = box[0]
         if status == "ok":
             return value, duration, ""
         return None, duration, _describe(value)
+
+    def stop(self) -> None:
+        self._jobs.put(None)
 
 
 def _describe(e: BaseException) -> str:
@@ -173,6 +191,7 @@ class Scraper:
 
     def close(self) -> None:
         for r in self.runners:
+            r.stop()
             try:
                 r.collector.close()
             except Exception:
