@@ -196,3 +196,20 @@ class Scraper:
                 r.collector.close()
             except Exception:
                 pass
+
+
+class RegistryCollector:
+    """The scraper as a client_python collector, for a private ``CollectorRegistry``:
+    ``describe()`` names the families of the last scrape (without running collectors),
+    so ``registry.restricted_registry(names)`` and ``?name[]=`` filtering work there too.
+    lanes' own HTTP server renders families directly (exporter.metrics.render)."""
+
+    def __init__(self, scraper: Scraper):
+        self.scraper = scraper
+
+    def describe(self):
+        last = self.scraper.last
+        return [f.to_client() for f in last[1]] if last else []
+
+    def collect(self):
+        return [f.to_client() for f in self.scraper.scrape()]

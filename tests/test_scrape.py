@@ -121,3 +121,45 @@ def test_sampler_thread_starts_and_stops():
     assert n >= 3
     time.sleep(0.2)
     assert len(reads) == n
+
+
+def test_private_registry_filters_by_name():
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    from exporter.scrape import RegistryCollector
+
+    scraper = Scraper([Fine(None, Context("fine"))], {}, "linux")
+    scraper.scrape()  # describe() knows the families of the last scrape
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(RegistryCollector(scraper))
+    text = generate_latest(registry.restricted_registry(["lanes_fine"])).decode()
+    assert 'lanes_fine{x="a"} 1.0' in text and "lanes_collector_success" not in text
+
+
+def test_device_vanishing_mid_scrape_is_skipped(tmp_path):
+    import os
+
+    from collectors.link_linux import read_links_sysfs
+    from exporter.host import LiveHost
+
+    for name in ("eth0", "eth1"):
+        d = tmp_path / "sys/class/net" / name
+        d.mkdir(parents=True)
+        (d / "operstate").write_text("up\n")
+        (d / "mtu").write_text("1500\n")
+    (tmp_path / "proc/net").mkdir(parents=True)
+    (tmp_path / "proc/net/dev").write_text("h\nh\n  eth0: 1 2 0 0 0 0 0 0 3 4 0 0 0 0 0 0\n")
+    host = LiveHost(str(tmp_path))
+    real = host.listdir
+
+    def listdir_then_vanish(path):
+        names = real(path)
+        if path == "/sys/class/net":  # eth1 is unplugged between the listing and its reads
+            for f in os.listdir(tmp_path / "sys/class/net/eth1"):
+                os.remove(tmp_path / "sys/class/net/eth1" / f)
+            os.rmdir(tmp_path / "sys/class/net/eth1")
+        return names
+
+    host.listdir = listdir_then_vanish
+    links = read_links_sysfs(host)
+    assert list(links) == ["eth0"] and links["eth0"].rx_bytes == 1 and links["eth0"].tx_bytes == 3
