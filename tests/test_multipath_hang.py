@@ -152,8 +152,9 @@ def test_answering_multipathd_on_the_default_pathname_socket(root):
 
 
 def test_repeated_stuck_scrapes_do_not_pile_up_threads(root):
-    """In process: two scrapes in a row against a silent daemon each end within the timeout, and
-    no collector thread is left behind (the socket client's own deadline ends each run)."""
+    """In process: three scrapes in a row against a silent daemon each end within the
+    timeout with the daemon's own error (not "still running from an earlier scrape": the
+    socket client's deadline ended the run), and the thread count stays flat."""
     from collectors._base import Context
     from collectors.iscsi_linux import IscsiLinux
     from collectors.link_linux import LinkLinux
@@ -168,15 +169,17 @@ def test_repeated_stuck_scrapes_do_not_pile_up_threads(root):
         [MultipathLinux(host, Context("multipath", opts)), IscsiLinux(host, Context("iscsi")), LinkLinux(host, Context("link"))],
         {"multipath": TIMEOUT}, "linux",
     )
+    counts = []
     try:
-        before = threading.active_count()
-        for _ in range(2):
+        for _ in range(3):
             t0 = time.monotonic()
             fams = {f.name: f for f in scraper.scrape()}
             assert time.monotonic() - t0 < TIMEOUT + 0.5
             assert dict(fams["lanes_collector_success"].samples) == {("iscsi",): 1, ("link",): 1, ("multipath",): 0}
-        time.sleep(0.2)
-        assert threading.active_count() <= before + 1  # at most a run still closing its socket
+            status = {r.name: r.status for r in scraper.runners}
+            assert "timed out" in status["multipath"].error and "not answering" in status["multipath"].error, status["multipath"].error
+            counts.append(threading.active_count())
+        assert counts[0] == counts[-1], counts
     finally:
         scraper.close()
         server.close()
