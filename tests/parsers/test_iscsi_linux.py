@@ -114,3 +114,47 @@ def test_fuzz_route_fields(fields):
         parse_proc_net_route("Iface\tx\n" + "eth0\t" + "\t".join(fields) + "\n")
     except ParseError:
         pass
+
+
+def test_identity_read_once_per_login_state_every_scrape():
+    """Identity attributes (targetname, addresses, netdev) are read once per session
+    lifetime; state every scrape; a relogin (new SCSI host) reads the identity again."""
+    import collections
+    import os
+
+    from helpers import SCENARIOS
+
+    from collectors._base import Context, Shared
+    from collectors.iscsi_linux import IscsiLinux
+    from exporter.host import SnapshotHost
+
+    class Counting(SnapshotHost):
+        relogin = False
+
+        def __init__(self, d):
+            super().__init__(d)
+            self.reads = collections.Counter()
+
+        def read_text(self, path):
+            self.reads[path] += 1
+            return super().read_text(path)
+
+        def readlink(self, path):
+            link = super().readlink(path)
+            return link.replace("host3/", "host9/") if self.relogin else link
+
+    host = Counting(os.path.join(SCENARIOS, "linux-mpio-round-robin-healthy"))
+    c = IscsiLinux(host, Context("iscsi"))
+    for _ in range(3):
+        c.ctx.shared = Shared()
+        assert c.collect()
+    s1 = "/sys/class/iscsi_session/session1"
+    assert host.reads[f"{s1}/state"] == 3
+    assert host.reads[f"{s1}/targetname"] == 1
+    assert host.reads["/sys/class/iscsi_host/host3/ipaddress"] == 1
+    assert host.reads["/sys/class/iscsi_connection/connection1:0/persistent_address"] == 1
+    host.relogin = True
+    c.ctx.shared = Shared()
+    c.collect()
+    assert host.reads[f"{s1}/targetname"] == 2  # new login, identity read again
+    assert host.reads[f"{s1}/state"] == 4
