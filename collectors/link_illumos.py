@@ -18,7 +18,9 @@ Sources
 Selectors name the module and the name, never a statistic or class alone: kstat(8) reads
 every kstat whose module and name match (before 2016: module *or* name) and filters
 classes and statistics only when printing (usr/src/cmd/stat/kstat/kstat.c), so
-``kstat -c net`` or ``link:0:`` could read the whole system.
+``kstat -c net`` or ``link:0:`` could read the whole system.  Only a host with more links
+than fit in one command line of named selectors (file names of snapshots stop at 255
+bytes) reads the ``link`` module with ``link:0:``, one command instead of many.
 
 Counters: the 64-bit ``rbytes64``/``obytes64``/``ipackets64``/``opackets64``; on hosts that
 only have the 32-bit ``rbytes``/``obytes``/``ipackets``/``opackets`` those are used (they wrap
@@ -185,21 +187,29 @@ def parse_kstat_p(text: str, source: str = "kstat -p") -> KStats:
     last ``:``; whatever lies between is the kstat name (kstat(8) does not escape colons).
     String values can be empty.  Returns {(module, instance, name): {statistic: value}}."""
     out: KStats = {}
-    for lineno, line in lines(text):
-        line = line.rstrip("\r\n")
-        if "\t" in line:
-            key, _, value = line.partition("\t")
-        else:
+    prefix_seen: str | None = None
+    current: dict[str, str] = {}
+    for lineno, line in enumerate(text.split("\n"), 1):
+        line = line.rstrip("\r")
+        if not line or line.isspace():
+            continue
+        key, tab, value = line.partition("\t")
+        if not tab:
             parts = line.split(None, 1)
             key, value = parts[0], (parts[1] if len(parts) > 1 else "")
-        module, c1, rest = key.partition(":")
-        inst, c2, rest = rest.partition(":")
-        name, c3, stat = rest.rpartition(":")
-        if not (c1 and c2 and c3) or not module or not stat:
+        prefix, c3, stat = key.rpartition(":")
+        if not c3 or not stat:
             raise ParseError(source, lineno, f"not module:instance:name:statistic: {key[:60]!r}")
-        if not inst.isdigit():
-            raise ParseError(source, lineno, f"instance is not a number: {inst[:20]!r}")
-        out.setdefault((module, int(inst), name), {})[stat] = value.strip()
+        if prefix != prefix_seen:  # consecutive lines of one kstat share the prefix
+            module, c1, rest = prefix.partition(":")
+            inst, c2, name = rest.partition(":")
+            if not (c1 and c2) or not module:
+                raise ParseError(source, lineno, f"not module:instance:name:statistic: {key[:60]!r}")
+            if not (inst.isascii() and inst.isdigit()):  # "²".isdigit() but int() refuses it
+                raise ParseError(source, lineno, f"instance is not a number: {inst[:20]!r}")
+            current = out.setdefault((module, int(inst), name), {})
+            prefix_seen = prefix
+        current[stat] = value.strip()
     return out
 
 
@@ -213,7 +223,7 @@ def _uint(stats: Mapping[str, str] | None, *names: str) -> int | None:
         return None
     for n in names:
         v = stats.get(n)
-        if v is not None and v.isdigit():
+        if v is not None and v.isascii() and v.isdigit():
             return int(v)
     return None
 
@@ -263,9 +273,15 @@ def batched_selectors(module: str, instance: int, names: Iterable[str], extra: S
 def kstat_commands(topology: Topology) -> list[list[str]]:
     """``kstat`` argument lists of the per-scrape counter read: the ``link`` kstat of every
     datalink and the ``mac`` kstats of the drivers behind physical links (``ixgbe::mac``,
-    one selector per driver)."""
+    one selector per driver).  One command."""
     drivers = [f"{drv}::mac" for drv in topology.drivers()]
-    return batched_selectors("link", 0, list(topology.links), drivers)
+    commands = batched_selectors("link", 0, list(topology.links), drivers)
+    if len(commands) > 1:
+        # many links (zone VNICs): one read of the whole ``link`` module beats one fork per
+        # batch.  Since 2016 kstat reads exactly the link kstats; older builds (module *or*
+        # name) read every kstat, which batches of named selectors did too, once per batch.
+        return [["-p", "link:0:", *drivers]]
+    return commands
 
 
 def build_links(topology: Topology, kstats: KStats) -> dict[str, Link]:

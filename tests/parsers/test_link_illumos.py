@@ -74,6 +74,7 @@ def test_kstat_p_name_with_colons_and_empty_string_value():
         "link:x:net0:rbytes64\t1\n",  # instance not a number
         "link0net0rbytes64\t1\n",
         "link:0:rbytes64\t5\n",  # too few fields
+        "link:\u00b2:net0:rbytes64\t5\n",  # a digit to str.isdigit() that int() refuses
     ],
 )
 def test_kstat_p_rejects(text):
@@ -167,6 +168,12 @@ def test_32_bit_only_kstats_are_used():
     assert (link.rx_bytes, link.tx_bytes, link.rx_packets, link.tx_packets) == (4000000000, 123, 7, 8)
 
 
+def test_non_ascii_digits_are_no_value():
+    topo = topology("e1000g0:phys:1500:up:\n", "")
+    link = build_links(topo, parse_kstat_p("link:0:e1000g0:rbytes64\t1\u00b2\nlink:0:e1000g0:rbytes\t7\n"))["e1000g0"]
+    assert link.rx_bytes == 7
+
+
 def test_64_bit_counters_win_over_32_bit_ones():
     topo = topology("e1000g0:phys:1500:up:\n", "e1000g0:Ethernet:up:1000:full:e1000g0\n")
     kstats = parse_kstat_p("link:0:e1000g0:rbytes\t3451874710\nlink:0:e1000g0:rbytes64\t8623451237782\n")
@@ -190,6 +197,9 @@ def test_selectors_name_module_and_name_and_stay_short():
     covered = [n for c in cmds for n in c[1].split("(")[1].split(")")[0].split("|")]
     assert sorted(covered) == sorted(many)
     assert batched_selectors("ipmp", 0, []) == []
+    # a host with many links reads the link module in one command instead of one per batch
+    big = topology("".join(f"z{i}_net0:vnic:1500:up:ixgbe0\n" for i in range(200)) + "ixgbe0:phys:9000:up:\n", "ixgbe0:Ethernet:up:10000:full:ixgbe0\n")
+    assert kstat_commands(big) == [["-p", "link:0:", "ixgbe::mac"]]
 
 
 @settings(max_examples=300, deadline=None)
