@@ -423,7 +423,7 @@ def iscsi_groups(sessions: Mapping, records: Iterable, disks: Mapping, links: Ma
             rx_bytes=sum(x.read_bytes for x in d) if d else (0 if not s.disks else None),
             tx_bytes=sum(x.write_bytes for x in d) if d else (0 if not s.disks else None),
             speed_bytes=_nic_speed(links, s.netdev),
-            sample=("disk", s.disks[0]) if len(s.disks) == 1 else None,
+            sample=s.sample,
         )
     for r in records:
         members = by_target.setdefault(r.target, {})
@@ -440,7 +440,6 @@ def iscsi_groups(sessions: Mapping, records: Iterable, disks: Mapping, links: Ma
         )
         for target, members in sorted(by_target.items())
     ]
-
 
 # ------------------------------------------------------------------ bond (Linux bonding)
 

@@ -42,7 +42,7 @@ import threading
 from collections.abc import Iterable, Mapping
 
 from collectors import _diskstats, _link_common, groups
-from collectors._base import Collector, ParseError
+from collectors._base import SAMPLE_READERS, Collector, ParseError
 from exporter.host import Host
 from exporter.metrics import Family, add_stateset, gauge, info
 
@@ -93,6 +93,10 @@ class Session:
     recovery_tmo: int | None
     disks: tuple[str, ...]
     netdev: str | None  # bound netdev, else the route to the portal
+
+    @property
+    def sample(self) -> tuple[str, str] | None:
+        return session_sample(self.disks)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -376,6 +380,48 @@ def disk_session_map(sessions: Mapping[str, Session]) -> dict[str, Session]:
     return {d: s for s in sessions.values() for d in s.disks}
 
 
+# ------------------------------------------------------------------ peak sampling
+
+#: sampler source for a session with several disks: key = the disks joined by "+"
+#: ("sdc+sde"), value = their summed bytes from one /proc/diskstats read.  The reader has no
+#: way to learn the wanted keys, so the collector registers the sets it uses each scrape.
+DISK_SET_SOURCE = "disk_set"
+_disk_sets: set[str] = set()
+_disk_sets_lock = threading.Lock()
+
+
+def register_disk_sets(keys: Iterable[str]) -> None:
+    with _disk_sets_lock:
+        _disk_sets.clear()
+        _disk_sets.update(keys)
+
+
+def read_disk_set_bytes(host: Host) -> dict[str, tuple[int, int]]:
+    with _disk_sets_lock:
+        keys = list(_disk_sets)
+    if not keys:
+        return {}
+    disks = _diskstats.read_diskstats(host)
+    out = {}
+    for key in keys:
+        members = [disks.get(d) for d in key.split("+")]
+        if all(members):
+            out[key] = (sum(m.read_bytes for m in members), sum(m.write_bytes for m in members))
+    return out
+
+
+SAMPLE_READERS[(DISK_SET_SOURCE, "linux")] = read_disk_set_bytes
+
+
+def session_sample(disks: tuple[str, ...]) -> tuple[str, str] | None:
+    """Sampler key of a session: its disk, or the set of its disks."""
+    if not disks:
+        return None
+    if len(disks) == 1:
+        return (_diskstats.SAMPLE_SOURCE, disks[0])
+    return (DISK_SET_SOURCE, "+".join(disks))
+
+
 # ------------------------------------------------------------------ collector
 
 SRC_SESSION = "/sys/class/iscsi_session/<session>"
@@ -407,6 +453,7 @@ class IscsiLinux(Collector):
         disks = _diskstats.shared_diskstats(self.host, self.ctx) if any(s.disks for s in sessions.values()) else {}
         links = _link_common.shared_links(self.host, self.ctx)
         fams = self._session_families(sessions)
+        register_disk_sets("+".join(s.disks) for s in sessions.values() if len(s.disks) > 1)
         fams += groups.group_families(
             self.memory.apply(groups.iscsi_groups(sessions, records, disks, links, self.ctx.config)), self.ctx.sampler
         )

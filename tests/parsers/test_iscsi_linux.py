@@ -158,3 +158,24 @@ def test_identity_read_once_per_login_state_every_scrape():
     c.collect()
     assert host.reads[f"{s1}/targetname"] == 2  # new login, identity read again
     assert host.reads[f"{s1}/state"] == 4
+
+
+def test_peak_sampling_of_a_session_with_several_disks():
+    import os
+
+    from helpers import SCENARIOS
+
+    from collectors.iscsi_linux import read_disk_set_bytes, register_disk_sets, session_sample
+    from exporter.host import SnapshotHost
+
+    assert session_sample(()) is None
+    assert session_sample(("sdc",)) == ("disk", "sdc")
+    assert session_sample(("sdc", "sdd")) == ("disk_set", "sdc+sdd")
+    host = SnapshotHost(os.path.join(SCENARIOS, "linux-mpio-round-robin-healthy"))
+    register_disk_sets(["sdc+sdd", "sdc+sdx"])
+    try:
+        # /proc/diskstats: sdc 4_000_000 + sdd 3_900_000 sectors read, 2_000_000 + 1_950_000 written
+        assert read_disk_set_bytes(host) == {"sdc+sdd": (7_900_000 * 512, 3_950_000 * 512)}  # sdx absent: no value
+    finally:
+        register_disk_sets([])
+    assert read_disk_set_bytes(host) == {}
