@@ -302,15 +302,13 @@ def bonds_from_netlink(dump: Sequence[Mapping]) -> list[Bond]:
 
 # ----------------------------------------------------------------------------- sysfs
 
-MASTER_FILES = (
-    "mode", "slaves", "active_slave", "primary", "miimon", "arp_interval", "xmit_hash_policy",
-    "lacp_rate", "lacp_active", "ad_select", "min_links", "ad_aggregator", "ad_num_ports",
-    "ad_actor_key", "ad_partner_key", "ad_partner_mac",
-)  # fmt: skip
-SLAVE_FILES = (
-    "state", "mii_status", "link_failure_count", "perm_hwaddr", "ad_aggregator_id",
-    "ad_actor_oper_port_state", "ad_partner_oper_port_state",
-)  # fmt: skip
+# read only what the mode uses: each sysfs read costs, and some take rtnl (research §2.6)
+MASTER_COMMON = ("mode", "slaves", "active_slave", "primary", "miimon", "arp_interval", "min_links", "xmit_hash_policy")
+MASTER_LACP = ("lacp_rate", "lacp_active", "ad_select", "ad_aggregator", "ad_num_ports", "ad_actor_key", "ad_partner_key", "ad_partner_mac")
+MASTER_FILES = MASTER_COMMON + MASTER_LACP
+SLAVE_COMMON = ("state", "mii_status", "link_failure_count")  # perm_hwaddr: not exported
+SLAVE_LACP = ("ad_aggregator_id", "ad_actor_oper_port_state", "ad_partner_oper_port_state")
+SLAVE_FILES = SLAVE_COMMON + SLAVE_LACP
 
 
 def _choice(text: str | None, source: str, table: Sequence[str] | None = None) -> str:
@@ -424,21 +422,27 @@ def parse_slave_sysfs(name: str, files: Mapping[str, str | None], source: str) -
 
 def read_bond_sysfs(host: Host, name: str) -> Bond | None:
     base = f"/sys/class/net/{name}/bonding"
-    files = {f: host.read_optional(f"{base}/{f}") for f in MASTER_FILES}
-    if files["mode"] is None:  # no bonding/ directory (vanished, or procfs-only kernel)
+    mode = host.read_optional(f"{base}/mode")
+    if mode is None:  # no bonding/ directory (vanished, or procfs-only kernel)
         return None
+    lacp = _choice(mode, f"{base}/mode", MODES) == "802.3ad"
+    files = {f: host.read_optional(f"{base}/{f}") for f in (MASTER_FILES if lacp else MASTER_COMMON) if f != "mode"}
+    files["mode"] = mode
     bond = parse_bond_sysfs(name, files)
     members = []
     for slave in bond.slaves:
         member = None
-        # the master's view first (lower_<m> since 3.13, slave_<m> before: node_exporter's
-        # bonding_linux.go reads both), then the member's own directory
-        for d in (f"/sys/class/net/{name}/lower_{slave}", f"/sys/class/net/{name}/slave_{slave}", f"/sys/class/net/{slave}"):
+        # the member's own directory, else the master's links to it (lower_<m> since 3.13,
+        # slave_<m> before: node_exporter's bonding_linux.go reads both)
+        for d in (f"/sys/class/net/{slave}", f"/sys/class/net/{name}/lower_{slave}", f"/sys/class/net/{name}/slave_{slave}"):
             src = f"{d}/bonding_slave"
-            sfiles = {f: host.read_optional(f"{src}/{f}") for f in SLAVE_FILES}
+            status = host.read_optional(f"{src}/mii_status")
+            if status is None:
+                continue
+            sfiles = {f: host.read_optional(f"{src}/{f}") for f in (SLAVE_FILES if lacp else SLAVE_COMMON) if f != "mii_status"}
+            sfiles["mii_status"] = status
             member = parse_slave_sysfs(slave, sfiles, src)
-            if member is not None:
-                break
+            break
         members.append(member or BondMember(name=slave))
     return dataclasses.replace(bond, members=tuple(members))
 
