@@ -214,8 +214,11 @@ def alternate(a: Server, b: Server, rounds: int, warmup: int, use_gzip: bool) ->
 # ----------------------------------------------------------------------------- phases
 
 
+LANES_CMD = [sys.executable, "-m", "exporter"]
+
+
 def lanes_fixture_argv(tree: str, port: int, bond: bool, extra: list[str] | None = None) -> list[str]:
-    argv = [sys.executable, "-m", "exporter", "--path.sysfs", f"{tree}/root/sys", "--path.procfs", f"{tree}/root/proc",
+    argv = [*LANES_CMD, "--path.sysfs", f"{tree}/root/sys", "--path.procfs", f"{tree}/root/proc",
             "--collector.disable-defaults", "--collector.link", "--web.listen-address", f"127.0.0.1:{port}"]  # fmt: skip
     if bond:
         argv.insert(argv.index("--web.listen-address"), "--collector.bond")
@@ -319,7 +322,7 @@ def live_netns(args, bond: bool, logdir: str) -> dict:
         setup_s = time.monotonic() - t
         count = len(ns.link_stats())
         lp, np_ = ns.free_port(), ns.free_port()
-        argv = [sys.executable, "-m", "exporter", "--collector.disable-defaults", "--collector.link", "--web.listen-address", f"127.0.0.1:{lp}"]
+        argv = [*LANES_CMD, "--collector.disable-defaults", "--collector.link", "--web.listen-address", f"127.0.0.1:{lp}"]
         if bond:
             argv.insert(-2, "--collector.bond")
         load_before = loadavg()
@@ -343,7 +346,8 @@ def live_netns(args, bond: bool, logdir: str) -> dict:
 def table(result: dict) -> str:
     lines = [
         f"lanes benchmark {result['started']}  host {result['host']}  cpus {result['cpus']}  python {result['python']}",
-        f"node_exporter: {result['node_exporter']}; lanes collectors: {', '.join(result['lanes_collectors'])}; "
+        f"node_exporter: {result['node_exporter']}; lanes collectors: {', '.join(result['lanes_collectors'])}"
+        f"{'; lanes VARIANT ' + result['lanes_variant'] + ' (bench/lanes_variant.py, not the committed code)' if result.get('lanes_variant') else ''}; "
         f"rounds {result['rounds']} (+{result['warmup']} warm-up), alternating; gzip {'on' if result['gzip'] else 'off'}",
         "",
         f"{'fixture host':<23}{'lanes ms':>10}{'node ms':>10}{'ratio':>8}{'cpu ms l/n':>16}{'lanes us/obj':>14}{'node us/obj':>13}{'lanes MB':>10}{'series l/n':>14}  load before/after",
@@ -392,7 +396,10 @@ def main(argv=None) -> int:
     p.add_argument("--no-live", action="store_true", help="skip the live network-namespace variant")
     p.add_argument("--live-pairs", type=int, default=500)
     p.add_argument("--no-gzip", action="store_true", help="ask for plain text instead of gzip")
+    p.add_argument("--lanes-variant", metavar="NAMES", help="run lanes through bench/lanes_variant.py with these proposed changes (os-read,shared-dump)")
     args = p.parse_args(argv)
+    if args.lanes_variant:
+        LANES_CMD[:] = [sys.executable, os.path.join(HERE, "lanes_variant.py"), args.lanes_variant, "--"]
     if not os.access(NODE_EXPORTER, os.X_OK):
         print(f"{NODE_EXPORTER} missing: apt-get install prometheus-node-exporter", file=sys.stderr)
         return 2
@@ -406,7 +413,7 @@ def main(argv=None) -> int:
         "started": stamp, "host": platform.node(), "cpus": os.cpu_count(), "python": platform.python_version(),
         "node_exporter": (node_version.stdout or node_version.stderr).splitlines()[0],
         "lanes_collectors": ["link", "bond"] if bond else ["link"], "rounds": args.rounds, "warmup": args.warmup,
-        "gzip": not args.no_gzip, "command": " ".join([os.path.relpath(sys.argv[0], ROOT), *sys.argv[1:]]),
+        "gzip": not args.no_gzip, "lanes_variant": args.lanes_variant or "", "command": " ".join([os.path.relpath(sys.argv[0], ROOT), *sys.argv[1:]]),
         "fixtures": [],
     }  # fmt: skip
     for n in [int(x) for x in args.sizes.split(",") if x]:
