@@ -307,6 +307,3 @@ class AggrIllumos(Collector):
             for k, fam in checks.items():
                 fam.add(lv, p.check(k))
         return [ai, n, na, cap, pi, ps, pl, psp, bits, *checks.values()]
-
-    def close(self) -> None:
-        pass

@@ -15,8 +15,10 @@ usr/src/man/man8/ipmpstat.8; ipmpstat talks to in.mpathd through libipmp)
                 MODE disabled when off); IPv6 addresses arrive escaped (``fe80\\:\\:1``).
               ``ipmpstat -p`` is never run: it needs privileges and runs forever.
   counters    per scrape: members' bytes from the shared link table (``link:0:<if>``);
-  (every      group totals from ``kstat -p 'ipmp:0:/^(ipmp0)$/'`` (uts/common/inet/ip/ipmp.c:
-  scrape)     the sum over the group's interfaces, 64-bit counters).
+  (every      group totals from ``kstat -p 'ipmp:0:/^(ipmp0)$/'``: ipmp_grp_create_kstats in
+  scrape)     uts/common/inet/ip/ipmp.c names the kstat after the IPMP interface and
+              ipmp_grp_update_kstats sums the group's interfaces (plus those that left);
+              ``link_up`` is the IPMP interface's IFF_RUNNING.
 
 "cannot contact in.mpathd" (the daemon is not running) and a host without groups mean
 IPMP is not in use: no series, success 1.  Unknown enum values print as ``<n>``
@@ -252,7 +254,7 @@ class IpmpIllumos(Collector):
         tx = counter("ipmp_group_transmit_bytes_total", f"Bytes transmitted by the group's interfaces. {src_k}:obytes64.", G)
         rp = counter("ipmp_group_receive_packets_total", f"Packets received by the group's interfaces. {src_k}:ipackets64.", G)
         tp = counter("ipmp_group_transmit_packets_total", f"Packets transmitted by the group's interfaces. {src_k}:opackets64.", G)
-        lu = gauge("ipmp_group_link_up", f"1 if any interface of the group has link. {src_k}:link_up.", G)
+        lu = gauge("ipmp_group_link_up", f"1 if the IPMP interface is running (an interface of the group is usable). {src_k}:link_up.", G)
         flags = {
             "active": gauge("ipmp_interface_active", f"1 if the interface is active (carries data traffic). {src_i}", GI),
             "standby": gauge("ipmp_interface_standby", f"1 if the interface is configured as standby (FLAGS s). {src_i}", GI),
