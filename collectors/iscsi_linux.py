@@ -113,6 +113,7 @@ class NodeRecord:
     port: str
     tpgt: str | None
     iface: str
+    startup: str | None = None  # node.startup: automatic | onboot | manual
 
     @property
     def member(self) -> str:
@@ -215,6 +216,16 @@ def route_iface(routes: Iterable[Route], address: str | None) -> str | None:
         if best is None or (r.network.prefixlen, -r.metric) > (best.network.prefixlen, -best.metric):
             best = r
     return best.iface if best else None
+
+
+def parse_node_startup(text: str) -> str | None:
+    """``node.startup = automatic`` from a node record (open-iscsi usr/idbm.c idbm_print:
+    ``name = value`` lines, ``#`` comments); None when absent."""
+    for line in text.splitlines():
+        key, eq, value = line.partition("=")
+        if eq and key.strip() == "node.startup":
+            return value.strip() or None
+    return None
 
 
 def parse_node_entry(target: str, portal_dir: str, iface: str | None) -> NodeRecord | None:
@@ -352,22 +363,35 @@ class SessionReader:
 
 
 def read_node_records(host: Host) -> list[NodeRecord]:
-    """Node records of every target; PermissionError propagates (root-only on most distros)."""
+    """Node records of every target, with their ``node.startup``; PermissionError propagates
+    (the directories are root-only on most distributions)."""
     out = []
     for d in NODE_DIRS:
         for target in host.list_optional(d):
             for portal in host.list_optional(f"{d}/{target}"):
                 path = f"{d}/{target}/{portal}"
-                if host.is_dir(path):
-                    for iface in host.list_optional(path):
-                        rec = parse_node_entry(target, portal, iface)
-                        if rec:
-                            out.append(rec)
-                else:
-                    rec = parse_node_entry(target, portal, None)
-                    if rec:
-                        out.append(rec)
+                entries = [(f"{path}/{i}", i) for i in host.list_optional(path)] if host.is_dir(path) else [(path, None)]
+                for file, iface in entries:
+                    rec = parse_node_entry(target, portal, iface)
+                    if rec is None:
+                        continue
+                    text = host.read_optional(file)
+                    if text is None:
+                        continue  # deleted between listing and reading
+                    out.append(dataclasses.replace(rec, startup=parse_node_startup(text)))
     return out
+
+
+def wanted_records(records: Iterable[NodeRecord], mode: str) -> list[NodeRecord]:
+    """Records that say a session should exist: ``automatic`` (default) keeps the records
+    logged in at boot (node.startup automatic or onboot), since discovery creates a record
+    for every portal the target offers, used or not; ``all`` keeps every record; ``off``
+    none."""
+    if mode == "all":
+        return list(records)
+    if mode == "off":
+        return []
+    return [r for r in records if r.startup in ("automatic", "onboot")]
 
 
 def shared_sessions(host: Host, ctx, reader: SessionReader) -> dict[str, Session]:
@@ -430,7 +454,7 @@ SRC_SESSION = "/sys/class/iscsi_session/<session>"
 class IscsiLinux(Collector):
     name = "iscsi"
     platforms = frozenset({"linux"})
-    OPTIONS = {"node_records": "bool"}
+    OPTIONS = {"node_records": "str"}
     description = "open-iscsi initiator sessions from sysfs: state, portal, iface, NIC, bytes"
 
     def __init__(self, host, ctx):
@@ -442,9 +466,12 @@ class IscsiLinux(Collector):
         sessions = shared_sessions(self.host, self.ctx, self.reader)
         records: list[NodeRecord] = []
         denied = None
-        if self.ctx.option("node_records", True):
+        mode = str(self.ctx.option("node_records", "automatic"))
+        if mode not in ("automatic", "all", "off"):
+            raise ValueError(f"collectors.iscsi.node_records: {mode!r} is not automatic, all or off")
+        if mode != "off":
             try:
-                records = read_node_records(self.host)
+                records = wanted_records(read_node_records(self.host), mode)
                 denied = 0
             except PermissionError:
                 denied = 1  # root-only on most distros: say so, keep the sysfs data

@@ -155,13 +155,13 @@ def proc_net_route(root: str, rows: list[tuple[str, str, str, int, int, str]]) -
     write(os.path.join(root, "proc/net/route"), "".join(out))
 
 
-def node_record(root: str, address: str, iface: str, port: int = 3260, tpgt: int = 1) -> None:
+def node_record(root: str, address: str, iface: str, port: int = 3260, tpgt: int = 1, startup: str = "automatic") -> None:
     d = os.path.join(root, "etc/iscsi/nodes", TARGET, f"{address},{port},{tpgt}")
     write(os.path.join(d, iface), "\n".join([
         "# BEGIN RECORD 2.1.8",
         f"node.name = {TARGET}",
         f"node.tpgt = {tpgt}",
-        "node.startup = automatic",
+        f"node.startup = {startup}",
         f"iface.iscsi_ifacename = {iface}",
         "node.session.timeo.replacement_timeout = 5",
         f"node.conn[0].address = {address}",
@@ -374,13 +374,15 @@ def linux_iscsi_logged_out():
     d, root = _start("linux-iscsi-logged-out",
                      "hand-made from " + NOTE_FORMATS + " and open-iscsi usr/idbm.c node records: the session over ens2f0 was "
                      "logged out (iscsiadm -m node -u); its node record is still in /etc/iscsi/nodes, so the target should "
-                     "have two sessions and the multipath map, whose sdd is gone from the kernel, has one path left.")
+                     "have two sessions and the multipath map, whose sdd is gone from the kernel, has one path left. A third "
+                     "record, for a portal discovery found but nobody logs into (node.startup manual), must not count.")
     nics(root, (2_100_000_000, 1_050_000_000), (1_150_000_000, 560_000_000))
     routes(root)
     session(root, Sess(1, 3, "192.168.10.20", iface="iface-ens1f0", netdev="ens1f0", ipaddress="192.168.10.11",
                        luns=[Lun(1, "sdc", 32, 4_000_000, 2_000_000)]))
     for a, i in (("192.168.10.20", "iface-ens1f0"), ("192.168.20.20", "iface-ens2f0")):
         node_record(root, a, i)
+    node_record(root, "192.168.30.20", "default", startup="manual")
     dm_device(root, 2, "mpatha", f"mpath-{WWID}", ["sdc"])
     _distractors(root)
     diskstats(root, [(8, 0, "sda", 812_000, 455_000), (8, 2, "sda2", 800_000, 454_000),

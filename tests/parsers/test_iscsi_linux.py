@@ -179,3 +179,15 @@ def test_peak_sampling_of_a_session_with_several_disks():
     finally:
         register_disk_sets([])
     assert read_disk_set_bytes(host) == {}
+
+
+def test_node_startup_and_wanted_records():
+    from collectors.iscsi_linux import NodeRecord, parse_node_startup, wanted_records
+
+    # open-iscsi 2.0-873 record layout (real-captures.md L-9): "name = value" lines
+    text = "# BEGIN RECORD 2.0-873\nnode.name = iqn.x:t\niface.hwaddress = <empty>\nnode.startup = manual\nnode.session.timeo.replacement_timeout = 120\n"
+    assert parse_node_startup(text) == "manual"
+    assert parse_node_startup("node.startup = \n") is None and parse_node_startup("garbage") is None
+    recs = [NodeRecord("t", "10.0.0.1", "3260", "1", "default", s) for s in ("automatic", "onboot", "manual", None)]
+    assert [r.startup for r in wanted_records(recs, "automatic")] == ["automatic", "onboot"]
+    assert len(wanted_records(recs, "all")) == 4 and wanted_records(recs, "off") == []
