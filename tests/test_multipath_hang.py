@@ -184,3 +184,30 @@ def test_repeated_stuck_scrapes_do_not_pile_up_threads(root):
         scraper.close()
         server.close()
         host.close()
+
+
+def test_record_then_replay_gives_the_scenario(root):
+    """``--record`` from a live root with an answering multipathd writes the reply under
+    commands/multipathd_show_maps_json.out (SPEC §4 slug) and the sysfs it read; replaying
+    the recording gives the scenario's multipath and iscsi series."""
+    from helpers import GOLDEN
+
+    server = FakeMultipathd(os.path.join(root, "root", "run", "multipathd.socket"), "ok")
+    snap = os.path.join(root, "snap")
+    try:
+        r = lanes("--path.rootfs", os.path.join(root, "root"), "--platform", "linux", "--record", snap, timeout=60)
+    finally:
+        server.close()
+    assert r.returncode == 0, r.stderr
+    assert os.path.exists(os.path.join(snap, "commands", "multipathd_show_maps_json.out"))
+    replay = lanes("--snapshot", snap, "--once", "--config.file", os.path.join(SCENARIO, "config.yml"), timeout=60)
+    assert replay.returncode == 0, replay.stderr
+
+    def storage(text):
+        keep = ("lanes_multipath_", "lanes_iscsi_", "lanes_path_info", "lanes_group_", "lanes_member_up", "lanes_member_receive_bytes",
+                "lanes_member_transmit_bytes", "lanes_member_speed")
+        return sorted(line for line in text.splitlines() if line.startswith(keep))
+
+    with open(os.path.join(GOLDEN, "linux-mpio-round-robin-healthy.prom")) as f:
+        want = storage(f.read())
+    assert want and storage(replay.stdout) == want
