@@ -496,19 +496,22 @@ def bond_groups(bonds: Iterable, links: Mapping[str, Link]) -> list[Group]:
 # ------------------------------------------------------------------ illumos storage: MPxIO, iSCSI initiator, COMSTAR
 
 
-def mpxio_groups(lus: Iterable[tuple[str, str, Sequence[Member]]], config=None) -> list[Group]:
+def mpxio_groups(lus: Iterable[tuple[str, str, bool, Sequence[Member]]], config=None) -> list[Group]:
     """kind="mpxio": group = logical unit (its WWN), member = path (initiator port ->
-    target port), from ``mpathadm show lu``.  ``lus`` holds (lu, load balance, paths).
-    scsi_vhci spreads I/O over the paths for ``round-robin`` and ``logical-block``
-    (scsi_vhci.conf load-balance); ``none`` uses one path: failover."""
+    target port), from ``mpathadm show lu``.  ``lus`` holds (lu, load balance, all target
+    port groups active, paths).  scsi_vhci spreads I/O over the paths for ``round-robin``
+    and ``logical-block`` (scsi_vhci.conf load-balance); ``none`` uses one path, and paths
+    to a standby or unavailable port group of an asymmetric LU carry nothing until a
+    failover: both are ``balancing="failover"``."""
     out = []
-    for lu, load_balance, members in sorted(lus, key=lambda x: x[0]):
+    for lu, load_balance, all_active, members in sorted(lus, key=lambda x: x[0]):
+        load = load_balance in ("round-robin", "logical-block") and all_active
         out.append(
             Group(
                 kind="mpxio",
                 name=lu,
                 policy=load_balance or "unknown",
-                balancing="load" if load_balance in ("round-robin", "logical-block") else "failover",
+                balancing="load" if load else "failover",
                 members=tuple(sorted(members, key=lambda m: m.name)),
                 expected=max(expected_members(config, "mpxio", lu), len(members)),
             )

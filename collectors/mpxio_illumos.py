@@ -425,8 +425,9 @@ class Mpxio(Collector):
                 members.append(Member(name=p.name, up=p.up))
             for t in d.tpgs:
                 add_stateset(ta, (lu.lu, t.id), ACCESS_STATES, _state_word(t.access_state))
-            model.append((lu.lu, d.load_balance, members, lu.total))
-        groups = mpxio_groups([(lu, lb, members) for lu, lb, members, _ in model], self.ctx.config)
-        totals = {lu: total for lu, _, _, total in model}
+            all_active = all(_state_word(t.access_state).startswith("active") for t in d.tpgs)
+            model.append((lu.lu, d.load_balance, all_active, members, lu.total))
+        groups = mpxio_groups([(lu, lb, active, members) for lu, lb, active, members, _ in model], self.ctx.config)
+        totals = {lu: total for lu, _, _, _, total in model}
         groups = [dataclasses.replace(g, expected=max(g.expected, totals.get(g.name, 0))) for g in groups]
         return [fi, tp, op, ps, pd, ta, *group_families(self.memory.apply(groups), self.ctx.sampler)]

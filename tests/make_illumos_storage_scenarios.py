@@ -97,6 +97,54 @@ LU_DEGRADED = "/dev/rdsk/c0t600144F0C8A2B6E1000062E1F00A0002d0s2"
 SAS_DISK = "/dev/rdsk/c0t5000C500562A02E3d0s2"
 SAS_VHCI = "/scsi_vhci/disk@g5000c500562a0b17"
 SES = "/scsi_vhci/enclosure@g500605b0055961fd"
+FC_ALUA = "/scsi_vhci/disk@g600a0b8000492c63000005fd49e8305b"
+
+# An FC LU of an explicit-failover array, after the real capture of real-captures.md I-10
+# (Vendor/Product padded, "Paths:  " and "Target Port Groups:  " with two trailing blanks,
+# TPG 1 active, TPG 2 standby); the second path, elided in the capture, leads to TPG 2.
+# A $ marks a line that ends in blanks.
+FC_SHOW = """\
+Logical Unit:  /scsi_vhci/disk@g600a0b8000492c63000005fd49e8305b
+\tmpath-support:  libmpscsi_vhci.so
+\tVendor:  SUN     $
+\tProduct:  LCSM100_F       $
+\tRevision:  0735
+\tName Type:  unknown type
+\tName:  600a0b8000492c63000005fd49e8305b
+\tAsymmetric:  yes
+\tCurrent Load Balance:  round-robin
+\tLogical Unit Group ID:  NA
+\tAuto Failback:  on
+\tAuto Probing:  NA
+
+\tPaths:  $
+\t\tInitiator Port Name:  2101001b32a12ae9
+\t\tTarget Port Name:  203400a0b8492c63
+\t\tOverride Path:  NA
+\t\tPath State:  OK
+\t\tDisabled:  no
+
+\t\tInitiator Port Name:  2101001b32a12ae9
+\t\tTarget Port Name:  201400a0b8492c63
+\t\tOverride Path:  NA
+\t\tPath State:  OK
+\t\tDisabled:  no
+
+\tTarget Port Groups:  $
+\t\tID:  1
+\t\tExplicit Failover:  yes
+\t\tAccess State:  active
+\t\tTarget Ports:
+\t\t\tName:  203400a0b8492c63
+\t\t\tRelative ID:  0
+
+\t\tID:  2
+\t\tExplicit Failover:  yes
+\t\tAccess State:  standby
+\t\tTarget Ports:
+\t\t\tName:  201400a0b8492c63
+\t\t\tRelative ID:  0
+""".replace("$\n", "\n")
 
 
 def iscsi_lu(device: str, guid: str, states: tuple[str, str]) -> str:
@@ -167,7 +215,8 @@ def illumos_storage_mpxio():
         "captures of list lu / show lu shapes (research/real-captures.md I-9, I-10): an OmniOS "
         "initiator with two COMSTAR iSCSI LUs over two sessions, one LU down to one of its two "
         "paths (path error), plus a JBOD: two dual-ported SAS disks (one listed by its "
-        "/scsi_vhci node) and a SES enclosure, all through one SAS HBA port.",
+        "/scsi_vhci node) and a SES enclosure, all through one SAS HBA port, and an FC LU of an "
+        "explicit-failover array (one active, one standby target port group).",
         hostname="omnios-initiator",
     )
     lus = [
@@ -176,6 +225,7 @@ def illumos_storage_mpxio():
         mpxio_illumos.LuPaths(SAS_DISK, 2, 2),
         mpxio_illumos.LuPaths(SAS_VHCI, 2, 2),
         mpxio_illumos.LuPaths(SES, 2, 2),
+        mpxio_illumos.LuPaths(FC_ALUA, 2, 2),
     ]
     command(d, "mpathadm", mpxio_illumos.LIST_LU_ARGS,
             "".join(f"\t{lu.device}\n\t\tTotal Path Count: {lu.total}\n\t\tOperational Path Count: {lu.operational}\n" for lu in lus))
@@ -185,6 +235,7 @@ def illumos_storage_mpxio():
         SAS_DISK: sas_lu(SAS_DISK, "5000c500562a02e3", "SEAGATE ", "ST1000NM0001    ", ("w5000c500562a02e1", "w5000c500562a02e2")),
         SAS_VHCI: sas_lu(SAS_VHCI, "5000c500562a0b17", "SEAGATE ", "ST1000NM0001    ", ("w5000c500562a0b15", "w5000c500562a0b16")),
         SES: sas_lu(SES, "500605b0055961fd", "LSI     ", "SAS2X28         ", ("w500605b0055961fd", "w500605b0055961fe")),
+        FC_ALUA: FC_SHOW,
     }
     for dev, text in details.items():
         command(d, "mpathadm", [*mpxio_illumos.SHOW_LU_ARGS, dev], text)
