@@ -771,9 +771,15 @@ def bond_different_partners(bond: Bond) -> bool | None:
     MLAG pair): only /proc/net/bonding read as root names each member's partner system."""
     if not bond.lacp:
         return None
-    systems = {m.partner_system for m in bond.members if m.partner_system and m.partner_system != ZERO_MAC}
     if not any(m.partner_system for m in bond.members):
         return None
+    systems = set()
+    for m in bond.members:
+        system = m.partner_system
+        if system is None and bond.ad is not None and in_active_aggregator(bond, m):
+            system = bond.ad.partner_mac  # a member of the active aggregator has its partner
+        if system and system != ZERO_MAC:
+            systems.add(system)
     return len(systems) > 1
 
 

@@ -629,3 +629,48 @@ def test_mixed_speeds_only_over_mii_up_members():
     assert bl.bond_mixed_speeds(bond, links) is True
     links["b"] = _link("b", speed=1_250_000_000)
     assert bl.bond_mixed_speeds(bond, links) is False
+
+
+# ----------------------------------------------------------------------------- the live path
+
+
+class NetlinkHost:
+    """A live host whose netlink dump is given, and whose /proc/net/bonding is text."""
+
+    platform = "linux"
+    live = True
+
+    def __init__(self, dump, proc=None):
+        self.dump, self.proc, self.reads = dump, proc or {}, []
+
+    def netlink_links(self):
+        return self.dump
+
+    def read_optional(self, path):
+        self.reads.append(path)
+        return self.proc.get(path)
+
+
+def test_live_path_reads_procfs_only_for_split_8023ad_bonds():
+    healthy = [
+        {"index": 2, "name": "e1", "slave_kind": "bond", "master": 4, "slave_data": slave_bytes()},
+        {"index": 3, "name": "e2", "slave_kind": "bond", "master": 4, "slave_data": slave_bytes()},
+        {"index": 4, "name": "bond0", "kind": "bond", "info_data": bond_info_bytes()},
+    ]
+    h = NetlinkHost(healthy)
+    (b,) = bl.read_bonds(h)
+    assert b.source == "netlink" and h.reads == []
+    assert bl.bond_different_partners(b) is None  # netlink names no per-member partner
+
+    split = [dict(healthy[0]), dict(healthy[1], slave_data=slave_bytes(state=1, agg=2, actor=15)), healthy[2]]
+    proc = PROC_68.replace("Slave Interface: e1", "Slave Interface: e2").replace("Aggregator ID: 1\nActor", "Aggregator ID: 2\nActor")
+    proc = proc.replace("details partner lacp pdu:\n", "details partner lacp pdu:\n    system mac address: 3c:c7:86:99:00:01\n")
+    h = NetlinkHost(split, {"/proc/net/bonding/bond0": PROC_68 + proc[proc.index("\nSlave Interface"):]})
+    (b,) = bl.read_bonds(h)
+    assert h.reads == ["/proc/net/bonding/bond0"]
+    assert b.source == "netlink+procfs"
+    assert [m.partner_system for m in b.members] == [None, "3c:c7:86:99:00:01"]
+    # the active aggregator's partner stays the netlink one; the other member reaches another switch
+    assert b.ad.partner_mac == "3c:c7:86:43:ac:f1"
+    assert bl.member_outside_active_aggregator(b, b.members[1]) is True
+    assert bl.bond_different_partners(b) is True  # e1's partner is the active aggregator's
