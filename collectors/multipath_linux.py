@@ -600,7 +600,7 @@ class MultipathLinux(Collector):
     def _dmsetup(self) -> dict[str, MapState]:
         if not self.ctx.option("dmsetup", True):
             return {}
-        req, _ = self._timeouts()
+        req = self._timeouts()[0] / 2  # two commands inside the socket's share of the timeout
         try:
             status = self.host.run("dmsetup", ["status", "--target", "multipath"], timeout=req)
         except CommandNotFound:

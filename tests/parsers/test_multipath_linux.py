@@ -276,3 +276,46 @@ def test_transport_of(link, want):
     from collectors.multipath_linux import transport_of
 
     assert transport_of(link) == want
+
+
+def _collect(host, **opts):
+    from collectors._base import Context
+    from collectors.multipath_linux import MultipathLinux
+
+    c = MultipathLinux(host, Context("multipath", opts))
+    return {(f.name, lv): v for f in c.collect() for lv, v in f.samples}
+
+
+def _snapshot(name):
+    import os
+
+    from helpers import SCENARIOS
+
+    from exporter.host import SnapshotHost
+
+    return SnapshotHost(os.path.join(SCENARIOS, name))
+
+
+def test_dmsetup_without_root_keeps_the_sysfs_view():
+    """multipathd absent and dmsetup refused (not root: rc 1): the collector still
+    reports maps and paths from sysfs, source="sysfs", and fails nothing."""
+    from exporter.host import CommandResult
+
+    host = _snapshot("linux-mpio-failover-only")
+    host.run = lambda tool, args, timeout: CommandResult((tool, *args), 1, "", "/dev/mapper/control: open failed: Permission denied\n")
+    s = _collect(host)
+    info = [lv for (n, lv) in s if n == "lanes_multipath_map_info"]
+    assert info == [("mpatha", "36001405d27e5d898829468b90ce4ef8c", "dm-2", "LIO-ORG", "vol01", "", "unknown", "", "", "sysfs")]
+    assert s[("lanes_multipath_map_paths_usable", ("mpatha",))] == 2
+    assert ("lanes_multipath_path_dm_state", ("mpatha", "sdc", "active")) not in s  # unknown without dm
+    # unknown path groups: every path is taken to share the load
+    assert s[("lanes_group_info", ("multipath", "mpatha", "unknown/unknown", "load"))] == 1
+
+
+def test_dmsetup_fallback_reads_groups_and_fail_counts():
+    host = _snapshot("linux-mpio-failover-only")
+    s = _collect(host)
+    assert s[("lanes_multipath_path_group", ("mpatha", "sdd"))] == 2
+    assert s[("lanes_multipath_path_group_active", ("mpatha", "sdd"))] == 0
+    assert s[("lanes_multipath_path_failures", ("mpatha", "sdc"))] == 0
+    assert s[("lanes_group_info", ("multipath", "mpatha", "service-time/failover", "failover"))] == 1
