@@ -319,3 +319,36 @@ def test_dmsetup_fallback_reads_groups_and_fail_counts():
     assert s[("lanes_multipath_path_group_active", ("mpatha", "sdd"))] == 0
     assert s[("lanes_multipath_path_failures", ("mpatha", "sdc"))] == 0
     assert s[("lanes_group_info", ("multipath", "mpatha", "service-time/failover", "failover"))] == 1
+
+
+def test_removed_path_still_counts_and_devices_are_never_touched():
+    """A path the kernel removes between scrapes stays a member that is down; and nothing
+    under /dev is ever read (a queueing map blocks any opener)."""
+    from collectors._base import Context, Shared
+    from collectors.multipath_linux import MultipathLinux
+
+    host = _snapshot("linux-mpio-round-robin-healthy")
+    seen = []
+    read_text, listdir = host.read_text, host.listdir
+    gone = set()
+
+    def rt(path):
+        seen.append(path)
+        return read_text(path)
+
+    def ld(path):
+        seen.append(path)
+        return [n for n in listdir(path) if n not in gone]
+
+    host.read_text, host.listdir = rt, ld
+    c = MultipathLinux(host, Context("multipath"))
+    first = {(f.name, lv): v for f in c.collect() for lv, v in f.samples}
+    assert first[("lanes_group_members_up", ("multipath", "mpatha"))] == 2
+    gone.add("sdd")  # dev_loss_tmo: the SCSI device and its slave link disappear
+    c.ctx.shared = Shared()
+    second = {(f.name, lv): v for f in c.collect() for lv, v in f.samples}
+    assert second[("lanes_group_members", ("multipath", "mpatha"))] == 2
+    assert second[("lanes_group_members_up", ("multipath", "mpatha"))] == 1
+    assert second[("lanes_member_up", ("multipath", "mpatha", "sdd"))] == 0
+    assert second[("lanes_multipath_map_paths", ("mpatha",))] == 1
+    assert not [p for p in seen if p.startswith("/dev")]
