@@ -37,6 +37,8 @@ from scenario_tools import snapshot_yml, write
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 
+from make_illumos_net_scenarios import link_stats, mac_stats, network  # noqa: E402
+
 from collectors import comstar_illumos, iscsi_illumos, mpxio_illumos  # noqa: E402
 from exporter.host import slug  # noqa: E402
 
@@ -74,10 +76,12 @@ def io_stats(nread: int, nwritten: int, reads: int, writes: int, klass: str) -> 
             "rlentime": 131022918730, "rlastupdate": 8731552401023390, "wcnt": 0, "rcnt": 0}
 
 
-def fresh(name: str) -> str:
+def fresh(name: str, network_data: bool = False) -> str:
     d = os.path.join(HERE, "scenarios", name)
     shutil.rmtree(d, ignore_errors=True)
     os.makedirs(d)
+    if network_data:
+        return d
     write(os.path.join(d, "config.yml"), """\
 # A storage-only snapshot: it holds the storage tools' outputs and no dladm, ipmpstat or
 # link kstats, so the network collectors are off (illumos-net-* scenarios cover them).
@@ -319,7 +323,7 @@ def illumos_storage_comstar():
 
 
 def illumos_storage_iscsi_initiator():
-    d = fresh("illumos-storage-iscsi-initiator")
+    d = fresh("illumos-storage-iscsi-initiator", network_data=True)
     snapshot_yml(
         d,
         "illumos",
@@ -327,8 +331,9 @@ def illumos_storage_iscsi_initiator():
         "usr/src/cmd/iscsiadm/iscsiadm_main.c, usr/src/uts/common/io/scsi/adapters/iscsi/"
         "iscsi_stats.c) and ipadm(8) parseable output: an OmniOS initiator with two sessions to "
         "one COMSTAR target, one per portal group (TPGT 2 over ixgbe0 10.10.1.21, TPGT 3 over "
-        "ixgbe1 10.10.2.21), both logged in.  NIC speeds need the illumos link table; this "
-        "snapshot has no link kstats yet, so member speeds are absent.",
+        "ixgbe1 10.10.2.21), both logged in; the link table (dladm show-link/show-phys -p, "
+        "link and mac kstats, as tests/make_illumos_net_scenarios.py writes them) gives each "
+        "session the speed of its NIC; no aggregation, in.mpathd not running.",
         hostname="omnios-initiator",
     )
     login = (
@@ -363,6 +368,21 @@ def illumos_storage_iscsi_initiator():
             "\t\t  Discovery Method: SendTargets \n" + login
         )
     command(d, "iscsiadm", iscsi_illumos.LIST_TARGET_ARGS, "".join(blocks))
+    ix0 = (30_980_112_300_544, 21_344_556_001, 9_871_220_011_008, 7_220_113_554)
+    ix1 = (30_955_700_812_800, 21_330_987_113, 9_866_001_224_704, 7_219_004_321)
+    network(
+        d,
+        "igb0:phys:1500:up:\nixgbe0:phys:9000:up:\nixgbe1:phys:9000:up:\n",
+        "igb0:Ethernet:up:1000:full:igb0\nixgbe0:Ethernet:up:10000:full:ixgbe0\nixgbe1:Ethernet:up:10000:full:ixgbe1\n",
+        [
+            ("link", 0, "igb0", link_stats(81_234_567, 402_211, 120_456_789, 388_120, speed=1_000_000_000)),
+            ("link", 0, "ixgbe0", link_stats(*ix0, speed=10_000_000_000)),
+            ("link", 0, "ixgbe1", link_stats(*ix1, speed=10_000_000_000)),
+            ("igb", 0, "mac", mac_stats(81_234_567, 402_211, 120_456_789, 388_120, speed=1_000_000_000)),
+            ("ixgbe", 0, "mac", mac_stats(*ix0, speed=10_000_000_000)),
+            ("ixgbe", 1, "mac", mac_stats(*ix1, speed=10_000_000_000)),
+        ],
+    )
     command(d, "ipadm", iscsi_illumos.IPADM_ARGS, (
         "lo0/v4:127.0.0.1/8\n"
         "igb0/v4:192.168.50.21/24\n"
