@@ -359,7 +359,24 @@ class SessionReader:
         with self._lock:
             for key in [k for k in self._cache if k not in seen]:
                 del self._cache[key]
-        return out
+        return disambiguate(out)
+
+
+def disambiguate(sessions: dict[str, Session]) -> dict[str, Session]:
+    """Several sessions of one node record (``node.session.nr_sessions`` > 1) share target,
+    portal and iface: the second and later, in SID order, get ``#2``, ``#3`` on their iface
+    so that their series and member names stay apart."""
+    seen: dict[tuple[str, str, str], int] = {}
+    out = {}
+    for name in sorted(sessions, key=lambda n: (len(n), n)):
+        s = sessions[name]
+        i = s.identity
+        key = (i.target, i.portal, i.iface)
+        seen[key] = seen.get(key, 0) + 1
+        if seen[key] > 1:
+            s = dataclasses.replace(s, identity=dataclasses.replace(i, iface=f"{i.iface}#{seen[key]}"))
+        out[name] = s
+    return out
 
 
 def read_node_records(host: Host) -> list[NodeRecord]:

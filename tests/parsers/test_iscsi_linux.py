@@ -191,3 +191,18 @@ def test_node_startup_and_wanted_records():
     recs = [NodeRecord("t", "10.0.0.1", "3260", "1", "default", s) for s in ("automatic", "onboot", "manual", None)]
     assert [r.startup for r in wanted_records(recs, "automatic")] == ["automatic", "onboot"]
     assert len(wanted_records(recs, "all")) == 4 and wanted_records(recs, "off") == []
+
+
+def test_sessions_of_one_node_record_stay_apart():
+    from collectors.iscsi_linux import Session, SessionIdentity, disambiguate
+
+    def sess(name):
+        ident = SessionIdentity(name, "host3", "iqn.x:t", "1", "iface-ens1f0", "", "10.0.0.20", "3260", None, None, "ens1f0", None)
+        return Session(ident, "LOGGED_IN", "up", 5, (), "ens1f0")
+
+    out = disambiguate({"session10": sess("session10"), "session9": sess("session9"), "session11": sess("session11")})
+    assert {n: s.identity.member for n, s in out.items()} == {
+        "session9": "10.0.0.20:3260@iface-ens1f0",
+        "session10": "10.0.0.20:3260@iface-ens1f0#2",
+        "session11": "10.0.0.20:3260@iface-ens1f0#3",
+    }
