@@ -41,7 +41,7 @@ import threading
 from collections.abc import Iterable, Mapping
 
 from collectors import _link_common
-from collectors._base import Collector, ParseError
+from collectors._base import SAMPLE_READERS, Collector, ParseError
 from collectors._cadence import Cadence
 from collectors._text import split_kv, split_parseable
 from collectors.groups import Member, MemberMemory, group_families, iscsi_illumos_groups
@@ -53,6 +53,10 @@ TOPOLOGY_TIMEOUT = 10.0
 DEFAULT_TOPOLOGY_INTERVAL = 30.0
 #: explicit module and name: kstat(8) reads only the iscsi module's session kstats
 KSTAT_SELECTORS = ["iscsi:*:/^iscsi_(hba|sess|sess_io)_[0-9_]+$/"]
+#: the peak sampler's read: only the session I/O kstats, only their two byte counters
+#: (kstat(8) applies the statistic field when printing, after reading the matched kstats)
+SAMPLE_SELECTORS = ["iscsi:*:/^iscsi_sess_io_[0-9]+_[0-9]+$/:/^(nread|nwritten)$/"]
+SAMPLE_SOURCE = "iscsi_session"
 LIST_TARGET_ARGS = ["list", "target", "-v"]
 IPADM_ARGS = ["show-addr", "-p", "-o", "addrobj,addr"]
 
@@ -342,6 +346,19 @@ def read_kstats(host: Host) -> InitiatorKstats:
     return parse_iscsi_kstats(run_kstat(host, KSTAT_SELECTORS))
 
 
+def read_session_bytes(host: Host) -> dict[str, tuple[int, int]]:
+    """Peak sampler reader: {``iscsi_sess_io_<hba>_<oid>``: (nread, nwritten)}."""
+    out = {}
+    for (_m, _i, name), stats in parse_kstat_p(run_kstat(host, SAMPLE_SELECTORS), SRC_KSTAT).items():
+        rd, wr = kstat_uint(stats, "nread", SRC_KSTAT), kstat_uint(stats, "nwritten", SRC_KSTAT)
+        if rd is not None and wr is not None:
+            out[name] = (rd, wr)
+    return out
+
+
+SAMPLE_READERS[(SAMPLE_SOURCE, "illumos")] = read_session_bytes
+
+
 # ------------------------------------------------------------------ join
 
 
@@ -351,6 +368,7 @@ class Session:
     tpgt: int | None
     isid: str
     oid: int | None
+    kstat: str  # "<hba>_<oid>" suffix of the session's kstats, "" when only iscsiadm saw it
     state: str | None  # kstat _state; None when only iscsiadm saw the session
     connections: int | None
     local: str
@@ -402,6 +420,7 @@ def join_sessions(kstats: Iterable[SessionKstat], blocks: Iterable[TargetSession
                 tpgt=b.tpgt if b and b.tpgt is not None else (k.tpgt if k else None),
                 isid=b.isid if b else "",
                 oid=k.oid if k else None,
+                kstat=k.key if k else "",
                 state=k.state if k else None,
                 connections=b.connections if b else None,
                 local=conn.local if conn else "",
@@ -517,6 +536,7 @@ class IscsiIllumos(Collector):
                     rx_bytes=s.nread,
                     tx_bytes=s.nwritten,
                     speed_bytes=link.speed_bytes if link else None,
+                    sample=(SAMPLE_SOURCE, f"iscsi_sess_io_{s.kstat}") if s.kstat else None,
                 )
             )
         model = iscsi_illumos_groups(groups, self.ctx.config)

@@ -391,18 +391,25 @@ def illumos_storage_iscsi_initiator():
         "lo0/v6:\\:\\:1/128\n"
         "ixgbe0/v6:fe80\\:\\:8\\:20ff\\:fe7a\\:1c01/10\n"
     ))
+    sess_io = {
+        "1_5": io_stats(30_512_771_211_264, 9_722_010_624_000, 3_207_760_101, 256_941_008, "iscsi_sess"),
+        "1_7": io_stats(30_489_050_824_704, 9_718_008_012_800, 3_207_759_088, 256_940_911, "iscsi_sess"),
+    }
+    # the peak sampler's read: the statistic field filters what kstat prints (nread, nwritten)
+    command(d, "kstat", ["-p", *iscsi_illumos.SAMPLE_SELECTORS], "".join(
+        f"iscsi:0:iscsi_sess_io_{k}:{stat}\t{v[stat]}\n" for k, v in sorted(sess_io.items()) for stat in ("nread", "nwritten")))
     command(d, "kstat", ["-p", *iscsi_illumos.KSTAT_SELECTORS], kstat_p({
         ("iscsi", 0, "iscsi_hba_1"): {"class": "iscsi_hba", "_alias": "omnios-initiator", "_cntr_sess": 2, "_name": INITIATOR},
         ("iscsi", 0, "iscsi_sess_1_5"): {
             "class": "iscsi_sess", "_state": "logged_in", "_oid": 5, "_hba": "iscsi_hba_1", "_cntr_conn": 1, "_cntr_reset": 0,
             "_cntr_pkt_pending": 0, "_cmd_sn": 91_822_310, "_cmd_sn_exp": 91_822_310, "_cmd_sn_max": 91_822_437,
             "_target_name": TGT, "_target_alias": "", "_tpgt": 2},
-        ("iscsi", 0, "iscsi_sess_io_1_5"): io_stats(30_512_771_211_264, 9_722_010_624_000, 3_207_760_101, 256_941_008, "iscsi_sess"),
+        ("iscsi", 0, "iscsi_sess_io_1_5"): sess_io["1_5"],
         ("iscsi", 0, "iscsi_sess_1_7"): {
             "class": "iscsi_sess", "_state": "logged_in", "_oid": 7, "_hba": "iscsi_hba_1", "_cntr_conn": 1, "_cntr_reset": 1,
             "_cntr_pkt_pending": 0, "_cmd_sn": 90_377_002, "_cmd_sn_exp": 90_377_002, "_cmd_sn_max": 90_377_129,
             "_target_name": TGT, "_target_alias": "", "_tpgt": 3},
-        ("iscsi", 0, "iscsi_sess_io_1_7"): io_stats(30_489_050_824_704, 9_718_008_012_800, 3_207_759_088, 256_940_911, "iscsi_sess"),
+        ("iscsi", 0, "iscsi_sess_io_1_7"): sess_io["1_7"],
     }))
 
 

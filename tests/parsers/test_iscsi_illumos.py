@@ -19,6 +19,7 @@ from collectors.iscsi_illumos import (
     parse_iscsi_kstats,
     parse_kstat_p,
     parse_list_target,
+    read_session_bytes,
 )
 from exporter.host import CommandNotFound, CommandResult, Host
 
@@ -199,6 +200,14 @@ def _collect(host, collector=None):
     c = collector or IscsiIllumos(host, Context("iscsi"))
     c._cadence = None  # read the topology again, as the next slow-cadence refresh would
     return c, {f.name: f for f in c.collect()}
+
+
+def test_sampler_reads_session_bytes():
+    host = FakeHost()
+    host.set("kstat", "iscsi:0:iscsi_sess_io_1_5:nread\t30512771211264\niscsi:0:iscsi_sess_io_1_5:nwritten\t9722010624000\n")
+    assert read_session_bytes(host) == {"iscsi_sess_io_1_5": (30512771211264, 9722010624000)}
+    host.set("kstat", "", rc=1)  # no session: nothing matched
+    assert read_session_bytes(host) == {}
 
 
 def test_collector_absent_cases():
