@@ -435,8 +435,12 @@ def _opt(host: Host, path: str) -> str | None:
     return v.strip() if v is not None else None
 
 
-def read_sysfs_maps(host: Host) -> list[SysfsMap]:
+def read_sysfs_maps(host: Host, identity: dict | None = None) -> list[SysfsMap]:
+    """Maps and their paths.  ``identity`` caches what does not change while a path device
+    exists (vendor, model, transport), keyed by name and dev_t; pruned to the paths seen."""
     maps = []
+    cache = identity if identity is not None else {}
+    seen = set()
     for dm in host.list_optional("/sys/block"):
         if not dm.startswith("dm-"):
             continue
@@ -451,10 +455,17 @@ def read_sysfs_maps(host: Host) -> list[SysfsMap]:
             devt = _opt(host, f"{d}/dev")
             if devt is None:
                 continue  # removed mid-scrape
-            try:
-                link = host.readlink(d)
-            except OSError:
-                link = ""
+            key = (dev, devt)
+            seen.add(key)
+            ident = cache.get(key)
+            if ident is None:
+                try:
+                    link = host.readlink(d)
+                except OSError:
+                    link = ""
+                # INQUIRY strings, space-padded (scsi_sysfs.c sdev_rd_attr vendor/model)
+                ident = (_opt(host, f"{d}/device/vendor") or None, _opt(host, f"{d}/device/model") or None, transport_of(link))
+                cache[key] = ident
             paths.append(
                 SysfsPath(
                     dev=dev,
@@ -463,10 +474,9 @@ def read_sysfs_maps(host: Host) -> list[SysfsMap]:
                     access_state=_opt(host, f"{d}/device/access_state"),
                     ioerr_cnt=parse_hex_counter(host.read_optional(f"{d}/device/ioerr_cnt")),
                     iotmo_cnt=parse_hex_counter(host.read_optional(f"{d}/device/iotmo_cnt")),
-                    # INQUIRY strings, space-padded (scsi_sysfs.c sdev_rd_attr vendor/model)
-                    vendor=_opt(host, f"{d}/device/vendor") or None,
-                    model=_opt(host, f"{d}/device/model") or None,
-                    transport=transport_of(link),
+                    vendor=ident[0],
+                    model=ident[1],
+                    transport=ident[2],
                 )
             )
         maps.append(
@@ -479,6 +489,8 @@ def read_sysfs_maps(host: Host) -> list[SysfsMap]:
                 paths=tuple(paths),
             )
         )
+    for key in [k for k in cache if k not in seen]:
+        del cache[key]
     return maps
 
 
@@ -550,6 +562,7 @@ class MultipathLinux(Collector):
         self.memory = groups.MemberMemory()
         self.unwrap = Unwrap32()
         self.sessions = SessionReader()
+        self.identity: dict = {}
 
     # -- dm-level sources
 
@@ -623,7 +636,7 @@ class MultipathLinux(Collector):
     # -- assembling
 
     def collect(self) -> list[Family]:
-        smaps = read_sysfs_maps(self.host)
+        smaps = read_sysfs_maps(self.host, self.identity)
         if not smaps:
             return []
         dm = self.read_dm_state()
