@@ -338,7 +338,8 @@ class LiveHost(Host):
                         raise CommandTimeout(list(name), timeout)
                     s.settimeout(remaining)
                     try:
-                        chunk = s.recv(1 << 16)
+                        # a seqpacket message arrives whole or truncated: take up to 4 MiB at once
+                        chunk = s.recv(1 << 22 if seqpacket else 1 << 16)
                     except TimeoutError:
                         raise CommandTimeout(list(name), timeout) from None
                     if not chunk:
