@@ -102,6 +102,36 @@ def substitute(expr: str, variables: dict[str, str] | None = None) -> str:
     return expr
 
 
+#: values of the dashboard variables when a test runs the queries ("All" is .+)
+VARIABLES = {"job": "lanes", "instance": ".+", "kind": ".+", "group": ".+", "link": ".+", "datasource": "prometheus"}
+
+
+def dashboard_queries() -> list[tuple[str, str]]:
+    """(dashboard/panel/refId or dashboard/$variable, query) of every committed dashboard."""
+    out = []
+    for path in sorted(glob.glob(os.path.join(ROOT, "grafana", "*.json"))):
+        with open(path, encoding="utf-8") as f:
+            d = json.load(f)
+        for p in d["panels"]:
+            for t in p.get("targets", []):
+                out.append((f"{d['uid']}/{p['title']}/{t.get('refId')}", t["expr"]))
+        for v in d["templating"]["list"]:
+            if v["type"] == "query":
+                out.append((f"{d['uid']}/${v['name']}", v["query"]))
+    return out
+
+
+def as_promql(expr: str) -> str:
+    """A dashboard query as Prometheus runs it; Grafana's ``label_values(SELECTOR, label)``
+    becomes ``count by (label) (SELECTOR)``: non-empty exactly when the variable would
+    offer values."""
+    expr = substitute(expr, VARIABLES)
+    m = re.fullmatch(r"label_values\((.*),\s*(\w+)\)", expr.strip(), flags=re.S)
+    if m:
+        return f"count by ({m.group(2)}) ({m.group(1)})"
+    return expr
+
+
 # ------------------------------------------------------------------ namespaces and HTTP
 
 CLONE_NEWNET = 0x40000000  # include/uapi/linux/sched.h

@@ -13,9 +13,7 @@ bounded, until the recording rules have values, then runs every query through
 
 from __future__ import annotations
 
-import json
 import os
-import re
 import shutil
 import sys
 import tempfile
@@ -30,34 +28,8 @@ from conftest import ROOT
 
 pytestmark = pytest.mark.tools
 
-GRAFANA = os.path.join(ROOT, "grafana")
-VARIABLES = {"job": "lanes", "instance": ".+", "kind": ".+", "group": ".+", "link": ".+", "datasource": "prometheus"}
-
-
-def dashboard_queries() -> list[tuple[str, str]]:
-    out = []
-    for name in sorted(os.listdir(GRAFANA)):
-        if not name.endswith(".json"):
-            continue
-        with open(os.path.join(GRAFANA, name), encoding="utf-8") as f:
-            d = json.load(f)
-        for p in d["panels"]:
-            for t in p.get("targets", []):
-                out.append((f"{d['uid']}/{p['title']}/{t.get('refId')}", t["expr"]))
-        for v in d["templating"]["list"]:
-            if v["type"] == "query":
-                out.append((f"{d['uid']}/${v['name']}", v["query"]))
-    return out
-
-
-def as_promql(expr: str) -> str:
-    """Grafana's ``label_values(SELECTOR, label)`` becomes ``count by (label) (SELECTOR)``:
-    non-empty exactly when the variable would offer values."""
-    expr = rt.substitute(expr, VARIABLES)
-    m = re.fullmatch(r"label_values\((.*),\s*(\w+)\)", expr.strip(), flags=re.S)
-    if m:
-        return f"count by ({m.group(2)}) ({m.group(1)})"
-    return expr
+dashboard_queries = rt.dashboard_queries
+as_promql = rt.as_promql
 
 
 def choose_scenarios(names: set[str]) -> list[str]:
