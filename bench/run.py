@@ -225,6 +225,21 @@ def lanes_fixture_argv(tree: str, port: int, bond: bool, extra: list[str] | None
     return argv + (extra or [])
 
 
+TIMEOUT_CONFIG = """\
+# bench: collector timeouts far above any scrape here, so a slow scrape is measured, not cut off
+collectors:
+  link: {timeout: 600s}
+  bond: {timeout: 600s}
+"""
+
+
+def timeout_config(logdir: str, bond: bool) -> str:
+    path = os.path.join(logdir, "timeouts.yml")
+    with open(path, "w") as f:
+        f.write(TIMEOUT_CONFIG if bond else TIMEOUT_CONFIG.replace("  bond: {timeout: 600s}\n", ""))
+    return path
+
+
 def fixture_size(nics: int, args, bond: bool, logdir: str) -> dict:
     bonds = max(1, nics // 10)
     tree = os.path.join(OUT, "trees", f"n{nics}-b{bonds}")
@@ -233,7 +248,7 @@ def fixture_size(nics: int, args, bond: bool, logdir: str) -> dict:
     gen_s = time.monotonic() - t
     load_before = loadavg()
     lp, np_ = free_port(), free_port()
-    lanes = Server("lanes", lanes_fixture_argv(tree, lp, bond), lp, os.path.join(logdir, f"lanes-{nics}.log"), cwd=ROOT)
+    lanes = Server("lanes", lanes_fixture_argv(tree, lp, bond, ["--config.file", timeout_config(logdir, bond)]), lp, os.path.join(logdir, f"lanes-{nics}.log"), cwd=ROOT)
     node = None
     try:
         node = Server("node_exporter", [NODE_EXPORTER, "--path.sysfs", f"{tree}/root/sys", "--path.procfs", f"{tree}/root/proc",
@@ -266,6 +281,7 @@ def sampler_cpu(args, bond: bool, logdir: str) -> dict:
     gen.ensure(tree, 1000, 100)
     cfg = os.path.join(logdir, "sampler-groups.yml")
     with open(cfg, "w") as f:  # the members the bonds have, declared: the sampler follows them either way
+        f.write(TIMEOUT_CONFIG if bond else TIMEOUT_CONFIG.replace("  bond: {timeout: 600s}\n", ""))
         f.write("groups:\n")
         for b in range(100):
             f.write(f"  g{b}: {{members: [eth{2 * b}, eth{2 * b + 1}], balancing: load}}\n")
@@ -348,7 +364,8 @@ def table(result: dict) -> str:
         f"lanes benchmark {result['started']}  host {result['host']}  cpus {result['cpus']}  python {result['python']}",
         f"node_exporter: {result['node_exporter']}; lanes collectors: {', '.join(result['lanes_collectors'])}"
         f"{'; lanes VARIANT ' + result['lanes_variant'] + ' (bench/lanes_variant.py, not the committed code)' if result.get('lanes_variant') else ''}; "
-        f"rounds {result['rounds']} (+{result['warmup']} warm-up), alternating; gzip {'on' if result['gzip'] else 'off'}",
+        f"rounds {result['rounds']} (+{result['warmup']} warm-up), alternating; gzip {'on' if result['gzip'] else 'off'}; "
+        "fixture collectors' timeout raised to 600 s (default 8 s)",
         "",
         f"{'fixture host':<23}{'lanes ms':>10}{'node ms':>10}{'ratio':>8}{'cpu ms l/n':>16}{'lanes us/obj':>14}{'node us/obj':>13}{'lanes MB':>10}{'series l/n':>14}  load before/after",
     ]
@@ -379,6 +396,8 @@ def table(result: dict) -> str:
             f"(lanes with sampler {cpu['sampler_on_total_percent_of_core']:.2f}%, cpu s on/off {cpu['cpu_s']['sampler_1s']:.2f}/{cpu['cpu_s']['sampler_off']:.2f}; "
             f"{cpu['peak_series']} peak series; load {cpu['load_before']} / {cpu['load_after']})",
         ]
+    for e in result.get("errors", []):
+        lines.append(f"FAILED {e}")
     lines.append("")
     lines.append("ratio = median lanes / median node_exporter (SPEC §9 target at 1,000 NICs + 100 bonds: <= 0.5);")
     lines.append("* fewer rounds (--rounds-large) at this size;")
@@ -416,15 +435,25 @@ def main(argv=None) -> int:
         "gzip": not args.no_gzip, "lanes_variant": args.lanes_variant or "", "command": " ".join([os.path.relpath(sys.argv[0], ROOT), *sys.argv[1:]]),
         "fixtures": [],
     }  # fmt: skip
+    result["errors"] = []
+
+    def phase(label, fn, *a):
+        print(f"{label} ...", file=sys.stderr, flush=True)
+        try:
+            return fn(*a)
+        except Exception as e:  # one broken phase is reported, the others still run
+            result["errors"].append(f"{label}: {type(e).__name__}: {e}")
+            print(f"{label}: FAILED: {e}", file=sys.stderr, flush=True)
+            return None
+
     for n in [int(x) for x in args.sizes.split(",") if x]:
-        print(f"fixture host: {n} NICs ...", file=sys.stderr, flush=True)
-        result["fixtures"].append(fixture_size(n, args, bond, logdir))
+        r = phase(f"fixture host {n} NICs", fixture_size, n, args, bond, logdir)
+        if r:
+            result["fixtures"].append(r)
     if args.cpu_seconds > 0:
-        print(f"sampler CPU over {args.cpu_seconds:g} s ...", file=sys.stderr, flush=True)
-        result["sampler_cpu"] = sampler_cpu(args, bond, logdir)
+        result["sampler_cpu"] = phase(f"sampler CPU over {args.cpu_seconds:g} s", sampler_cpu, args, bond, logdir)
     if not args.no_live:
-        print(f"live namespace with {2 * args.live_pairs} veths ...", file=sys.stderr, flush=True)
-        result["live"] = live_netns(args, bond, logdir)
+        result["live"] = phase(f"live namespace with {2 * args.live_pairs} veths", live_netns, args, bond, logdir)
     text = table(result)
     with open(os.path.join(OUT, f"results-{stamp}.json"), "w") as f:
         json.dump(result, f, indent=1)
