@@ -8,9 +8,10 @@ Sources (no root, no daemon, no command):
   /sys/class/iscsi_host/hostH/{netdev,ipaddress}
                                             same file; iscsi_tcp.c iscsi_sw_tcp_host_get_param
                                             (ipaddress is the local socket address)
-  /sys/class/iscsi_session/sessionN/device/target*/H:C:T:L/block/sdX
-                                            the disks of the session (software iSCSI has
-                                            one SCSI host per session, open-iscsi README 5.1.1)
+  /sys/block/sdX -> ../devices/platform/hostH/sessionN/targetH:C:T/H:C:T:L/block/sdX
+                                            the disks of the session (one readlink per disk;
+                                            software iSCSI has one SCSI host per session,
+                                            open-iscsi README 5.1.1)
   /proc/diskstats                           bytes of those disks (collectors/_diskstats.py)
   /proc/net/route, /proc/net/ipv6_route     the NIC a session leaves by when its iface is not
                                             bound to a netdev (net/ipv4/fib_trie.c
@@ -75,6 +76,7 @@ class SessionIdentity:
     port: str | None
     bound_netdev: str | None  # iface.net_ifacename pushed to iscsi_host/netdev, None if unbound
     local_address: str | None
+    recovery_tmo: int | None = None  # set at login from node.session.timeo.replacement_timeout
 
     @property
     def portal(self) -> str:
@@ -258,17 +260,29 @@ def _attr(host: Host, path: str) -> str | None:
         raise
 
 
-def _session_disks(host: Host, session: str) -> tuple[str, ...]:
-    base = f"/sys/class/iscsi_session/{session}/device"
-    disks = []
-    for t in host.list_optional(base):
-        if not t.startswith("target"):
+def disks_by_session(host: Host) -> dict[str, tuple[str, ...]]:
+    """sessionN -> its disks, from one listing of /sys/block and one readlink per SCSI disk
+    (``/sys/block/sdc -> ../devices/platform/host3/session1/target3:0:0/3:0:0:1/block/sdc``):
+    cheaper than walking every session's target directories."""
+    out: dict[str, list[str]] = {}
+    for name in host.list_optional("/sys/block"):
+        if not name.startswith(("sd", "sr")):
+            continue  # iSCSI LUNs are SCSI disks (sd) or CD-ROMs (sr)
+        try:
+            link = host.readlink(f"/sys/block/{name}")
+        except FileNotFoundError:
+            continue  # removed mid-scrape
+        except OSError as e:
+            if e.errno != errno.EINVAL:  # EINVAL: not a symlink (a copied tree)
+                raise
             continue
-        for lun in host.list_optional(f"{base}/{t}"):
-            if lun.count(":") != 3:
-                continue
-            disks.extend(host.list_optional(f"{base}/{t}/{lun}/block"))
-    return tuple(sorted(disks))
+        m = SESSION_IN_PATH.search(link)
+        if m:
+            out.setdefault(m.group(1), []).append(name)
+    return {k: tuple(sorted(v)) for k, v in out.items()}
+
+
+SESSION_IN_PATH = re.compile(r"/(session\d+)/target\d+:")
 
 
 def read_routes(host: Host) -> list[Route]:
@@ -311,14 +325,15 @@ class SessionReader:
             port=parse_value(_attr(host, f"{c}/port")),
             bound_netdev=parse_value(_attr(host, f"{h}/netdev")),
             local_address=parse_value(_attr(host, f"{h}/ipaddress")),
+            recovery_tmo=parse_recovery_tmo(_attr(host, f"{s}/recovery_tmo")),
         )
 
     def read(self, host: Host, routes: list[Route]) -> dict[str, Session]:
         out: dict[str, Session] = {}
         seen = set()
-        for name in host.list_optional("/sys/class/iscsi_session"):
-            if not name.startswith("session"):
-                continue
+        names = [n for n in host.list_optional("/sys/class/iscsi_session") if n.startswith("session")]
+        disks = disks_by_session(host) if names else {}
+        for name in names:
             base = f"/sys/class/iscsi_session/{name}"
             try:
                 # the class link -> ../../devices/platform/hostH/sessionN/iscsi_session/sessionN:
@@ -352,8 +367,8 @@ class SessionReader:
                 identity=ident,
                 state=state,
                 conn_state=conn_state.strip() if conn_state else None,
-                recovery_tmo=parse_recovery_tmo(_attr(host, f"{base}/recovery_tmo")),
-                disks=_session_disks(host, name),
+                recovery_tmo=ident.recovery_tmo,
+                disks=disks.get(name, ()),
                 netdev=netdev,
             )
         with self._lock:
@@ -530,7 +545,7 @@ class IscsiLinux(Collector):
             (*L, "state"),
         )
         rt = gauge("iscsi_session_recovery_timeout_seconds", f"Seconds a failed session waits before failing I/O (replacement_timeout). From {SRC_SESSION}/recovery_tmo.", L)
-        nd = gauge("iscsi_session_disks", f"Block devices (sdX) behind the session. From {SRC_SESSION}/device/target*/*/block.", L)
+        nd = gauge("iscsi_session_disks", "Block devices (sdX) behind the session. From the /sys/block/<disk> links into .../session<sid>/target*.", L)
         for s in sorted(sessions.values(), key=lambda s: (s.identity.target, s.identity.portal, s.identity.iface)):
             i = s.identity
             lv = (i.target, i.portal, i.iface)

@@ -55,8 +55,10 @@ from exporter.metrics import Family, add_stateset, counter, gauge, info
 
 SOCKETS = ("/run/multipathd.socket", "@/org/kernel/linux/storage/multipathd")
 MAX_REPLY_LEN = 32 * 1024 * 1024  # libmpathcmd/mpath_cmd.h
-# drivers/scsi/scsi_sysfs.c sdev_states[]
-SCSI_STATES = ("running", "blocked", "transport-offline", "offline", "quiesce", "created", "created-blocked", "cancel", "deleted", "unknown")
+# drivers/scsi/scsi_sysfs.c sdev_states[]: the ones a path lives in; created, quiesce,
+# cancel, deleted and created-blocked are short transitions and count as unknown (a path
+# has about 30 state series already; 1,000 maps x 4 paths must stay affordable)
+SCSI_STATES = ("running", "blocked", "transport-offline", "offline", "unknown")
 # drivers/scsi/scsi_sysfs.c sdev_show_access_state (scsi_access_state_name)
 ALUA_STATES = ("active/optimized", "active/non-optimized", "standby", "unavailable", "lba-dependent", "offline", "transitioning", "unknown")
 DM_PATH_STATES = ("active", "failed")
@@ -436,55 +438,67 @@ def _opt(host: Host, path: str) -> str | None:
 
 
 def read_sysfs_maps(host: Host, identity: dict | None = None) -> list[SysfsMap]:
-    """Maps and their paths.  ``identity`` caches what does not change while a path device
-    exists (vendor, model, transport), keyed by name and dev_t; pruned to the paths seen."""
+    """Maps and their paths.  ``identity`` caches what does not change while a device
+    exists, so that a scrape of 1,000 maps x 4 paths reads only the volatile attributes:
+    a dm device's uuid and dev_t (keyed by dm-N and its name, read every scrape), a path's
+    dev_t, vendor, model and transport (keyed by its name); pruned to the devices seen."""
     maps = []
     cache = identity if identity is not None else {}
     seen = set()
     for dm in host.list_optional("/sys/block"):
         if not dm.startswith("dm-"):
             continue
-        uuid = _opt(host, f"/sys/block/{dm}/dm/uuid")
-        if not uuid or not uuid.startswith("mpath-"):
-            continue  # LVM-, CRYPT-, partN-mpath- (kpartx partitions), or vanished
-        name = _opt(host, f"/sys/block/{dm}/dm/name") or uuid[6:]
+        name = _opt(host, f"/sys/block/{dm}/dm/name")
+        if name is None:
+            continue  # vanished, or not a dm device
+        key = ("dm", dm, name)
+        seen.add(key)
+        ident = cache.get(key)
+        if ident is None:
+            ident = cache[key] = (_opt(host, f"/sys/block/{dm}/dm/uuid") or "", _opt(host, f"/sys/block/{dm}/dev"))
+        uuid, dm_devt = ident
+        if not uuid.startswith("mpath-"):
+            continue  # LVM-, CRYPT-, partN-mpath- (kpartx partitions)
         susp = _opt(host, f"/sys/block/{dm}/dm/suspended")
         paths = []
         for dev in host.list_optional(f"/sys/block/{dm}/slaves"):
             d = f"/sys/block/{dev}"
-            devt = _opt(host, f"{d}/dev")
-            if devt is None:
-                continue  # removed mid-scrape
-            key = (dev, devt)
-            seen.add(key)
-            ident = cache.get(key)
-            if ident is None:
+            pkey = ("path", dev)
+            seen.add(pkey)
+            pid = cache.get(pkey)
+            if pid is None:
                 try:
                     link = host.readlink(d)
                 except OSError:
                     link = ""
+                devt = _opt(host, f"{d}/dev")
+                if devt is None:
+                    continue  # removed mid-scrape
                 # INQUIRY strings, space-padded (scsi_sysfs.c sdev_rd_attr vendor/model)
-                ident = (_opt(host, f"{d}/device/vendor") or None, _opt(host, f"{d}/device/model") or None, transport_of(link))
-                cache[key] = ident
+                pid = cache[pkey] = (devt, _opt(host, f"{d}/device/vendor") or None, _opt(host, f"{d}/device/model") or None, transport_of(link))
+            state = _opt(host, f"{d}/device/state")
+            if state is None and pid[3] in ("iscsi", "fc", "sas", "scsi"):
+                cache.pop(pkey, None)
+                continue  # a SCSI device always has a state: this one went away mid-scrape
             paths.append(
                 SysfsPath(
                     dev=dev,
-                    devt=devt,
-                    scsi_state=_opt(host, f"{d}/device/state"),
+                    devt=pid[0],
+                    scsi_state=state,
                     access_state=_opt(host, f"{d}/device/access_state"),
                     ioerr_cnt=parse_hex_counter(host.read_optional(f"{d}/device/ioerr_cnt")),
                     iotmo_cnt=parse_hex_counter(host.read_optional(f"{d}/device/iotmo_cnt")),
-                    vendor=ident[0],
-                    model=ident[1],
-                    transport=ident[2],
+                    vendor=pid[1],
+                    model=pid[2],
+                    transport=pid[3],
                 )
             )
         maps.append(
             SysfsMap(
                 dm=dm,
-                name=name,
+                name=name or uuid[6:],
                 wwid=uuid[len("mpath-") :],
-                devt=_opt(host, f"/sys/block/{dm}/dev"),
+                devt=dm_devt,
                 suspended=None if susp not in ("0", "1") else susp == "1",
                 paths=tuple(paths),
             )
@@ -530,7 +544,9 @@ class PathView:
         its ALUA port is not unavailable/offline/transitioning."""
         if self.dm_state == "failed":
             return False
-        if self.scsi_state is not None and self.scsi_state != "running":
+        # an NVMe namespace under dm-multipath (nvme_core.multipath=N) shows its
+        # controller's state there: "live" (drivers/nvme/host/sysfs.c nvme_sysfs_show_state)
+        if self.scsi_state is not None and self.scsi_state not in ("running", "live"):
             return False
         if self.access_state in ("unavailable", "offline", "transitioning"):
             return False
