@@ -104,67 +104,111 @@ def test_variables():
             assert {"kind", "group"} <= set(vs), f"{name}: kind and group variables (SPEC §8)"
 
 
-def test_every_panel_has_queries_datasource_unit_and_fits_the_grid():
-    for name, d in dashboards().items():
-        ids = [p["id"] for p in d["panels"]]
-        assert len(ids) == len(set(ids)), f"{name}: panel ids must be unique"
-        for p in panels(d):
-            where = f"{name}/{p['title']}"
-            assert p["datasource"] == {"type": "prometheus", "uid": "${datasource}"}, where
-            assert p.get("targets"), f"{where}: panel without a query"
-            for t in p["targets"]:
-                assert t["datasource"] == {"type": "prometheus", "uid": "${datasource}"}, where
-                assert t["expr"].strip(), where
-            assert p["fieldConfig"]["defaults"].get("unit") in UNITS, f"{where}: unit {p['fieldConfig']['defaults'].get('unit')!r}"
-            g = p["gridPos"]
-            assert 0 < g["w"] and g["x"] + g["w"] <= 24, where
-            assert p.get("description"), f"{where}: say what the panel shows"
-
-
-def test_every_query_selects_job_and_instance():
-    for d in dashboards().values():
-        for where, expr in queries(d):
-            if where.endswith(("/$job",)):
-                continue
-            assert 'job=~"$job"' in expr, f"{where}: {expr}"
-            if not where.endswith("/$instance"):
-                assert 'instance=~"$instance"' in expr, f"{where}: {expr}"
-            # every selector of a lanes metric carries the job and instance matchers
-            for m in re.finditer(r"(?<![:\w])(lanes_[a-z0-9_]+|[a-z_]+:lanes_[a-z0-9_]+:[a-z0-9_]+|ALERTS)(\{[^}]*\})?", expr):
-                if m.group(1) == "lanes_exporter_build_info" and where.endswith(("/$job", "/$instance")):
-                    continue
-                assert m.group(2) and 'job=~"$job"' in m.group(2) and 'instance=~"$instance"' in m.group(2), f"{where}: {m.group(0)}"
-
-
-def test_rates_use_rate_interval():
-    for d in dashboards().values():
-        for where, expr in queries(d):
-            for rng in re.findall(r"\[([^\]]*)\]", expr):
-                assert rng == "$__rate_interval", f"{where}: range [{rng}] must be [$__rate_interval]"
-            for fn in re.findall(r"\b(rate|irate|increase|delta|changes)\(", expr):
-                assert fn in ("rate", "increase"), f"{where}: {fn}()"
-
-
-def test_byte_rates_in_bytes_per_second_and_transmit_below_the_axis():
-    for name, d in dashboards().items():
-        for p in panels(d):
-            if p["type"] != "timeseries":
-                continue
-            where = f"{name}/{p['title']}"
-            exprs = {t["refId"]: t["expr"] for t in p["targets"]}
-            unit = p["fieldConfig"]["defaults"]["unit"]
-            if any(re.search(r"rate\(lanes_[a-z_]+_bytes_total", e) for e in exprs.values()):
-                assert unit in ("Bps", "binBps", "percentunit"), f"{where}: byte rates need Bps, got {unit}"
+def lint(name: str, d: dict) -> list[str]:
+    """Problems of one dashboard (the dashboard-linter style rules); [] when clean."""
+    out = []
+    ids = [p.get("id") for p in d["panels"]]
+    if len(ids) != len(set(ids)):
+        out.append(f"{name}: panel ids must be unique")
+    for p in panels(d):
+        where = f"{name}/{p['title']}"
+        if p.get("datasource") != {"type": "prometheus", "uid": "${datasource}"}:
+            out.append(f"{where}: panel datasource must be ${{datasource}}")
+        if not p.get("targets"):
+            out.append(f"{where}: panel without a query")
+        for t in p.get("targets", []):
+            if t.get("datasource") != {"type": "prometheus", "uid": "${datasource}"}:
+                out.append(f"{where}: query datasource must be ${{datasource}}")
+            if not t.get("expr", "").strip():
+                out.append(f"{where}: empty query")
+        unit = p["fieldConfig"]["defaults"].get("unit")
+        if unit not in UNITS:
+            out.append(f"{where}: unit {unit!r}")
+        g = p["gridPos"]
+        if not (0 < g["w"] and g["x"] + g["w"] <= 24):
+            out.append(f"{where}: outside the 24-column grid")
+        if not p.get("description"):
+            out.append(f"{where}: say what the panel shows")
+        if p["type"] == "timeseries":
+            exprs = {t.get("refId"): t.get("expr", "") for t in p.get("targets", [])}
+            if any(re.search(r"rate\(lanes_[a-z_]+_bytes_total", e) for e in exprs.values()) and unit not in ("Bps", "binBps", "percentunit"):
+                out.append(f"{where}: byte rates need Bps, got {unit}")
             negative = {
                 o["matcher"]["options"]
                 for o in p["fieldConfig"]["overrides"]
                 if o["matcher"]["id"] == "byFrameRefID" and {"id": "custom.transform", "value": "negative-Y"} in o["properties"]
             }
             for ref, e in exprs.items():
-                if re.search(r"lanes_(member|link)_transmit_", e):
-                    assert ref in negative, f"{where}: transmit query {ref} must be on the negative Y axis"
-                elif re.search(r"lanes_(member|link)_receive_", e):
-                    assert ref not in negative, f"{where}: receive query {ref} belongs above the axis"
+                if re.search(r"lanes_(member|link)_transmit_", e) and ref not in negative:
+                    out.append(f"{where}: transmit query {ref} must be on the negative Y axis")
+                elif re.search(r"lanes_(member|link)_receive_", e) and ref in negative:
+                    out.append(f"{where}: receive query {ref} belongs above the axis")
+    for where, expr in queries(d):
+        for rng in re.findall(r"\[([^\]]*)\]", expr):
+            if rng != "$__rate_interval":
+                out.append(f"{where}: range [{rng}] must be [$__rate_interval]")
+        for fn in re.findall(r"\b(rate|irate|increase|delta|changes)\(", expr):
+            if fn not in ("rate", "increase"):
+                out.append(f"{where}: {fn}()")
+        if where.endswith("/$job"):
+            continue
+        # every selector of a lanes metric, recording rule or ALERTS carries job and instance
+        for m in re.finditer(r"(?<![:\w])(lanes_[a-z0-9_]+|[a-z_]+:lanes_[a-z0-9_]+:[a-z0-9_]+|ALERTS)(\{[^}]*\})?", expr):
+            if m.group(1) == "lanes_exporter_build_info" and where.endswith("/$instance"):
+                continue
+            sel = m.group(2) or ""
+            if 'job=~"$job"' not in sel or 'instance=~"$instance"' not in sel:
+                out.append(f"{where}: {m.group(0)} lacks job/instance matchers")
+    return out
+
+
+def test_dashboards_pass_the_lint():
+    problems = [p for name, d in dashboards().items() for p in lint(name, d)]
+    assert not problems, "\n".join(problems)
+
+
+def _mutations():
+    """(what, how to break a copy of the Group dashboard): the lint must notice each."""
+
+    def panel(d, title):
+        return next(p for p in d["panels"] if p.get("title") == title and p["type"] != "row")
+
+    def drop_negative(d):
+        panel(d, "Member throughput")["fieldConfig"]["overrides"] = []
+
+    def fixed_range(d):
+        t = panel(d, "Member throughput")["targets"][0]
+        t["expr"] = t["expr"].replace("$__rate_interval", "5m")
+
+    def no_instance(d):
+        t = panel(d, "Share of traffic")["targets"][0]
+        t["expr"] = t["expr"].replace(', instance=~"$instance"', "")
+
+    def no_unit(d):
+        del panel(d, "Member state")["fieldConfig"]["defaults"]["unit"]
+
+    def no_query(d):
+        panel(d, "Members")["targets"] = []
+
+    def own_datasource(d):
+        panel(d, "Peak utilization")["datasource"] = {"type": "prometheus", "uid": "prom1"}
+
+    def irate(d):
+        t = panel(d, "Member throughput")["targets"][1]
+        t["expr"] = t["expr"].replace("rate(", "irate(")
+
+    def bits(d):
+        panel(d, "Member throughput")["fieldConfig"]["defaults"]["unit"] = "bps"
+
+    return [drop_negative, fixed_range, no_instance, no_unit, no_query, own_datasource, irate, bits]
+
+
+@pytest.mark.parametrize("mutate", _mutations(), ids=lambda f: f.__name__)
+def test_lint_catches(mutate):
+    d = json.loads(json.dumps(dashboards()["lanes-group.json"]))
+    assert lint("lanes-group.json", d) == []
+    mutate(d)
+    assert lint("lanes-group.json", d), f"lint missed {mutate.__name__}"
 
 
 def test_state_timelines_map_up_and_down():
