@@ -22,11 +22,14 @@ Sources (no root, no daemon, no command):
 Identity attributes (target, portal, iface, addresses, netdev) are read once per session
 lifetime, keyed by the session name and its SCSI host (a new login gets a new SID and a new
 host), because reading ``ipaddress``/``address`` during logout tripped kernel bugs
-(iscsi_tcp NULL deref and use-after-free fixes, 2023 stable).  ``state`` and the disk
-counters are read every scrape.  CHAP attributes are never read.
+(iscsi_tcp NULL deref and use-after-free fixes, 2023 stable); ``recovery_tmo`` is set at
+login from node.session.timeo.replacement_timeout and read with them.  ``state``, the
+connection state and the disk counters are read every scrape.  CHAP attributes are never
+read.
 
 Metrics: lanes_iscsi_session_info, lanes_iscsi_session_state{state}, lanes_iscsi_connection_state,
-lanes_iscsi_session_recovery_timeout_seconds, lanes_iscsi_session_disks, and the group model
+lanes_iscsi_session_recovery_timeout_seconds, lanes_iscsi_session_disks,
+lanes_iscsi_node_records_privilege_missing, and the group model
 kind="iscsi" (group = target IQN, member = ``<portal>@<iface>``; bytes = Σ of its disks).
 
 Platform: Linux.  By hand: ``iscsiadm -m session -P 3``;
