@@ -211,3 +211,24 @@ def test_record_then_replay_gives_the_scenario(root):
     with open(os.path.join(GOLDEN, "linux-mpio-round-robin-healthy.prom")) as f:
         want = storage(f.read())
     assert want and storage(replay.stdout) == want
+
+
+def test_a_blocking_sysfs_read_never_blocks_the_scrape(root):
+    """A kernel attribute read that never returns (here a FIFO without a writer in place of
+    sdc's SCSI state) leaves the multipath collector stuck; the scrape still answers at the
+    collector's deadline with success 0, and the iscsi and link series are intact."""
+    state = os.path.join(root, "root", "sys", "devices", "platform", "host3", "session1", "target3:0:0", "3:0:0:1", "state")
+    os.remove(state)
+    os.mkfifo(state)
+    server = FakeMultipathd(os.path.join(root, "root", "run", "mpd.sock"), "ok")
+    try:
+        s, took, r = _run(root, "/run/mpd.sock")
+    finally:
+        server.close()
+    assert value(s, "lanes_collector_success", collector="multipath") == 0
+    # the deadline itself, plus thread wake-up on a loaded machine
+    assert value(s, "lanes_collector_duration_seconds", collector="multipath") <= TIMEOUT + 1.0
+    assert took < TIMEOUT + 6, took
+    assert value(s, "lanes_collector_success", collector="iscsi") == 1
+    assert value(s, "lanes_link_up", link="ens2f0") == 1
+    assert not [k for k in s if k[0].startswith("lanes_multipath_")]
