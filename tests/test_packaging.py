@@ -106,6 +106,20 @@ def test_example_config_documents_every_key():
     assert {"members", "balancing", "policy", "interval"} <= documented
 
 
+def test_example_config_commands_are_tools_lanes_runs():
+    """Every tool under commands: is one a collector runs (``host.run("<tool>", ...)``)."""
+    ran = set()
+    coll = os.path.join(ROOT, "collectors")
+    for name in os.listdir(coll):
+        if name.endswith(".py"):
+            with open(os.path.join(coll, name), encoding="utf-8") as f:
+                ran |= set(re.findall(r"""run\(\s*(?:[\w.]+,\s*)?["']([a-z][a-z0-9_-]*)["']""", f.read()))
+    assert {"dmsetup", "kstat", "dladm"} <= ran, ran
+    with open(EXAMPLE, encoding="utf-8") as f:
+        tools = set(yaml.safe_load(f)["commands"])
+    assert tools <= ran, f"commands: names tools no collector runs: {sorted(tools - ran)}"
+
+
 # --------------------------------------------------------------------- sdist and wheel
 
 
