@@ -210,8 +210,11 @@ def route_iface(routes: Iterable[Route], address: str | None) -> str | None:
     would choose without policy rules; None for a hostname or no route."""
     if not address:
         return None
+    host_part = address.strip().strip("[]")
+    if "%" in host_part:  # IPv6 link-local with a zone: the zone is the interface (RFC 4007)
+        return host_part.rsplit("%", 1)[1] or None
     try:
-        ip = ipaddress.ip_address(address.strip().strip("[]"))
+        ip = ipaddress.ip_address(host_part)
     except ValueError:
         return None
     best: Route | None = None

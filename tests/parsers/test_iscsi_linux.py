@@ -62,6 +62,7 @@ def test_routes_and_lookup():
     assert route_iface(routes, "8.8.8.8") == "eno1"
     assert route_iface(routes, "[fd00::a000:20]") == "ens2f0"
     assert route_iface(routes, "truenas.example") is None
+    assert route_iface(routes, "fe80::20%ens2f0") == "ens2f0"  # link-local: the zone names the NIC
     assert route_iface([], "192.168.10.20") is None
 
 
