@@ -266,9 +266,10 @@ def alert_rules(p: Params) -> list[dict]:
 
 def lacp_expr(p: Params) -> str:
     """Up LACP members that are not collecting/distributing or sit outside the active
-    aggregator: the derived 0/1 checks of the bond collector (Linux, which only sets them
-    for MII-up members) and of the aggr collector (illumos dladm, link-up ports), renamed
-    onto the group model's kind/group/member labels so one alert covers both."""
+    aggregator: the derived 0/1 checks of the bond collector (Linux bonding, set only for
+    MII-up members), the team collector (teamd lacp runner, up ports) and the aggr collector
+    (illumos dladm, link-up ports), renamed onto the group model's kind/group/member labels
+    so one alert covers all three."""
     s = p.selector
     bond = (
         f"max by (job, instance, bond, member) (\n"
@@ -277,10 +278,19 @@ def lacp_expr(p: Params) -> str:
         f"    lanes_bond_member_lacp_outside_active_aggregator{{{s}}} == 1\n"
         f"  )"
     )
+    team = (
+        f"max by (job, instance, team, port) (\n"
+        f"    lanes_team_port_lacp_sync_missing{{{s}}} == 1\n"
+        f"    or\n"
+        f"    lanes_team_port_lacp_outside_selected_aggregator{{{s}}} == 1\n"
+        f"  )"
+    )
     aggr = f'label_replace(lanes_aggr_port_lacp_not_aggregating{{{s}}} == 1, "member", "$1", "port", "(.*)")'
     return (
         f"max by ({MEMBER}) (\n"
         f'  label_replace(label_replace({bond}, "kind", "bond", "", ""), "group", "$1", "bond", "(.*)")\n'
+        f"  or\n"
+        f'  label_replace(label_replace(label_replace({team}, "kind", "team", "", ""), "group", "$1", "team", "(.*)"), "member", "$1", "port", "(.*)")\n'
         f"  or\n"
         f'  label_replace(label_replace({aggr}, "kind", "aggr", "", ""), "group", "$1", "aggr", "(.*)")\n'
         f")"
