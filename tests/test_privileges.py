@@ -303,12 +303,14 @@ def measured(runtime, lab):
         need = [(n, "user+CAP_NET_ADMIN") for n, r in by_name.items() if r["root"] != r["user"]]
         for name, mode, obs in pool.map(one, need):
             by_name[name][mode] = obs
+    counts: dict[str, str] = {}
     for name, results in by_name.items():
         key = f"{name}/linux"
         out[key] = verdict(results)
         detail[key] = _diff(results["root"][1], results["user"][1])
+        counts[key] = ", ".join(f"{m}: success {int(results[m][0] or 0)}, {len(results[m][1])} series" for m in MODES if m in results)
     for k, v in sorted(out.items()):
-        print(f"privileges: {k:20} {v}" + (f"\n{detail[k]}" if detail.get(k) else ""))
+        print(f"privileges: {k:20} {v:14} {counts.get(k, '')}" + (f"\n{detail[k]}" if detail.get(k) else ""))
     return out
 
 
@@ -344,6 +346,17 @@ def readme_table() -> dict[str, str]:
 
 def registry_rows() -> set[str]:
     return {f"{c.name}/{p}" for c in collectors.ALL for p in c.platforms}
+
+
+def test_verdict_rules():
+    """The classification itself, on made-up observations."""
+    a = {("lanes_x", (("k", "1"),)): 1.0}
+    b = {("lanes_x", (("k", "1"),)): 0.0}
+    assert verdict({"root": (1, a), "user": (1, a)}) == "unprivileged"
+    assert verdict({"root": (1, a), "user": (1, b), "user+CAP_NET_ADMIN": (1, a)}) == "CAP_NET_ADMIN"
+    assert verdict({"root": (1, a), "user": (0, {}), "user+CAP_NET_ADMIN": (0, {})}) == "root"
+    assert verdict({"root": (1, {}), "user": (1, {})}) == "absent here"
+    assert verdict({"root": (1, {}), "user": (0, {})}) == "root"
 
 
 def test_readme_table_has_one_row_per_collector():
