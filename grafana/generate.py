@@ -392,10 +392,28 @@ def group() -> Dashboard:
         )
         .with_panel(
             updown(
+                "LACP actor port state (Linux team)",
+                f'lanes_team_port_lacp_actor_port_state{{{S}, team=~"$group", bit=~"synchronization|collecting|distributing"}}',
+                "{{instance}} {{team}} {{port}} {{bit}}",
+                "teamd lacp runner: actor state bits per port.",
+                span=12,
+            )
+        )
+        .with_panel(
+            updown(
                 "LACP actor port state (illumos aggr)",
                 f'lanes_aggr_port_lacp_actor_state{{{S}, aggr=~"$group", bit=~"synchronization|collecting|distributing"}}',
                 "{{instance}} {{aggr}} {{port}} {{bit}}",
                 "dladm show-aggr -L state bits per port.",
+                span=12,
+            )
+        )
+        .with_panel(
+            inventory(
+                "IPMP group state",
+                [("A", f'lanes_ipmp_group_state{{{S}, group=~"$group"}} == 1')],
+                "illumos IPMP groups: ok, degraded or failed.",
+                hide=["job", "Value"],
                 span=12,
             )
         )
@@ -410,16 +428,6 @@ def group() -> Dashboard:
                 "Linux bond members: sync/collecting/distributing missing, outside the active aggregator, aggregator id.",
                 hide=["job"],
                 rename={"Value #A": "sync missing", "Value #B": "outside active aggregator", "Value #C": "aggregator"},
-                span=12,
-            )
-        )
-        .with_panel(
-            inventory(
-                "IPMP group state",
-                [("A", f'lanes_ipmp_group_state{{{S}, group=~"$group"}} == 1')],
-                "illumos IPMP groups: ok, degraded or failed.",
-                hide=["job", "Value"],
-                span=12,
             )
         )
         .with_panel(
