@@ -105,11 +105,11 @@ def link_families(links: Iterable[Link], sources: Mapping[str, str]) -> list[Fam
     for link in links:
         lv = (link.name,)
         fi.add((link.name, link.kind, link.mac, link.driver, link.master), 1)
-        up.add(lv, link.up)
-        admin.add(lv, link.admin_up)
-        speed.add(lv, link.speed_bytes)
-        mtu.add(lv, link.mtu)
+        up.add_str(lv, link.up)
+        admin.add_str(lv, link.admin_up)
+        speed.add_str(lv, link.speed_bytes)
+        mtu.add_str(lv, link.mtu)
         for attr, fam in stats:
-            fam.add(lv, getattr(link, attr))
-        changes.add(lv, link.carrier_changes)
+            fam.add_str(lv, getattr(link, attr))
+        changes.add_str(lv, link.carrier_changes)
     return [fi, up, admin, speed, mtu, *(f for _, f in stats), changes]

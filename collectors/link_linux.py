@@ -93,6 +93,10 @@ def _speed(text: str | None) -> int | None:
     return mbit * SPEED_MBIT_TO_BYTES
 
 
+# driver of a device, by (ifindex, name): it never changes over the device's lifetime
+_DRIVER_CACHE: dict[tuple[int, str], str] = {}
+
+
 def read_netdev_counters(host: Host) -> dict[str, NetDevCounters]:
     return parse_proc_net_dev(host.read_text("/proc/net/dev"))
 
@@ -112,7 +116,13 @@ def read_link_sysfs(host: Host, name: str, counters: NetDevCounters | None) -> L
     flags = _int(host.read_optional(f"{base}/flags"))
     carrier = _int(host.read_optional(f"{base}/carrier"))
     uevent = parse_uevent(host.read_optional(f"{base}/uevent") or "")
-    driver = _basename_link(host, f"{base}/device/driver")
+    # the driver never changes over a device's life: (name, ifindex) identifies that life
+    key = (_int(uevent.get("IFINDEX")) or -1, name)
+    driver = _DRIVER_CACHE.get(key) if key[0] >= 0 else None
+    if driver is None:
+        driver = _basename_link(host, f"{base}/device/driver")
+        if key[0] >= 0:
+            _DRIVER_CACHE[key] = driver
     kind = uevent.get("DEVTYPE", "")
     if not kind:
         if flags is not None and flags & IFF_LOOPBACK:
@@ -146,16 +156,14 @@ def read_link_sysfs(host: Host, name: str, counters: NetDevCounters | None) -> L
 
 def read_links_sysfs(host: Host) -> dict[str, Link]:
     counters = read_netdev_counters(host)
+    if len(_DRIVER_CACHE) > 4 * len(counters) + 64:  # devices come and go: forget old ones
+        _DRIVER_CACHE.clear()
     links = {}
     for name in host.list_optional("/sys/class/net"):
         link = read_link_sysfs(host, name, counters.get(name))
         if link is not None:
             links[name] = link
     return links
-
-
-# driver of a device, by (ifindex, name): it never changes over the device's lifetime
-_DRIVER_CACHE: dict[tuple[int, str], str] = {}
 
 
 def link_from_netlink(host: Host, msg: Mapping, names: Mapping[int, str]) -> Link:

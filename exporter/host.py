@@ -41,6 +41,25 @@ SEARCH_PATH = ("/usr/sbin", "/usr/bin", "/sbin", "/bin", "/usr/local/sbin", "/us
 SLUG_SAFE = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._,=+-")
 
 
+def _read(real_path: str) -> str:
+    """Whole file, capped.  os.read on a raw fd: sysfs attributes are one page at most and
+    a buffered open() costs several times more per file (thousands of them per scrape)."""
+    fd = os.open(real_path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        chunk = os.read(fd, 65536)
+        if len(chunk) < 65536:
+            return chunk.decode("utf-8", "replace")
+        parts = [chunk]
+        size = len(chunk)
+        while chunk and size < MAX_FILE_BYTES:
+            chunk = os.read(fd, 1 << 20)
+            parts.append(chunk)
+            size += len(chunk)
+        return b"".join(parts)[:MAX_FILE_BYTES].decode("utf-8", "replace")
+    finally:
+        os.close(fd)
+
+
 class HostError(Exception):
     """Base of the errors a host raises for commands and sockets."""
 
@@ -246,9 +265,7 @@ class LiveHost(Host):
         return self.rootfs + path
 
     def read_text(self, path: str) -> str:
-        with open(self.path(path), "rb") as f:
-            data = f.read(MAX_FILE_BYTES)
-        return data.decode("utf-8", "replace")
+        return _read(self.path(path))
 
     def listdir(self, path: str) -> list[str]:
         return sorted(os.listdir(self.path(path)))
@@ -449,8 +466,7 @@ class SnapshotHost(Host):
         return candidate
 
     def read_text(self, path: str) -> str:
-        with open(self._resolve(path), "rb") as f:
-            return f.read(MAX_FILE_BYTES).decode("utf-8", "replace")
+        return _read(self._resolve(path))
 
     def listdir(self, path: str) -> list[str]:
         return sorted(os.listdir(self._resolve(path)))

@@ -42,6 +42,11 @@ class Family:
             value = int(value)
         self.samples.append((tuple("" if v is None else str(v) for v in label_values), value))
 
+    def add_str(self, label_values: tuple[str, ...], value: int | float | bool | None) -> None:
+        """``add`` for hot paths whose label values are already a tuple of str."""
+        if value is not None:
+            self.samples.append((label_values, int(value) if value is True or value is False else value))
+
     def __repr__(self) -> str:
         return f"Family({self.name!r}, {len(self.samples)} samples)"
 
@@ -132,21 +137,37 @@ def format_value(v: int | float) -> str:
     return repr(v)
 
 
+#: "name{labels}" strings of recent scrapes: the same series come back every scrape, and
+#: building the label part is most of the cost of rendering
+_SERIES: dict[tuple[str, tuple[str, ...], tuple[str, ...]], str] = {}
+_SERIES_MAX = 500_000
+
+
+def _series(name: str, labels: tuple[str, ...], lv: tuple[str, ...]) -> str:
+    parts = [f'{k}="{_escape_value(v)}"' for k, v in zip(labels, lv, strict=True)]
+    return f"{name}{{{','.join(parts)}}} "
+
+
 def render(families: Iterable[Family]) -> bytes:
     """Prometheus text format 0.0.4 (exposition_formats.md)."""
     out: list[str] = []
     append = out.append
+    cache = _SERIES
+    if len(cache) > _SERIES_MAX:
+        cache.clear()
     for fam in families:
         if not fam.samples:
             continue
         name = fam.name
         append(f"# HELP {name} {_escape_help(fam.help)}\n# TYPE {name} {fam.type}\n")
         if fam.labels:
-            keys = [f'{k}="' for k in fam.labels]
-            n = len(keys)
+            labels = fam.labels
             for lv, v in fam.samples:
-                parts = [keys[i] + _escape_value(lv[i]) + '"' for i in range(n)]
-                append(f"{name}{{{','.join(parts)}}} {format_value(v)}\n")
+                key = (name, labels, lv)
+                head = cache.get(key)
+                if head is None:
+                    head = cache[key] = _series(name, labels, lv)
+                append(head + (str(v) if type(v) is int else format_value(v)) + "\n")
         else:
             for _lv, v in fam.samples:
                 append(f"{name} {format_value(v)}\n")
