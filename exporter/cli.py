@@ -59,6 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     paths.add_argument("--path.rootfs", dest="rootfs", default="/", metavar="DIR", help="read host files below DIR (containers)")
     paths.add_argument("--path.procfs", dest="procfs", metavar="DIR", help="procfs mount point (default ROOTFS/proc)")
     paths.add_argument("--path.sysfs", dest="sysfs", metavar="DIR", help="sysfs mount point (default ROOTFS/sys)")
+    paths.add_argument("--netlink", dest="netlink", action=argparse.BooleanOptionalAction, default=None, help="read links from netlink even with --path.* (a container on the host network namespace); --no-netlink reads sysfs always. Default: netlink only at the real root")
     paths.add_argument("--platform", choices=("linux", "illumos"), help="force the platform instead of detecting it")
     paths.add_argument("--snapshot", metavar="DIR", help="serve from a recorded host snapshot instead of the live host")
     paths.add_argument("--record", metavar="DIR", help="run every enabled collector once against the live host, write a snapshot to DIR, exit")
@@ -180,7 +181,7 @@ def make_host(args, config: Config, platform: str) -> Host:
             return SnapshotHost(args.snapshot, platform=platform)
         except ValueError as e:
             raise UsageError(str(e)) from None
-    live = LiveHost(args.rootfs, args.procfs, args.sysfs, commands=config.commands, platform=platform)
+    live = LiveHost(args.rootfs, args.procfs, args.sysfs, commands=config.commands, platform=platform, netlink=args.netlink)
     if args.record:
         scrub = None
         if args.record_scrub:
@@ -320,7 +321,7 @@ def reload(args, app, sampler: Sampler | None, host: Host, platform: str, had_tl
         config, web, _ = load_settings(args)
         if (web is not None and web.tls is not None) != had_tls:
             raise UsageError("turning TLS on or off needs a restart")
-        new_host = host if isinstance(host, SnapshotHost) else LiveHost(args.rootfs, args.procfs, args.sysfs, commands=config.commands, platform=platform)
+        new_host = host if isinstance(host, SnapshotHost) else LiveHost(args.rootfs, args.procfs, args.sysfs, commands=config.commands, platform=platform, netlink=args.netlink)
         new_sampler = sampler
         if sampler is None or config.sampler_interval != sampler.interval:
             new_sampler = make_sampler(config, new_host)

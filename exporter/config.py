@@ -138,6 +138,12 @@ def _option(doc: _Doc, node: yaml.Node, where: str, kind: str) -> Any:
         return v
     if kind == "list":
         return doc.strings(node, where)
+    if kind.startswith("enum:"):
+        choices = kind[5:].split(",")
+        v = doc.string(node, where)
+        if v not in choices:
+            raise doc.err(node, f"{where}: must be one of {', '.join(choices)}")
+        return v
     return doc.string(node, where)
 
 

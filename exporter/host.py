@@ -243,14 +243,19 @@ class LiveHost(Host):
         sysfs: str | None = None,
         commands: Mapping[str, Sequence[str]] | None = None,
         platform: str | None = None,
+        netlink: bool | None = None,
     ):
+        """``netlink``: None asks the kernel only when reading the real root; True also
+        below another root (a container sharing the host's network namespace)."""
         self.rootfs = os.path.abspath(rootfs)
         self.procfs = os.path.abspath(procfs) if procfs else os.path.join(self.rootfs, "proc")
         self.sysfs = os.path.abspath(sysfs) if sysfs else os.path.join(self.rootfs, "sys")
         self.commands = {k: list(v) for k, v in (commands or {}).items()}
         self.platform = platform or detect_platform()
-        # Netlink only describes the kernel we run on: not a tree below another root.
-        self.live = self.rootfs == "/" and self.procfs == "/proc" and self.sysfs == "/sys"
+        # Netlink only describes the network namespace we run in: by default not a tree
+        # below another root, unless told that namespace is the host's (--netlink).
+        at_root = self.rootfs == "/" and self.procfs == "/proc" and self.sysfs == "/sys"
+        self.live = at_root if netlink is None else netlink
         self._nl_lock = threading.Lock()
         self._nl = None
 

@@ -170,3 +170,25 @@ def test_once_on_plain_host_works_without_config():
     assert r.returncode == 0, r.stderr
     assert 'lanes_collector_success{collector="link"} 1' in r.stdout
     assert "lanes_link_up{" in r.stdout
+
+
+def test_enum_options_are_checked():
+    import yaml
+
+    from exporter.config import _Doc, _option
+
+    node = yaml.compose("bogus")
+    with pytest.raises(ConfigError) as e:
+        _option(_Doc("c.yml"), node, "collectors.x.mode", "enum:auto,on,off")
+    assert "must be one of auto, on, off" in str(e.value)
+    assert _option(_Doc("c.yml"), yaml.compose("on_"), "k", "enum:on_,off") == "on_"
+
+
+def test_netlink_flag_reads_the_kernel_below_another_root(tmp_path):
+    # a container on the host network namespace mounts the host's /sys elsewhere: with
+    # --netlink the links still come from the kernel; without it, from the (empty) tree
+    args = ("--once", "--collector.disable-defaults", "--collector.link", "--path.rootfs", str(tmp_path))
+    with_netlink = lanes(*args, "--netlink")
+    assert with_netlink.returncode == 0 and 'lanes_link_mtu_bytes{link="lo"} 65536' in with_netlink.stdout
+    without = lanes(*args)
+    assert 'lanes_collector_success{collector="link"} 0' in without.stdout
