@@ -13,7 +13,8 @@ two namespaces.
 Phases (bounded waits throughout):
 1. balanced: one iperf3 stream per link, both lanes full: no notification at all;
 2. r0 down (P's end: l0 loses carrier): LanesMemberDown{member="l0"} and
-   LanesGroupNoRedundancy delivered; r0 up: both delivered as resolved.  The time from the
+   LanesGroupNoRedundancy delivered to their receivers (ticket, page), LanesGroupDegraded
+   held back by the shipped inhibition; r0 up: both delivered as resolved.  The time from the
    link going down to the webhook receiving each alert is printed (``-s`` shows it);
 3. one stream on l0 while l1 idles: LanesMemberSaturated{member="l0"} delivered.
 Then every dashboard query that needs only the group model and link counters (veths have no
@@ -320,6 +321,17 @@ def test_alert_pipeline(lab):
     member_down = wait_alert(lab, down_at, "LanesMemberDown", "firing", 60, member="l0", group="lab", kind="declared")
     no_redundancy = wait_alert(lab, down_at, "LanesGroupNoRedundancy", "firing", 60, group="lab", kind="declared")
     print(f"\nlink down -> webhook: LanesMemberDown {member_down - down_at:.1f} s, LanesGroupNoRedundancy {no_redundancy - down_at:.1f} s")
+    # LanesGroupDegraded fires as well, and Alertmanager holds it back (inhibited by the
+    # group's critical alert)
+    am = f"http://127.0.0.1:{PORTS['alertmanager']}"
+
+    def degraded_suppressed():
+        for a in rt.get_json(f"{am}/api/v2/alerts", netns=h):
+            if a["labels"].get("alertname") == "LanesGroupDegraded" and a["labels"].get("group") == "lab":
+                return a["status"]["state"] == "suppressed" and a["status"]["inhibitedBy"]
+        return False
+
+    rt.wait_until("LanesGroupDegraded listed as inhibited by Alertmanager", degraded_suppressed, 20)
     got = {(a["labels"]["alertname"], path) for t, path, a in lab.webhook.alerts(down_at)}
     assert ("LanesGroupNoRedundancy", "/lanes-page") in got and ("LanesMemberDown", "/lanes-ticket") in got, got
     up_at = time.time()
