@@ -11,9 +11,9 @@ from collectors.aggr_illumos import AggrIllumos
 from collectors.bond_linux import BondLinux
 from collectors.comstar_illumos import Comstar
 from collectors.groups import DeclaredGroups
+from collectors.ipmp_illumos import IpmpIllumos
 from collectors.iscsi_illumos import IscsiIllumos
 from collectors.iscsi_linux import IscsiLinux
-from collectors.ipmp_illumos import IpmpIllumos
 from collectors.link_illumos import LinkIllumos
 from collectors.link_linux import LinkLinux
 from collectors.mpxio_illumos import Mpxio

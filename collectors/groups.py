@@ -85,7 +85,11 @@ def expected_members(config, kind: str, group: str) -> int:
     return int((expect.get(kind) or {}).get(group, 0))
 
 
-HELP_SRC = "Source: the technology's collector (SPEC §6.2 lanes model)."
+HELP_SRC = (
+    "Lanes model (SPEC §6.2), filled by the technology's collector: NIC members from the link's counters "
+    "(netlink IFLA_STATS64, /proc/net/dev, kstat link/mac), Linux storage paths from /proc/diskstats "
+    "(sectors x 512), illumos sessions and LUs from their kstats."
+)
 
 
 def group_families(groups: Sequence[Group], sampler=None) -> list[Family]:
@@ -219,52 +223,113 @@ def nvme_groups(subsystems: Iterable, links: Mapping[str, Link], disks: Mapping,
     return out
 
 
-# ------------------------------------------------------------------ nvme (NVMe native multipath)
+# ------------------------------------------------------------------ illumos storage: MPxIO, iSCSI initiator, COMSTAR
 
 
-def nvme_groups(subsystems: Iterable, links: Mapping[str, Link], disks: Mapping, config=None) -> list[Group]:
-    """kind="nvme": group = a namespace of an NVMe subsystem reached over native
-    multipath, named ``<subsysnqn>/ns<nsid>`` (stable across reboots, unlike nvmeSnN);
-    member = one controller path (``collectors.nvme_linux.member_name``).  ``subsystems``
-    are ``nvme_linux.Subsystem`` values (duck-typed to keep this module import-light).
-
-    policy = the subsystem's iopolicy; balancing ``load`` for round-robin, queue-depth
-    and adaptive, ``failover`` for numa (one current path per NUMA node: see
-    nvme_linux.LOAD_POLICIES).  Bytes are those of the hidden path disk in
-    /proc/diskstats (read = received, written = transmitted), speed is the NIC's.
-    ``expect: {nvme: {<group or subsysnqn>: N}}`` sets the paths a namespace should have.
-    """
-    from collectors.nvme_linux import LOAD_POLICIES  # local: nvme_linux imports this module
-
+def mpxio_groups(lus: Iterable[tuple[str, str, bool, Sequence[Member]]], config=None) -> list[Group]:
+    """kind="mpxio": group = logical unit (its WWN), member = path (initiator port ->
+    target port), from ``mpathadm show lu``.  ``lus`` holds (lu, load balance, all target
+    port groups active, paths).  scsi_vhci spreads I/O over the paths for ``round-robin``
+    and ``logical-block`` (scsi_vhci.conf load-balance); ``none`` uses one path, and paths
+    to a standby or unavailable port group of an asymmetric LU carry nothing until a
+    failover: both are ``balancing="failover"``."""
     out = []
-    for s in subsystems:
-        for ns in s.namespaces:
-            members = []
-            for p in ns.paths:
-                c = p.controller
-                d = disks.get(p.device)
-                link = links.get(c.netdev) if c.netdev else None
-                members.append(
-                    Member(
-                        name=c.member,
-                        up=p.up,
-                        rx_bytes=d.read_bytes if d else None,
-                        tx_bytes=d.write_bytes if d else None,
-                        speed_bytes=link.speed_bytes if link else None,
-                        sample=("disk", p.device),
-                    )
-                )
-            expected = max(expected_members(config, "nvme", ns.group), expected_members(config, "nvme", s.nqn))
-            out.append(
-                Group(
-                    kind="nvme",
-                    name=ns.group,
-                    policy=s.iopolicy or "unknown",
-                    balancing="load" if s.iopolicy in LOAD_POLICIES else "failover",
-                    members=tuple(members),
-                    expected=expected,
-                )
+    for lu, load_balance, all_active, members in sorted(lus, key=lambda x: x[0]):
+        load = load_balance in ("round-robin", "logical-block") and all_active
+        out.append(
+            Group(
+                kind="mpxio",
+                name=lu,
+                policy=load_balance or "unknown",
+                balancing="load" if load else "failover",
+                members=tuple(sorted(members, key=lambda m: m.name)),
+                expected=max(expected_members(config, "mpxio", lu), len(members)),
             )
+        )
+    return out
+
+
+def iscsi_illumos_groups(sessions: Mapping[str, Sequence[Member]], config=None) -> list[Group]:
+    """kind="iscsi" on illumos: group = target IQN, member = session (named by portal).
+    Sessions of one target are MPxIO paths of its LUs: scsi_vhci balances over them."""
+    return [
+        Group(
+            kind="iscsi",
+            name=target,
+            policy="scsi_vhci",
+            balancing="load",
+            members=tuple(sorted(members, key=lambda m: m.name)),
+            expected=expected_members(config, "iscsi", target),
+        )
+        for target, members in sorted(sessions.items())
+    ]
+
+
+def comstar_groups(targets: Mapping[str, Sequence[Member]], config=None) -> list[Group]:
+    """kind="iscsi_target": group = COMSTAR target, member = one initiator session
+    (``stmfadm list-target -v``; the initiator IQN and its session number)."""
+    return [
+        Group(
+            kind="iscsi_target",
+            name=target,
+            policy="stmf",
+            balancing="load",
+            members=tuple(sorted(members, key=lambda m: m.name)),
+            expected=expected_members(config, "iscsi_target", target),
+        )
+        for target, members in sorted(targets.items())
+    ]
+
+
+# ------------------------------------------------------------------ bond (Linux bonding)
+
+#: bonding modes whose members back each other up instead of sharing the load: broadcast
+#: sends every frame on every member, so its capacity is one member's (bond_main.c)
+BOND_FAILOVER_MODES = frozenset({"active-backup", "broadcast"})
+_LACP_COLLECTING_DISTRIBUTING = 0x30  # IEEE 802.1AX port state bits 4 and 5
+
+
+def bond_member_up(bond, member, link: Link | None) -> bool:
+    """Able to carry traffic: MII up as the bond sees it (its monitor, not only the carrier);
+    for 802.3ad also attached to the active aggregator and enabled by the LACP machinery
+    (collecting/distributing), since a member outside it carries nothing although its link
+    is up."""
+    up = member.mii_status == "up" if member.mii_status is not None else bool(link and link.up)
+    if not up or bond.mode != "802.3ad":
+        return up
+    active = bond.ad.aggregator_id if bond.ad is not None else None
+    if active is not None and (active == 0 or member.aggregator_id != active):
+        return False
+    # bond_3ad.c enables a port (slave state "active") when its mux enters
+    # COLLECTING_DISTRIBUTING, and every port of a partner-less active aggregator
+    # (ad_agg_selection_logic): the state is the kernel's own "carries traffic"
+    if member.state is not None:
+        return member.state == "active"
+    if member.actor_state is not None:
+        return member.actor_state & _LACP_COLLECTING_DISTRIBUTING == _LACP_COLLECTING_DISTRIBUTING
+    return True
+
+
+def bond_groups(bonds: Iterable, links: Mapping[str, Link]) -> list[Group]:
+    """Linux bonds (collectors.bond_linux.Bond) -> kind="bond" groups.  Member bytes and
+    speed are the member NIC's own counters (the master's are their sum: never add both)."""
+    out = []
+    for b in bonds:
+        members = []
+        for m in b.members:
+            link = links.get(m.name)
+            base = link_member(m.name, link)
+            members.append(dataclasses.replace(base, up=bond_member_up(b, m, link), sample=(_link_common.SAMPLE_SOURCE, m.name)))
+        out.append(
+            Group(
+                kind="bond",
+                name=b.name,
+                policy=b.mode,
+                balancing="failover" if b.mode in BOND_FAILOVER_MODES else "load",
+                members=tuple(members),
+                expected=len(members),
+            )
+        )
     return out
 
 
@@ -303,53 +368,6 @@ def aggr_groups(summaries: Mapping[str, object], ports: Sequence[object], links:
                 name=name,
                 policy=getattr(summary, "policy", "") or "",
                 balancing="load",
-                members=tuple(members),
-                expected=len(members),
-            )
-        )
-    return out
-
-
-# ------------------------------------------------------------------ illumos: ipmp (IP multipathing)
-
-
-def ipmp_groups(ipmp: Mapping[str, object], interfaces: Mapping[str, object], links: Mapping[str, Link]) -> list[Group]:
-    """IPMP groups (collectors/ipmp_illumos.py): kind="ipmp", group = the IPMP interface
-    (ipmp0), one member per IP interface in it.
-
-    A member is up when in.mpathd calls it usable (STATE ok, not down): an inactive
-    standby that is ok counts, it takes over on failure.  Policy is the configuration in
-    Oracle's IPMP words: "active-standby" when a standby interface is configured, else
-    "active-active"; balancing="load" when more than one interface is meant to carry
-    traffic (outbound load is spread per destination), "failover" otherwise."""
-    out = []
-    for name, g in sorted(ipmp.items()):
-        members = []
-        names = list(g.interfaces) + sorted(n for n, i in interfaces.items() if i.group == name and n not in g.interfaces)
-        standby = 0
-        for ifname in names:
-            i = interfaces.get(ifname)
-            link = links.get(ifname)
-            if i is not None and i.standby:
-                standby += 1
-            up = i.usable if i is not None else ifname in g.active
-            members.append(
-                Member(
-                    name=ifname,
-                    up=up,
-                    rx_bytes=link.rx_bytes if link else None,
-                    tx_bytes=link.tx_bytes if link else None,
-                    speed_bytes=link.speed_bytes if link else None,
-                    sample=(_link_common.SAMPLE_SOURCE, ifname),
-                )
-            )
-        carriers = len(names) - standby
-        out.append(
-            Group(
-                kind="ipmp",
-                name=name,
-                policy="active-standby" if standby else "active-active",
-                balancing="load" if carriers > 1 else "failover",
                 members=tuple(members),
                 expected=len(members),
             )
@@ -441,114 +459,52 @@ def iscsi_groups(sessions: Mapping, records: Iterable, disks: Mapping, links: Ma
         for target, members in sorted(by_target.items())
     ]
 
-# ------------------------------------------------------------------ bond (Linux bonding)
 
-#: bonding modes whose members back each other up instead of sharing the load: broadcast
-#: sends every frame on every member, so its capacity is one member's (bond_main.c)
-BOND_FAILOVER_MODES = frozenset({"active-backup", "broadcast"})
-_LACP_COLLECTING_DISTRIBUTING = 0x30  # IEEE 802.1AX port state bits 4 and 5
+# ------------------------------------------------------------------ illumos: ipmp (IP multipathing)
 
 
-def bond_member_up(bond, member, link: Link | None) -> bool:
-    """Able to carry traffic: MII up as the bond sees it (its monitor, not only the carrier);
-    for 802.3ad also attached to the active aggregator and enabled by the LACP machinery
-    (collecting/distributing), since a member outside it carries nothing although its link
-    is up."""
-    up = member.mii_status == "up" if member.mii_status is not None else bool(link and link.up)
-    if not up or bond.mode != "802.3ad":
-        return up
-    active = bond.ad.aggregator_id if bond.ad is not None else None
-    if active is not None and (active == 0 or member.aggregator_id != active):
-        return False
-    # bond_3ad.c enables a port (slave state "active") when its mux enters
-    # COLLECTING_DISTRIBUTING, and every port of a partner-less active aggregator
-    # (ad_agg_selection_logic): the state is the kernel's own "carries traffic"
-    if member.state is not None:
-        return member.state == "active"
-    if member.actor_state is not None:
-        return member.actor_state & _LACP_COLLECTING_DISTRIBUTING == _LACP_COLLECTING_DISTRIBUTING
-    return True
+def ipmp_groups(ipmp: Mapping[str, object], interfaces: Mapping[str, object], links: Mapping[str, Link]) -> list[Group]:
+    """IPMP groups (collectors/ipmp_illumos.py): kind="ipmp", group = the IPMP interface
+    (ipmp0), one member per IP interface in it.
 
-
-def bond_groups(bonds: Iterable, links: Mapping[str, Link]) -> list[Group]:
-    """Linux bonds (collectors.bond_linux.Bond) -> kind="bond" groups.  Member bytes and
-    speed are the member NIC's own counters (the master's are their sum: never add both)."""
+    A member is up when in.mpathd calls it usable (STATE ok, not down): an inactive
+    standby that is ok counts, it takes over on failure.  Policy is the configuration in
+    Oracle's IPMP words: "active-standby" when a standby interface is configured, else
+    "active-active"; balancing="load" when more than one interface is meant to carry
+    traffic (outbound load is spread per destination), "failover" otherwise."""
     out = []
-    for b in bonds:
+    for name, g in sorted(ipmp.items()):
         members = []
-        for m in b.members:
-            link = links.get(m.name)
-            base = link_member(m.name, link)
-            members.append(dataclasses.replace(base, up=bond_member_up(b, m, link), sample=(_link_common.SAMPLE_SOURCE, m.name)))
+        names = list(g.interfaces) + sorted(n for n, i in interfaces.items() if i.group == name and n not in g.interfaces)
+        standby = 0
+        for ifname in names:
+            i = interfaces.get(ifname)
+            link = links.get(ifname)
+            if i is not None and i.standby:
+                standby += 1
+            up = i.usable if i is not None else ifname in g.active
+            members.append(
+                Member(
+                    name=ifname,
+                    up=up,
+                    rx_bytes=link.rx_bytes if link else None,
+                    tx_bytes=link.tx_bytes if link else None,
+                    speed_bytes=link.speed_bytes if link else None,
+                    sample=(_link_common.SAMPLE_SOURCE, ifname),
+                )
+            )
+        carriers = len(names) - standby
         out.append(
             Group(
-                kind="bond",
-                name=b.name,
-                policy=b.mode,
-                balancing="failover" if b.mode in BOND_FAILOVER_MODES else "load",
+                kind="ipmp",
+                name=name,
+                policy="active-standby" if standby else "active-active",
+                balancing="load" if carriers > 1 else "failover",
                 members=tuple(members),
                 expected=len(members),
             )
         )
     return out
-
-
-# ------------------------------------------------------------------ illumos storage: MPxIO, iSCSI initiator, COMSTAR
-
-
-def mpxio_groups(lus: Iterable[tuple[str, str, bool, Sequence[Member]]], config=None) -> list[Group]:
-    """kind="mpxio": group = logical unit (its WWN), member = path (initiator port ->
-    target port), from ``mpathadm show lu``.  ``lus`` holds (lu, load balance, all target
-    port groups active, paths).  scsi_vhci spreads I/O over the paths for ``round-robin``
-    and ``logical-block`` (scsi_vhci.conf load-balance); ``none`` uses one path, and paths
-    to a standby or unavailable port group of an asymmetric LU carry nothing until a
-    failover: both are ``balancing="failover"``."""
-    out = []
-    for lu, load_balance, all_active, members in sorted(lus, key=lambda x: x[0]):
-        load = load_balance in ("round-robin", "logical-block") and all_active
-        out.append(
-            Group(
-                kind="mpxio",
-                name=lu,
-                policy=load_balance or "unknown",
-                balancing="load" if load else "failover",
-                members=tuple(sorted(members, key=lambda m: m.name)),
-                expected=max(expected_members(config, "mpxio", lu), len(members)),
-            )
-        )
-    return out
-
-
-def iscsi_illumos_groups(sessions: Mapping[str, Sequence[Member]], config=None) -> list[Group]:
-    """kind="iscsi" on illumos: group = target IQN, member = session (named by portal).
-    Sessions of one target are MPxIO paths of its LUs: scsi_vhci balances over them."""
-    return [
-        Group(
-            kind="iscsi",
-            name=target,
-            policy="scsi_vhci",
-            balancing="load",
-            members=tuple(sorted(members, key=lambda m: m.name)),
-            expected=expected_members(config, "iscsi", target),
-        )
-        for target, members in sorted(sessions.items())
-    ]
-
-
-def comstar_groups(targets: Mapping[str, Sequence[Member]], config=None) -> list[Group]:
-    """kind="iscsi_target": group = COMSTAR target, member = one initiator session
-    (``stmfadm list-target -v``; the initiator IQN and its session number)."""
-    return [
-        Group(
-            kind="iscsi_target",
-            name=target,
-            policy="stmf",
-            balancing="load",
-            members=tuple(sorted(members, key=lambda m: m.name)),
-            expected=expected_members(config, "iscsi_target", target),
-        )
-        for target, members in sorted(targets.items())
-    ]
 
 
 # ------------------------------------------------------------------ team (Linux teamd)
