@@ -492,7 +492,7 @@ SRC_SESSION = "/sys/class/iscsi_session/<session>"
 class IscsiLinux(Collector):
     name = "iscsi"
     platforms = frozenset({"linux"})
-    OPTIONS = {"node_records": "str"}
+    OPTIONS = {"node_records": "enum:automatic,all,off"}
     description = "open-iscsi initiator sessions from sysfs: state, portal, iface, NIC, bytes"
 
     def __init__(self, host, ctx):
@@ -504,9 +504,7 @@ class IscsiLinux(Collector):
         sessions = shared_sessions(self.host, self.ctx, self.reader)
         records: list[NodeRecord] = []
         denied = None
-        mode = str(self.ctx.option("node_records", "automatic"))
-        if mode not in ("automatic", "all", "off"):
-            raise ValueError(f"collectors.iscsi.node_records: {mode!r} is not automatic, all or off")
+        mode = self.ctx.option("node_records", "automatic")  # validated by the config loader
         if mode != "off":
             try:
                 records = wanted_records(read_node_records(self.host), mode)
