@@ -173,7 +173,7 @@ class Host:
 
         ``name`` is the pseudo argv used for the snapshot slug (``multipathd show maps
         json``).  ``addresses`` are tried in order; ``@name`` is an abstract socket.
-        ``unpack(buffer, eof)`` returns the reply text once complete, else None.
+        ``unpack(buffer, eof)`` (buffer: a bytearray) returns the reply text once complete, else None.
         ``seqpacket`` selects SOCK_SEQPACKET (teamd's control socket) over SOCK_STREAM.
         """
         raise NotImplementedError
@@ -346,13 +346,13 @@ class LiveHost(Host):
                 s.settimeout(max(0.01, deadline - time.monotonic()))
                 try:
                     s.connect(target)
-                except (FileNotFoundError, ConnectionRefusedError) as e:
-                    last = e
+                except (FileNotFoundError, ConnectionRefusedError, PermissionError) as e:
+                    last = e  # next address (libmpathcmd also falls back to the abstract socket)
                     continue
                 s.sendall(payload)
-                buf = b""
+                buf = bytearray()
                 while True:
-                    text = unpack(buf, False)
+                    text = unpack(buf, False)  # a bytearray: no copy per chunk
                     if text is not None:
                         return CommandResult(tuple(name), 0, text, "", timeout - (deadline - time.monotonic()))
                     remaining = deadline - time.monotonic()
