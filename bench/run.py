@@ -361,7 +361,7 @@ def live_netns(args, bond: bool, logdir: str) -> dict:
 
 def table(result: dict) -> str:
     lines = [
-        f"lanes benchmark {result['started']}  host {result['host']}  cpus {result['cpus']}  python {result['python']}",
+        f"lanes benchmark {result['started']}  lanes {result.get('lanes_commit', '?')}  host {result['host']}  cpus {result['cpus']}  python {result['python']}",
         f"node_exporter: {result['node_exporter']}; lanes collectors: {', '.join(result['lanes_collectors'])}"
         f"{'; lanes VARIANT ' + result['lanes_variant'] + ' (bench/lanes_variant.py, not the committed code)' if result.get('lanes_variant') else ''}; "
         f"rounds {result['rounds']} (+{result['warmup']} warm-up), alternating; gzip {'on' if result['gzip'] else 'off'}; "
@@ -428,7 +428,10 @@ def main(argv=None) -> int:
     os.makedirs(logdir, exist_ok=True)
     bond = lanes_has_collector("bond")
     node_version = subprocess.run([NODE_EXPORTER, "--version"], capture_output=True, text=True, timeout=30)
+    rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, timeout=30).stdout.strip()
+    dirty = subprocess.run(["git", "status", "--porcelain", "--", "exporter", "collectors"], cwd=ROOT, capture_output=True, text=True, timeout=30).stdout
     result: dict = {
+        "lanes_commit": rev + ("+uncommitted changes in exporter/ or collectors/" if dirty.strip() else ""),
         "started": stamp, "host": platform.node(), "cpus": os.cpu_count(), "python": platform.python_version(),
         "node_exporter": (node_version.stdout or node_version.stderr).splitlines()[0],
         "lanes_collectors": ["link", "bond"] if bond else ["link"], "rounds": args.rounds, "warmup": args.warmup,
