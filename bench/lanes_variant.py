@@ -1,12 +1,9 @@
 """Run lanes with proposed changes applied in this process only, to measure them side by
 side with node_exporter before they land in lanes' code (``bench/run.py --lanes-variant``).
 
-    python bench/lanes_variant.py os-read,shared-dump -- <lanes_exporter flags>
+    python bench/lanes_variant.py shared-dump -- <lanes_exporter flags>
 
 Variants (comma-separated):
-  os-read      LiveHost.read_text with os.open/os.read in 64 KiB chunks up to the same
-               MAX_FILE_BYTES cap, instead of a buffered ``f.read(MAX_FILE_BYTES)``,
-               which asks CPython for a 16 MiB buffer on every small sysfs file.
   shared-dump  one netlink link dump per scrape for every collector: a dump younger than
                0.25 s is reused (an approximation of a per-scrape ``ctx.shared`` slot, which
                is what the proposal is; the link and bond collectors start together).
@@ -26,26 +23,6 @@ sys.path.insert(0, os.path.dirname(HERE))
 from exporter import host as host_mod  # noqa: E402
 
 
-def os_read() -> None:
-    cap = host_mod.MAX_FILE_BYTES
-
-    def read_text(self, path: str) -> str:
-        fd = os.open(self.path(path), os.O_RDONLY | os.O_CLOEXEC)
-        try:
-            chunks, total = [], 0
-            while total < cap:
-                b = os.read(fd, min(65536, cap - total))
-                if not b:
-                    break
-                chunks.append(b)
-                total += len(b)
-        finally:
-            os.close(fd)
-        return b"".join(chunks).decode("utf-8", "replace")
-
-    host_mod.LiveHost.read_text = read_text
-
-
 def shared_dump() -> None:
     orig = host_mod.LiveHost.netlink_links
     lock = threading.Lock()
@@ -63,7 +40,7 @@ def shared_dump() -> None:
     host_mod.LiveHost.netlink_links = netlink_links
 
 
-VARIANTS = {"os-read": os_read, "shared-dump": shared_dump}
+VARIANTS = {"shared-dump": shared_dump}
 
 
 def main() -> int:

@@ -415,7 +415,7 @@ def main(argv=None) -> int:
     p.add_argument("--no-live", action="store_true", help="skip the live network-namespace variant")
     p.add_argument("--live-pairs", type=int, default=500)
     p.add_argument("--no-gzip", action="store_true", help="ask for plain text instead of gzip")
-    p.add_argument("--lanes-variant", metavar="NAMES", help="run lanes through bench/lanes_variant.py with these proposed changes (os-read,shared-dump)")
+    p.add_argument("--lanes-variant", metavar="NAMES", help="run lanes through bench/lanes_variant.py with these proposed changes (shared-dump)")
     args = p.parse_args(argv)
     if args.lanes_variant:
         LANES_CMD[:] = [sys.executable, os.path.join(HERE, "lanes_variant.py"), args.lanes_variant, "--"]
