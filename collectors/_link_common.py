@@ -68,9 +68,15 @@ class LinkFilter:
         return True
 
 
-#: platform -> reader(host) -> {name: Link}; filled by link_linux and link_illumos so that
-#: declared groups and storage paths share the link table without knowing the platform.
-LINK_READERS: dict[str, Callable[[Host], Mapping[str, Link]]] = {}
+#: platform -> reader(host, ctx) -> {name: Link}; filled by link_linux and link_illumos so
+#: that declared groups and storage paths share the link table without knowing the platform.
+LINK_READERS: dict[str, Callable[[Host, Context], Mapping[str, Link]]] = {}
+
+
+def shared_netlink(host: Host, ctx: Context) -> list[dict] | None:
+    """The scrape's one netlink link dump (None where the host has no live kernel), shared
+    by the link table and the bond collector."""
+    return ctx.shared.get("netlink", host.netlink_links)
 
 
 def shared_links(host: Host, ctx: Context) -> Mapping[str, Link]:
@@ -78,7 +84,7 @@ def shared_links(host: Host, ctx: Context) -> Mapping[str, Link]:
     reader = LINK_READERS.get(host.platform)
     if reader is None:
         return {}
-    return ctx.shared.get("links", lambda: reader(host))
+    return ctx.shared.get("links", lambda: reader(host, ctx))
 
 
 def link_families(links: Iterable[Link], sources: Mapping[str, str]) -> list[Family]:

@@ -670,24 +670,35 @@ def needs_proc(bond: Bond) -> bool:
     return len(aggs) > 1 and any(m.partner_system is None for m in bond.members)
 
 
-def discover_sysfs(host: Host) -> list[str]:
+def discover_sysfs(host: Host, links: Mapping | None = None) -> list[str]:
     """Bond names: ``bonding_masters`` may miss bonds of a second module load, so also every
-    /sys/class/net/<if> with a ``bonding/`` directory (the master's uevent says DEVTYPE=bond)."""
+    link whose kind is bond (the master's uevent says DEVTYPE=bond, or it has a
+    ``bonding/`` directory: collectors.link_linux), or without a link table every
+    /sys/class/net/<if> with a ``bonding/`` directory."""
     names = set((host.read_optional("/sys/class/net/bonding_masters") or "").split())
+    if links is not None:
+        names.update(n for n, link in links.items() if link.kind == "bond")
+        return sorted(names)
     for n in host.list_optional("/sys/class/net"):
         if n not in names and host.exists(f"/sys/class/net/{n}/bonding"):
             names.add(n)
     return sorted(names)
 
 
-def read_bonds(host: Host) -> list[Bond]:
-    dump = host.netlink_links()
+_ASK = object()
+
+
+def read_bonds(host: Host, dump=_ASK, links: Mapping | None = None) -> list[Bond]:
+    """``dump``: the scrape's netlink dump if already taken; ``links``: the link table, for
+    discovery without one existence check per interface."""
+    if dump is _ASK:
+        dump = host.netlink_links()
     if dump is not None:
         bonds = bonds_from_netlink(dump)
     else:
         bonds = []
         seen = set()
-        for name in discover_sysfs(host):
+        for name in discover_sysfs(host, links):
             b = read_bond_sysfs(host, name)
             if b is not None:
                 bonds.append(b)
@@ -896,9 +907,12 @@ class BondLinux(Collector):
         self.memory = groups.MemberMemory()
 
     def collect(self) -> Iterable[Family]:
-        bonds = [b for b in read_bonds(self.host) if self.filter(b.name)]
+        # the link table first: reading it while the link collector does would make both
+        # compete for the interpreter; then this scrape's netlink dump, shared with it
+        links = _link_common.shared_links(self.host, self.ctx)
+        dump = _link_common.shared_netlink(self.host, self.ctx)
+        bonds = [b for b in read_bonds(self.host, dump, links) if self.filter(b.name)]
         if not bonds:
             return []
-        links = _link_common.shared_links(self.host, self.ctx)
         grouped = self.memory.apply(groups.bond_groups(bonds, links))
         return bond_families(bonds, links) + groups.group_families(grouped, self.ctx.sampler)

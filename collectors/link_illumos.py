@@ -417,7 +417,7 @@ def read_counters(host: Host) -> dict[str, tuple[int, int]]:
     return out
 
 
-_link_common.LINK_READERS["illumos"] = read_links
+_link_common.LINK_READERS["illumos"] = lambda host, ctx: read_links(host)
 SAMPLE_READERS[(_link_common.SAMPLE_SOURCE, "illumos")] = read_counters
 
 SOURCES = {

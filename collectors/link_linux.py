@@ -197,8 +197,13 @@ def link_from_netlink(host: Host, msg: Mapping, names: Mapping[int, str]) -> Lin
     )
 
 
-def read_links(host: Host) -> dict[str, Link]:
-    dump = host.netlink_links()
+_ASK = object()
+
+
+def read_links(host: Host, dump=_ASK) -> dict[str, Link]:
+    """Every link: from a netlink dump (``dump``, or one asked for now) or from sysfs."""
+    if dump is _ASK:
+        dump = host.netlink_links()
     if dump is None:
         return read_links_sysfs(host)
     names = {m["index"]: m["name"] for m in dump}
@@ -217,7 +222,7 @@ def read_counters(host: Host) -> dict[str, tuple[int, int]]:
     return {n: (c.rx_bytes, c.tx_bytes) for n, c in read_netdev_counters(host).items()}
 
 
-_link_common.LINK_READERS["linux"] = read_links
+_link_common.LINK_READERS["linux"] = lambda host, ctx: read_links(host, _link_common.shared_netlink(host, ctx))
 SAMPLE_READERS[(_link_common.SAMPLE_SOURCE, "linux")] = read_counters
 
 SOURCES = {
