@@ -296,7 +296,7 @@ def serve(args, scraper: Scraper, web: WebConfig | None, sampler: Sampler | None
         sampler.start()
     for s in servers:
         h, p = s.server_address[:2]
-        log.info("listening", extra={"address": f"{h}:{p}", "tls": tls is not None, "collectors": ",".join(r.name for r in scraper.runners)})
+        log.info("listening", extra={"address": f"[{h}]:{p}" if ":" in h else f"{h}:{p}", "tls": tls is not None, "collectors": ",".join(r.name for r in scraper.runners)})
     while not stop.wait(0.2):
         if reload_wanted.is_set():
             reload_wanted.clear()
