@@ -84,3 +84,14 @@ def test_readme_opens_with_the_two_commands_and_ci_runs_the_second():
     with open(os.path.join(ROOT, ".ci", "run")) as f:
         ci = f.read()
     assert commands[1] in ci and "LANES_TEST_REQUIRE=1" in ci
+
+
+def test_every_flag_is_documented():
+    from helpers import lanes
+
+    help_text = lanes("--help").stdout
+    flags = set(re.findall(r"(--[a-z][a-z0-9.\-]+)", help_text))
+    flags = {f for f in flags if not f.startswith(("--collector.", "--no-collector.")) and f != "--help"}
+    text = readme()
+    missing = sorted(f for f in flags if f"`{f}" not in text)
+    assert not missing, f"flags missing from the README: {missing}"
