@@ -19,6 +19,21 @@ Layout sources (nothing is copied from another project's fixtures):
 * /proc/net/dev: net/core/net-procfs.c.
 Physical NICs hang below a PCI device with an ``ixgbe`` driver link; bonds are virtual.
 Every bond is an 802.3ad bond of ``--members`` NICs (default 2), all healthy.
+
+``--maps M`` adds storage (the shapes of tests/make_storage_scenarios.py): M dm-multipath
+maps of ``--paths`` (default 4) paths each, every path an SCSI disk behind its own
+software-iSCSI session (M x paths sessions, one SCSI host each), path k of every map over
+the iface bound to storage NIC k (the last ``--paths`` NICs, never bond members), one
+target IQN per map with one portal per path:
+* /sys/devices/platform/hostH/sessionN/{iscsi_session/sessionN, connectionN:0/
+  iscsi_connection/connectionN:0, targetH:0:0/H:0:0:1/{state,access_state,ioerr_cnt,..},
+  .../block/sdX}, /sys/class/iscsi_{session,connection,host}, /sys/block/sdX links
+  (scsi_transport_iscsi.c, scsi_sysfs.c); sd names and dev_t as sd.c sd_format_disk_name
+  and sd_major give them;
+* /sys/devices/virtual/block/dm-N/{dev,dm/{name,uuid,suspended},slaves/} (dm-sysfs.c);
+* /proc/diskstats with every disk and map (block/genhd.c, 17 counters);
+* ``commands/multipathd_show_maps_json.out`` (libmultipath/print.c) for ``--snapshot``
+  runs; a live-host run (``--path.sysfs``) has no multipathd to ask.
 """
 
 from __future__ import annotations
@@ -117,18 +132,107 @@ def _proc_bonding(bond: str, mac: str, members: list[tuple[str, str]], partner: 
     return "\n".join(lines) + "\n"
 
 
-def generate(directory: str, nics: int, bonds: int, members: int = 2) -> str:
+def sd_name(index: int) -> str:
+    """sd.c sd_format_disk_name: sda..sdz, sdaa..sdzz, sdaaa.."""
+    name = ""
+    index += 1
+    while index > 0:
+        index, r = divmod(index - 1, 26)
+        name = chr(ord("a") + r) + name
+    return "sd" + name
+
+
+def sd_devt(index: int) -> tuple[int, int]:
+    """sd.c sd_probe: major sd_major((index & 0xf0) >> 4), first_minor ((index & 0xf) << 4) | (index & 0xfff00)."""
+    i = (index & 0xF0) >> 4
+    major = 8 if i == 0 else 64 + i if i < 8 else 128 + i - 8
+    return major, ((index & 0xF) << 4) | (index & 0xFFF00)
+
+
+def _wwid(m: int) -> str:
+    return f"36001405{m:024x}"
+
+
+def _target(m: int) -> str:
+    return f"iqn.2003-01.org.linux-iscsi.bench.x8664:sn.vol{m:05d}"
+
+
+def storage(directory: str, root: str, maps: int, paths: int, storage_nics: list[str]) -> list[tuple[int, int, str, int, int]]:
+    """Maps, paths and sessions (layout: the module doc); returns the /proc/diskstats rows."""
+    from make_storage_scenarios import INITIATOR, attrs, commands, dm_device, map_fields, mpd_group, mpd_maps, mpd_path
+
+    rows = []
+    mpd = []
+    for m in range(maps):
+        slaves, mpaths = [], []
+        for k in range(paths):
+            i = m * paths + k
+            sid, h = i + 1, i + 10  # hosts below 10 are left to local controllers
+            dev = sd_name(i)
+            major, minor = sd_devt(i)
+            nic = storage_nics[k]
+            portal = f"10.{k}.{m // 250}.{m % 250 + 1}"
+            local = f"10.{k}.255.11"
+            hd = f"sys/devices/platform/host{h}"
+            sd = f"{hd}/session{sid}"
+            sess = os.path.join(root, sd, "iscsi_session", f"session{sid}")
+            attrs(sess, {
+                "targetname": _target(m), "tpgt": "1", "state": "LOGGED_IN", "recovery_tmo": "5", "ifacename": f"iface-{nic}",
+                "initiatorname": INITIATOR, "abort_tmo": "15", "lu_reset_tmo": "30", "tgt_reset_tmo": "30", "creator": "1187",
+                "target_id": "0", "target_state": "SCANNED",
+            })  # fmt: skip
+            symlink(f"../../../session{sid}", os.path.join(sess, "device"))
+            symlink(f"../../devices/platform/host{h}/session{sid}/iscsi_session/session{sid}",
+                    os.path.join(root, "sys/class/iscsi_session", f"session{sid}"))  # fmt: skip
+            attrs(os.path.join(root, sd, f"connection{sid}:0", "iscsi_connection", f"connection{sid}:0"),
+                  {"persistent_address": portal, "persistent_port": "3260", "address": portal, "port": "3260", "state": "up"})  # fmt: skip
+            symlink(f"../../devices/platform/host{h}/session{sid}/connection{sid}:0/iscsi_connection/connection{sid}:0",
+                    os.path.join(root, "sys/class/iscsi_connection", f"connection{sid}:0"))  # fmt: skip
+            attrs(os.path.join(root, hd, "iscsi_host", f"host{h}"),
+                  {"netdev": nic, "hwaddress": "default", "initiatorname": INITIATOR, "ipaddress": local})  # fmt: skip
+            symlink(f"../../devices/platform/host{h}/iscsi_host/host{h}", os.path.join(root, "sys/class/iscsi_host", f"host{h}"))
+            hctl = f"{h}:0:0:1"
+            ld = f"{sd}/target{h}:0:0/{hctl}"
+            attrs(os.path.join(root, ld), {
+                "state": "running", "vendor": "LIO-ORG ", "model": "vol01           ", "rev": "4.0 ", "ioerr_cnt": hex(i % 7),
+                "iotmo_cnt": "0x0", "iorequest_cnt": hex(9000 + i), "timeout": "30", "queue_depth": "128",
+                "access_state": "active/optimized" if k < 2 else "active/non-optimized", "dh_state": "alua", "preferred_path": "0",
+            })  # fmt: skip
+            attrs(os.path.join(root, ld, "block", dev), {"dev": f"{major}:{minor}", "size": "419430400", "ro": "0"})
+            symlink(f"../../../{hctl}", os.path.join(root, ld, "block", dev, "device"))
+            symlink(f"../devices/platform/host{h}/session{sid}/target{h}:0:0/{hctl}/block/{dev}", os.path.join(root, "sys/block", dev))
+            rows.append((major, minor, dev, 4_000_000 + 1_000 * i, 2_000_000 + 500 * i))
+            slaves.append(dev)
+            mpaths.append((dev, f"{major}:{minor}", 50 if k < 2 else 10, local))
+        name = f"mpath{m}"
+        dm_device(root, m, name, f"mpath-{_wwid(m)}", slaves)
+        rows.append((253, m, f"dm-{m}", sum(r[3] for r in rows[-paths:]), sum(r[4] for r in rows[-paths:])))
+        pgs = [
+            mpd_group(g + 1, "service-time 0", pri, "active" if g == 0 else "enabled",
+                      [mpd_path(d, int(t.split(":")[1]), "active", "running", "ready", p, a) for d, t, p, a in mpaths if p == pri])
+            for g, pri in enumerate(sorted({p for _, _, p, _ in mpaths}, reverse=True))
+        ]  # fmt: skip
+        mpd.append((map_fields(name, _wwid(m), f"dm-{m}", "5 chk", paths, "1 queue_if_no_path", 0), pgs))
+    commands(directory, {"multipathd_show_maps_json.out": mpd_maps(mpd)})
+    return rows
+
+
+def generate(directory: str, nics: int, bonds: int, members: int = 2, maps: int = 0, paths: int = 4) -> str:
     """Write the tree (replacing DIR); returns DIR."""
     if bonds * members > nics:
         raise ValueError(f"{bonds} bonds x {members} members need more than {nics} NICs")
+    if maps and bonds * members + paths > nics:
+        raise ValueError(f"{paths} storage NICs besides {bonds} bonds x {members} members need more than {nics} NICs")
     shutil.rmtree(directory, ignore_errors=True)
     root = os.path.join(directory, "root")
     snapshot_yml(
         directory,
         "linux",
         f"generated by bench/gen.py: {nics} NICs (ixgbe, {SPEED_MBIT} Mb/s) and {bonds} 802.3ad bonds of {members} members; "
-        "layout from the kernel's sysfs-class-net ABI, bond_sysfs*.c, bond_procfs.c, net-procfs.c",
-        hostname=f"bench-{nics}-{bonds}",
+        "layout from the kernel's sysfs-class-net ABI, bond_sysfs*.c, bond_procfs.c, net-procfs.c"
+        + (f"; {maps} dm-multipath maps x {paths} iSCSI paths (one session each) on the last {paths} NICs, layout from "
+           "scsi_transport_iscsi.c, scsi_sysfs.c, sd.c, dm-sysfs.c, block/genhd.c and libmultipath/print.c" if maps else ""),
+        hostname=f"bench-{nics}-{bonds}" + (f"-{maps}x{paths}" if maps else ""),
     )
     rows: dict[str, tuple[int, ...]] = {}
     ifindex = 1
@@ -196,21 +300,30 @@ def generate(directory: str, nics: int, bonds: int, members: int = 2) -> str:
     if masters:
         write(os.path.join(root, "sys/class/net/bonding_masters"), " ".join(masters) + "\n")
     proc_net_dev(root, rows)
+    if maps:
+        storage_nics = [f"eth{i}" for i in range(nics - paths, nics)]
+        from make_storage_scenarios import diskstats
+
+        diskstats(root, storage(directory, root, maps, paths, storage_nics))
     with open(os.path.join(directory, MARKER), "w") as f:
-        f.write(f"nics={nics} bonds={bonds} members={members}\n")
+        f.write(_marker(nics, bonds, members, maps, paths))
     return directory
 
 
-def ensure(directory: str, nics: int, bonds: int, members: int = 2) -> str:
+def _marker(nics: int, bonds: int, members: int, maps: int, paths: int) -> str:
+    return f"nics={nics} bonds={bonds} members={members}" + (f" maps={maps} paths={paths}" if maps else "") + "\n"
+
+
+def ensure(directory: str, nics: int, bonds: int, members: int = 2, maps: int = 0, paths: int = 4) -> str:
     """Generate unless DIR already holds this exact tree."""
-    want = f"nics={nics} bonds={bonds} members={members}\n"
+    want = _marker(nics, bonds, members, maps, paths)
     try:
         with open(os.path.join(directory, MARKER)) as f:
             if f.read() == want:
                 return directory
     except FileNotFoundError:
         pass
-    return generate(directory, nics, bonds, members)
+    return generate(directory, nics, bonds, members, maps, paths)
 
 
 def main(argv=None) -> int:
@@ -219,10 +332,13 @@ def main(argv=None) -> int:
     p.add_argument("--nics", type=int, default=1000)
     p.add_argument("--bonds", type=int, default=100)
     p.add_argument("--members", type=int, default=2, help="NICs per bond (default 2)")
+    p.add_argument("--maps", type=int, default=0, help="dm-multipath maps, each with --paths iSCSI paths (default 0)")
+    p.add_argument("--paths", type=int, default=4, help="paths (= iSCSI sessions, = storage NICs) per map (default 4)")
     args = p.parse_args(argv)
     t = time.monotonic()
-    generate(args.directory, args.nics, args.bonds, args.members)
-    print(f"{args.directory}: {args.nics} NICs, {args.bonds} bonds in {time.monotonic() - t:.1f}s")
+    generate(args.directory, args.nics, args.bonds, args.members, args.maps, args.paths)
+    extra = f", {args.maps} maps x {args.paths} paths ({args.maps * args.paths} iSCSI sessions)" if args.maps else ""
+    print(f"{args.directory}: {args.nics} NICs, {args.bonds} bonds{extra} in {time.monotonic() - t:.1f}s")
     return 0
 
 
