@@ -48,7 +48,7 @@ from collections.abc import Iterable, Mapping
 from collectors import _diskstats, _link_common, groups
 from collectors._base import SAMPLE_READERS, Collector, ParseError
 from exporter.host import Host
-from exporter.metrics import Family, add_stateset, gauge, info
+from exporter.metrics import Family, gauge, info
 
 # kernel scsi_transport_iscsi.c iscsi_session_state_names[] and iscsi_conn_state_names[]
 SESSION_STATES = ("LOGGED_IN", "FAILED", "FREE", "unknown")
@@ -58,6 +58,29 @@ NODE_DIRS = ("/etc/iscsi/nodes", "/var/lib/iscsi/nodes")
 # (scsi_transport_iscsi.c, iscsi_tcp.c): "no value now", like the host's absent errnos
 _NO_VALUE_ERRNOS = frozenset({errno.ENOTCONN, errno.ESHUTDOWN, errno.EIO})
 _UNSET = frozenset({"", "<empty>", "default", "(null)"})
+
+
+class Stateset:
+    """``add_stateset`` for hot paths: the 0/1 rows of each current state are built once,
+    and a scrape appends them with ``Family.add_str``'s rules (label values already str).
+    Same series and values as ``add_stateset(fam, lv, states, current)``."""
+
+    __slots__ = ("states", "rows", "other")
+
+    def __init__(self, states: tuple[str, ...]):
+        self.states = states
+        self.rows = {c: tuple((s, 1 if s == c else 0) for s in states) for c in states}
+        # a state outside the set: unknown where the set has it, else every state 0
+        self.other = self.rows["unknown"] if "unknown" in states else tuple((s, 0) for s in states)
+
+    def add(self, fam: Family, lv: tuple[str, ...], current: str | None) -> None:
+        if current is None:
+            return
+        rows = self.rows.get(current, self.other)
+        fam.samples.extend([((*lv, s), v) for s, v in rows])
+
+
+_SESSION, _CONN = Stateset(SESSION_STATES), Stateset(CONN_STATES)
 
 
 # ------------------------------------------------------------------ models
@@ -266,12 +289,14 @@ def _attr(host: Host, path: str) -> str | None:
         raise
 
 
-def disks_by_session(host: Host) -> dict[str, tuple[str, ...]]:
-    """sessionN -> its disks, from one listing of /sys/block and one readlink per SCSI disk
+def disks_by_session(host: Host, block: list[str] | None = None) -> dict[str, tuple[str, ...]]:
+    """sessionN -> its disks, from one listing of /sys/block (``block`` when the scrape
+    listed it already: ``shared_block``) and one readlink per SCSI disk
     (``/sys/block/sdc -> ../devices/platform/host3/session1/target3:0:0/3:0:0:1/block/sdc``):
     cheaper than walking every session's target directories."""
     out: dict[str, list[str]] = {}
-    for name in host.list_optional("/sys/block"):
+    search = SESSION_IN_PATH.search
+    for name in host.list_optional("/sys/block") if block is None else block:
         if not name.startswith(("sd", "sr")):
             continue  # iSCSI LUNs are SCSI disks (sd) or CD-ROMs (sr)
         try:
@@ -282,13 +307,19 @@ def disks_by_session(host: Host) -> dict[str, tuple[str, ...]]:
             if e.errno != errno.EINVAL:  # EINVAL: not a symlink (a copied tree)
                 raise
             continue
-        m = SESSION_IN_PATH.search(link)
+        m = search(link)
         if m:
             out.setdefault(m.group(1), []).append(name)
     return {k: tuple(sorted(v)) for k, v in out.items()}
 
 
 SESSION_IN_PATH = re.compile(r"/(session\d+)/target\d+:")
+HOST_IN_PATH = re.compile(r"(host\d+)/session\d+/")
+
+
+def shared_block(host: Host, ctx) -> list[str]:
+    """The /sys/block listing, once per scrape (multipath and iscsi both walk it)."""
+    return ctx.shared.get("sys_block", lambda: host.list_optional("/sys/block"))
 
 
 def read_routes(host: Host) -> list[Route]:
@@ -334,11 +365,11 @@ class SessionReader:
             recovery_tmo=parse_recovery_tmo(_attr(host, f"{s}/recovery_tmo")),
         )
 
-    def read(self, host: Host, routes: list[Route]) -> dict[str, Session]:
+    def read(self, host: Host, routes: list[Route], block: list[str] | None = None) -> dict[str, Session]:
         out: dict[str, Session] = {}
         seen = set()
         names = [n for n in host.list_optional("/sys/class/iscsi_session") if n.startswith("session")]
-        disks = disks_by_session(host) if names else {}
+        disks = disks_by_session(host, block) if names else {}
         for name in names:
             base = f"/sys/class/iscsi_session/{name}"
             try:
@@ -351,8 +382,6 @@ class SessionReader:
                 if e.errno != errno.EINVAL:  # EINVAL: not a symlink (a copied tree)
                     raise
                 link = ""
-            m = re.search(r"(host\d+)/session\d+/", link)
-            host_name = m.group(1) if m else ""
             state = _attr(host, f"{base}/state")
             if state is None:
                 continue  # vanished between listing and reading
@@ -364,7 +393,8 @@ class SessionReader:
             # an address that could not be read while the session was down is read again
             # once it is logged in; everything else stays cached for the session's life
             if ident is None or (state == "LOGGED_IN" and (ident.local_address is None or ident.address is None)):
-                ident = self._identity(host, name, host_name)
+                m = HOST_IN_PATH.search(link)
+                ident = self._identity(host, name, m.group(1) if m else "")
                 with self._lock:
                     self._cache[key] = ident
             conn_state = _attr(host, f"/sys/class/iscsi_connection/connection{name[7:]}:0/state")
@@ -434,7 +464,7 @@ def wanted_records(records: Iterable[NodeRecord], mode: str) -> list[NodeRecord]
 
 def shared_sessions(host: Host, ctx, reader: SessionReader) -> dict[str, Session]:
     """Sessions read once per scrape (iscsi and multipath both need them)."""
-    return ctx.shared.get("iscsi_sessions", lambda: reader.read(host, shared_routes(host, ctx)))
+    return ctx.shared.get("iscsi_sessions", lambda: reader.read(host, shared_routes(host, ctx), shared_block(host, ctx)))
 
 
 def disk_session_map(sessions: Mapping[str, Session]) -> dict[str, Session]:
@@ -550,13 +580,13 @@ class IscsiLinux(Collector):
         )
         rt = gauge("iscsi_session_recovery_timeout_seconds", f"Seconds a failed session waits before failing I/O (replacement_timeout). From {SRC_SESSION}/recovery_tmo.", L)
         nd = gauge("iscsi_session_disks", "Block devices (sdX) behind the session. From the /sys/block/<disk> links into .../session<sid>/target*.", L)
-        for s in sorted(sessions.values(), key=lambda s: (s.identity.target, s.identity.portal, s.identity.iface)):
+        # label values are str (sysfs text through parse_value, names): add_str
+        for lv, s in sorted([((s.identity.target, s.identity.portal, s.identity.iface), s) for s in sessions.values()], key=lambda t: t[0]):
             i = s.identity
-            lv = (i.target, i.portal, i.iface)
             addr = format_portal(i.address, i.port) if i.address else ""
-            si.add((*lv, i.session, i.host, i.tpgt, addr, s.netdev or "", i.local_address or "", i.initiator), 1)
-            add_stateset(st, lv, SESSION_STATES, s.state)
-            add_stateset(cs, lv, CONN_STATES, s.conn_state)
-            rt.add(lv, s.recovery_tmo)
-            nd.add(lv, len(s.disks))
+            si.add_str((*lv, i.session, i.host, i.tpgt, addr, s.netdev or "", i.local_address or "", i.initiator), 1)
+            _SESSION.add(st, lv, s.state)
+            _CONN.add(cs, lv, s.conn_state)
+            rt.add_str(lv, s.recovery_tmo)
+            nd.add_str(lv, len(s.disks))
         return [si, st, cs, rt, nd]

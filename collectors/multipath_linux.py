@@ -49,9 +49,9 @@ from collections.abc import Mapping, Sequence
 
 from collectors import _diskstats, _link_common, groups
 from collectors._base import Collector, ParseError
-from collectors.iscsi_linux import SessionReader, disk_session_map, shared_sessions
+from collectors.iscsi_linux import SessionReader, Stateset, disk_session_map, shared_sessions
 from exporter.host import CommandNotFound, CommandTimeout, Host, HostError
-from exporter.metrics import Family, add_stateset, counter, gauge, info
+from exporter.metrics import Family, counter, gauge, info
 
 SOCKETS = ("/run/multipathd.socket", "@/org/kernel/linux/storage/multipathd")
 MAX_REPLY_LEN = 32 * 1024 * 1024  # libmpathcmd/mpath_cmd.h
@@ -65,6 +65,7 @@ DM_PATH_STATES = ("active", "failed")
 # libmultipath/checkers.c checker_state_names[]
 CHECKER_STATES = ("ready", "faulty", "shaky", "ghost", "i/o pending", "i/o timeout", "delayed", "disconnected", "undef", "unknown")
 WRAP32 = 1 << 32
+_SCSI, _ALUA, _DM, _CHECKER = Stateset(SCSI_STATES), Stateset(ALUA_STATES), Stateset(DM_PATH_STATES), Stateset(CHECKER_STATES)
 
 
 # ------------------------------------------------------------------ models
@@ -672,7 +673,9 @@ class MultipathLinux(Collector):
                 g, p = by_dev.get(sp.dev) or by_dev.get(sp.devt or "") or (None, None)
                 ds = disks.get(sp.dev)
                 sess = sessions.get(sp.dev)
-                keys |= {(sp.dev, sp.devt, "err"), (sp.dev, sp.devt, "tmo")}
+                kerr, ktmo = (sp.dev, sp.devt, "err"), (sp.dev, sp.devt, "tmo")
+                keys.add(kerr)
+                keys.add(ktmo)
                 ident = sess.identity if sess else None
                 paths.append(
                     PathView(
@@ -686,8 +689,8 @@ class MultipathLinux(Collector):
                         group_active=(g.state == "active") if g else None,
                         priority=p.priority if p else None,
                         fail_count=p.fail_count if p else None,
-                        io_errors=self.unwrap((sp.dev, sp.devt, "err"), sp.ioerr_cnt),
-                        io_timeouts=self.unwrap((sp.dev, sp.devt, "tmo"), sp.iotmo_cnt),
+                        io_errors=self.unwrap(kerr, sp.ioerr_cnt),
+                        io_timeouts=self.unwrap(ktmo, sp.iotmo_cnt),
                         read_bytes=ds.read_bytes if ds else None,
                         written_bytes=ds.write_bytes if ds else None,
                         vendor=sp.vendor,
@@ -737,9 +740,10 @@ def path_info_family(views: Sequence[MapView]) -> Family:
         "(netdev, ipaddress) and /proc/net/route when the iface is not bound.",
         ("kind", "group", "member", "target", "portal", "iface", "netdev", "local_address", "transport"),
     )
+    add = pi.add_str  # every label value is a str already (sysfs text, names)
     for v in views:
         for p in v.paths:
-            pi.add(("multipath", v.name, p.dev, p.target, p.portal, p.iface, p.netdev, p.local_address, p.transport or "unknown"), 1)
+            add(("multipath", v.name, p.dev, p.target, p.portal, p.iface, p.netdev, p.local_address, p.transport or "unknown"), 1)
     return pi
 
 
@@ -768,7 +772,8 @@ def map_families(views: Sequence[MapView]) -> list[Family]:
         st = v.state
         vendor = (st.vendor if st else None) or next((p.vendor for p in v.paths if p.vendor), "")
         product = (st.product if st else None) or next((p.model for p in v.paths if p.model), "")
-        mi.add(
+        # label values are str already (sysfs text, multipathd JSON through _s): add_str
+        mi.add_str(
             (
                 v.name, v.wwid, v.dm, vendor, product,
                 v.selector, v.policy,
@@ -778,16 +783,16 @@ def map_families(views: Sequence[MapView]) -> list[Family]:
             1,
         )
         lv = (v.name,)
-        su.add(lv, v.suspended)
-        q.add(lv, queue_if_no_path(st.features) if st else None)
-        np_.add(lv, len(v.paths))
-        nu.add(lv, sum(1 for p in v.paths if p.up))
+        su.add_str(lv, v.suspended)
+        q.add_str(lv, queue_if_no_path(st.features) if st else None)
+        np_.add_str(lv, len(v.paths))
+        nu.add_str(lv, sum(1 for p in v.paths if p.up))
         if st:
-            ng.add(lv, len(st.groups))
-            ag.add(lv, next((g.index for g in st.groups if g.state == "active"), 0))
-            pf.add(lv, st.path_faults)
-        rb.add(lv, v.read_bytes)
-        wb.add(lv, v.written_bytes)
+            ng.add_str(lv, len(st.groups))
+            ag.add_str(lv, next((g.index for g in st.groups if g.state == "active"), 0))
+            pf.add_str(lv, st.path_faults)
+        rb.add_str(lv, v.read_bytes)
+        wb.add_str(lv, v.written_bytes)
     return [mi, su, q, np_, nu, ng, ag, rb, wb, pf]
 
 
@@ -805,15 +810,15 @@ def path_families(views: Sequence[MapView]) -> list[Family]:
     it = counter("multipath_path_io_timeouts_total", "SCSI commands of the path that timed out (unwrapped). From /sys/block/<path>/device/iotmo_cnt.", L)
     for v in views:
         for p in v.paths:
-            lv = (v.name, p.dev)
-            add_stateset(ss, lv, SCSI_STATES, p.scsi_state)
-            add_stateset(al, lv, ALUA_STATES, p.access_state)
-            add_stateset(dm, lv, DM_PATH_STATES, p.dm_state if p.dm_state in DM_PATH_STATES else None)
-            add_stateset(ck, lv, CHECKER_STATES, p.checker)
-            pg.add(lv, p.group)
-            pa.add(lv, p.group_active)
-            pr.add(lv, p.priority)
-            fc.add(lv, p.fail_count)
-            ie.add(lv, p.io_errors)
-            it.add(lv, p.io_timeouts)
+            lv = (v.name, p.dev)  # str: map name and sysfs device name
+            _SCSI.add(ss, lv, p.scsi_state)
+            _ALUA.add(al, lv, p.access_state)
+            _DM.add(dm, lv, p.dm_state if p.dm_state in DM_PATH_STATES else None)
+            _CHECKER.add(ck, lv, p.checker)
+            pg.add_str(lv, p.group)
+            pa.add_str(lv, p.group_active)
+            pr.add_str(lv, p.priority)
+            fc.add_str(lv, p.fail_count)
+            ie.add_str(lv, p.io_errors)
+            it.add_str(lv, p.io_timeouts)
     return [ss, al, dm, ck, pg, pa, pr, fc, ie, it]
