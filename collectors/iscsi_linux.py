@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import dataclasses
 import errno
+import functools
 import ipaddress
 import re
 import threading
@@ -104,11 +105,13 @@ class SessionIdentity:
     local_address: str | None
     recovery_tmo: int | None = None  # set at login from node.session.timeo.replacement_timeout
 
-    @property
+    # computed once per identity (the identity lives as long as the session): a scrape of
+    # 4,000 sessions asks for them several times each
+    @functools.cached_property
     def portal(self) -> str:
         return format_portal(self.persistent_address or self.address, self.persistent_port or self.port)
 
-    @property
+    @functools.cached_property
     def member(self) -> str:
         return f"{self.portal}@{self.iface or 'default'}"
 

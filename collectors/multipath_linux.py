@@ -49,7 +49,7 @@ from collections.abc import Mapping, Sequence
 
 from collectors import _diskstats, _link_common, groups
 from collectors._base import Collector, ParseError
-from collectors.iscsi_linux import SessionReader, Stateset, disk_session_map, shared_sessions
+from collectors.iscsi_linux import SessionReader, Stateset, disk_session_map, shared_block, shared_sessions
 from exporter.host import CommandNotFound, CommandTimeout, Host, HostError
 from exporter.metrics import Family, counter, gauge, info
 
@@ -438,15 +438,16 @@ def _opt(host: Host, path: str) -> str | None:
     return v.strip() if v is not None else None
 
 
-def read_sysfs_maps(host: Host, identity: dict | None = None) -> list[SysfsMap]:
+def read_sysfs_maps(host: Host, identity: dict | None = None, block: list[str] | None = None) -> list[SysfsMap]:
     """Maps and their paths.  ``identity`` caches what does not change while a device
     exists, so that a scrape of 1,000 maps x 4 paths reads only the volatile attributes:
     a dm device's uuid and dev_t (keyed by dm-N and its name, read every scrape), a path's
-    dev_t, vendor, model and transport (keyed by its name); pruned to the devices seen."""
+    dev_t, vendor, model and transport (keyed by its name); pruned to the devices seen.
+    ``block``: the /sys/block listing when the scrape has it already (``shared_block``)."""
     maps = []
     cache = identity if identity is not None else {}
     seen = set()
-    for dm in host.list_optional("/sys/block"):
+    for dm in host.list_optional("/sys/block") if block is None else block:
         if not dm.startswith("dm-"):
             continue
         name = _opt(host, f"/sys/block/{dm}/dm/name")
@@ -653,7 +654,7 @@ class MultipathLinux(Collector):
     # -- assembling
 
     def collect(self) -> list[Family]:
-        smaps = read_sysfs_maps(self.host, self.identity)
+        smaps = read_sysfs_maps(self.host, self.identity, shared_block(self.host, self.ctx))
         if not smaps:
             return []
         dm = self.read_dm_state()
