@@ -462,7 +462,7 @@ def table(result: dict) -> str:
             f"  ({st['nics']} NICs + {st['bonds']} bonds + {st['maps']} maps x {st['paths'] // st['maps']} paths + {st['sessions']} iSCSI sessions; "
             f"lanes {', '.join(STORAGE_COLLECTORS)} on the whole tree, node_exporter on the NICs; {st['rounds']} rounds; "
             f"body gzip l/n {st['bytes']['lanes'] / 1e6:.1f}/{st['bytes']['node_exporter'] / 1e6:.1f} MB; "
-            f"lanes collectors s: {', '.join(f'{k} {v:.2f}' for k, v in sorted(st['lanes_collector_seconds'].items()))})",
+            f"lanes collectors s (first scrape): {', '.join(f'{k} {v:.2f}' for k, v in sorted(st['lanes_collector_seconds'].items()))})",
             "",
         ]
     live = result.get("live")
@@ -490,7 +490,8 @@ def table(result: dict) -> str:
     lines.append("ratio = median lanes / median node_exporter (SPEC §9 target at 1,000 NICs + 100 bonds: <= 0.5);")
     lines.append("SPEC §9 large storage host target: ratio <= 1 (lanes on everything vs node_exporter on the NICs), VmHWM <= 60 MB;")
     lines.append("* fewer rounds (--rounds-large, --rounds-storage) at this size;")
-    lines.append("cpu ms = process CPU time (all threads) per scrape, mean; us/obj = median / (NICs + bonds)")
+    lines.append("cpu ms = process CPU time (all threads) per scrape, mean; us/obj = median / (NICs + bonds),")
+    lines.append("on the storage host median / (NICs + bonds + maps + paths + sessions)")
     return "\n".join(lines)
 
 
