@@ -62,26 +62,34 @@ _UNSET = frozenset({"", "<empty>", "default", "(null)"})
 
 
 class Stateset:
-    """``add_stateset`` for hot paths: the 0/1 rows of each current state are built once,
-    and a scrape appends them with ``Family.add_str``'s rules (label values already str).
-    Same series and values as ``add_stateset(fam, lv, states, current)``."""
+    """``add_stateset`` for hot paths, same series and values.  The 0/1 samples of one
+    series set (label values, current state) are built once and reused while they come
+    back scrape after scrape: a scrape appends them without building a tuple.  One instance
+    per collector (a collector never runs twice at once); ``roll()`` at the end of each
+    collect keeps what that scrape used and drops the rest.  Label values must be str."""
 
-    __slots__ = ("states", "rows", "other")
+    __slots__ = ("states", "rows", "other", "_memo", "_used")
 
     def __init__(self, states: tuple[str, ...]):
         self.states = states
         self.rows = {c: tuple((s, 1 if s == c else 0) for s in states) for c in states}
         # a state outside the set: unknown where the set has it, else every state 0
         self.other = self.rows["unknown"] if "unknown" in states else tuple((s, 0) for s in states)
+        self._memo: dict[tuple, tuple] = {}
+        self._used: dict[tuple, tuple] = {}
 
     def add(self, fam: Family, lv: tuple[str, ...], current: str | None) -> None:
         if current is None:
             return
-        rows = self.rows.get(current, self.other)
-        fam.samples.extend([((*lv, s), v) for s, v in rows])
+        key = (lv, current)
+        samples = self._memo.get(key)
+        if samples is None:
+            samples = tuple([((*lv, s), v) for s, v in self.rows.get(current, self.other)])
+        self._used[key] = samples
+        fam.samples.extend(samples)
 
-
-_SESSION, _CONN = Stateset(SESSION_STATES), Stateset(CONN_STATES)
+    def roll(self) -> None:
+        self._memo, self._used = self._used, {}
 
 
 # ------------------------------------------------------------------ models
@@ -532,6 +540,7 @@ class IscsiLinux(Collector):
         super().__init__(host, ctx)
         self.reader = SessionReader()
         self.memory = groups.MemberMemory()
+        self.session_states, self.conn_states = Stateset(SESSION_STATES), Stateset(CONN_STATES)
 
     def collect(self) -> list[Family]:
         sessions = shared_sessions(self.host, self.ctx, self.reader)
@@ -588,8 +597,10 @@ class IscsiLinux(Collector):
             i = s.identity
             addr = format_portal(i.address, i.port) if i.address else ""
             si.add_str((*lv, i.session, i.host, i.tpgt, addr, s.netdev or "", i.local_address or "", i.initiator), 1)
-            _SESSION.add(st, lv, s.state)
-            _CONN.add(cs, lv, s.conn_state)
+            self.session_states.add(st, lv, s.state)
+            self.conn_states.add(cs, lv, s.conn_state)
             rt.add_str(lv, s.recovery_tmo)
             nd.add_str(lv, len(s.disks))
+        self.session_states.roll()
+        self.conn_states.roll()
         return [si, st, cs, rt, nd]

@@ -65,7 +65,6 @@ DM_PATH_STATES = ("active", "failed")
 # libmultipath/checkers.c checker_state_names[]
 CHECKER_STATES = ("ready", "faulty", "shaky", "ghost", "i/o pending", "i/o timeout", "delayed", "disconnected", "undef", "unknown")
 WRAP32 = 1 << 32
-_SCSI, _ALUA, _DM, _CHECKER = Stateset(SCSI_STATES), Stateset(ALUA_STATES), Stateset(DM_PATH_STATES), Stateset(CHECKER_STATES)
 
 
 # ------------------------------------------------------------------ models
@@ -581,6 +580,7 @@ class MultipathLinux(Collector):
         self.unwrap = Unwrap32()
         self.sessions = SessionReader()
         self.identity: dict = {}
+        self.statesets = path_statesets()
 
     # -- dm-level sources
 
@@ -725,7 +725,7 @@ class MultipathLinux(Collector):
                 )
             )
         self.unwrap.keep(keys)
-        fams = map_families(views) + path_families(views)
+        fams = map_families(views) + path_families(views, self.statesets)
         fams.append(path_info_family(views))
         fams += groups.group_families(self.memory.apply(groups.multipath_groups(views, links, self.ctx.config)), self.ctx.sampler)
         return fams
@@ -797,8 +797,14 @@ def map_families(views: Sequence[MapView]) -> list[Family]:
     return [mi, su, q, np_, nu, ng, ag, rb, wb, pf]
 
 
-def path_families(views: Sequence[MapView]) -> list[Family]:
+def path_statesets() -> tuple[Stateset, Stateset, Stateset, Stateset]:
+    """SCSI, ALUA, dm and checker state series of paths (one set per collector)."""
+    return Stateset(SCSI_STATES), Stateset(ALUA_STATES), Stateset(DM_PATH_STATES), Stateset(CHECKER_STATES)
+
+
+def path_families(views: Sequence[MapView], statesets: tuple[Stateset, ...] | None = None) -> list[Family]:
     L = ("map", "path")
+    scsi, alua, dms, checker = statesets or path_statesets()
     ss = gauge("multipath_path_scsi_state", "SCSI device state of the path, one series per state. From /sys/block/<path>/device/state.", (*L, "state"))
     al = gauge("multipath_path_alua_state", "ALUA access state of the path's target port, one series per state. From /sys/block/<path>/device/access_state.", (*L, "state"))
     dm = gauge("multipath_path_dm_state", "dm-multipath's own state of the path (failed = taken out of use). From multipathd show maps json dm_st or dmsetup status A/F.", (*L, "state"))
@@ -812,14 +818,16 @@ def path_families(views: Sequence[MapView]) -> list[Family]:
     for v in views:
         for p in v.paths:
             lv = (v.name, p.dev)  # str: map name and sysfs device name
-            _SCSI.add(ss, lv, p.scsi_state)
-            _ALUA.add(al, lv, p.access_state)
-            _DM.add(dm, lv, p.dm_state if p.dm_state in DM_PATH_STATES else None)
-            _CHECKER.add(ck, lv, p.checker)
+            scsi.add(ss, lv, p.scsi_state)
+            alua.add(al, lv, p.access_state)
+            dms.add(dm, lv, p.dm_state if p.dm_state in DM_PATH_STATES else None)
+            checker.add(ck, lv, p.checker)
             pg.add_str(lv, p.group)
             pa.add_str(lv, p.group_active)
             pr.add_str(lv, p.priority)
             fc.add_str(lv, p.fail_count)
             ie.add_str(lv, p.io_errors)
             it.add_str(lv, p.io_timeouts)
+    for sset in (scsi, alua, dms, checker):
+        sset.roll()
     return [ss, al, dm, ck, pg, pa, pr, fc, ie, it]
