@@ -105,21 +105,22 @@ def group_families(groups: Sequence[Group], sampler=None) -> list[Family]:
     ptx = gauge("member_transmit_peak_bytes_per_second", "Highest transmit rate over any sampling interval since the previous scrape, from the background sampler.", ML)
     wanted: dict[str, set[str]] = {}
     for g in groups:
-        gi.add((g.kind, g.name, g.policy, g.balancing), 1)
-        gm.add((g.kind, g.name), max(g.expected, len(g.members)))
-        gu.add((g.kind, g.name), sum(1 for m in g.members if m.up))
+        gk = (str(g.kind), str(g.name))
+        gi.add((*gk, g.policy, g.balancing), 1)
+        gm.add_str(gk, max(g.expected, len(g.members)))
+        gu.add_str(gk, sum(1 for m in g.members if m.up))
         for m in g.members:
-            lv = (g.kind, g.name, m.name)
-            mu.add(lv, m.up)
-            rx.add(lv, m.rx_bytes)
-            tx.add(lv, m.tx_bytes)
-            sp.add(lv, m.speed_bytes)
+            lv = (*gk, str(m.name))
+            mu.add_str(lv, m.up)
+            rx.add_str(lv, m.rx_bytes)
+            tx.add_str(lv, m.tx_bytes)
+            sp.add_str(lv, m.speed_bytes)
             if m.sample and sampler is not None:
                 wanted.setdefault(m.sample[0], set()).add(m.sample[1])
                 peak = sampler.peak(*m.sample)
                 if peak is not None:
-                    prx.add(lv, peak[0])
-                    ptx.add(lv, peak[1])
+                    prx.add_str(lv, peak[0])
+                    ptx.add_str(lv, peak[1])
     if sampler is not None:
         for source, keys in wanted.items():
             sampler.want(source, keys)

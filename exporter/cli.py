@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import gc
 import json
 import logging
 import os
@@ -348,6 +349,10 @@ def run(argv: Sequence[str] | None) -> int:
         print(f"{PROG} {__version__} (python {sys.version.split()[0]})")
         return 0
     setup_logging(args.log_level, args.log_format)
+    # A scrape of a large host allocates hundreds of thousands of short-lived objects next
+    # to long-lived caches: collect the young generation less often (about 3.0 s -> 2.5 s per
+    # scrape of bench/README.md's large storage host).
+    gc.set_threshold(50_000, 20, 20)
     if args.snapshot and args.record:
         raise UsageError("bad flags: --snapshot and --record exclude each other")
     if args.record_scrub and not args.record:
