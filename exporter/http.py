@@ -99,15 +99,18 @@ class App:
         start_response(status, headers)
         return [body]
 
-    def __call__(self, environ, start_response):
+    def begin(self) -> None:
+        """A connection is being served (counted until its response is written)."""
         with self._idle:
             self._active += 1
-        try:
-            return self._handle(environ, start_response)
-        finally:
-            with self._idle:
-                self._active -= 1
-                self._idle.notify_all()
+
+    def end(self) -> None:
+        with self._idle:
+            self._active -= 1
+            self._idle.notify_all()
+
+    def __call__(self, environ, start_response):
+        return self._handle(environ, start_response)
 
     def _handle(self, environ, start_response):
         method = environ.get("REQUEST_METHOD", "GET")
@@ -200,10 +203,16 @@ class _QuietHandler(WSGIRequestHandler):
         log.debug("http %s", format % args)
 
     def handle(self):
+        # counted here, not in the WSGI app: the response is written after the app returns,
+        # and SIGTERM must wait for the bytes to leave (App.wait_idle)
+        app = self.server.get_app()
+        app.begin()
         try:
             super().handle()
         except (ssl.SSLError, ConnectionError, TimeoutError, OSError) as e:
             log.debug("connection dropped: %s", e)
+        finally:
+            app.end()
 
 
 class _Server(socketserver.ThreadingMixIn, WSGIServer):

@@ -105,21 +105,32 @@ def test_sigterm_finishes_in_flight_scrape(tmp_path):
         result = []
         t = threading.Thread(target=lambda: result.append(get(f"http://127.0.0.1:{port}/metrics")))
         t.start()
-        time.sleep(0.5)
+        # the scrape is in flight once lanes holds the FIFO open for reading: only then
+        # does a non-blocking open for writing succeed (fifo(7))
+        fd = None
+        deadline = time.monotonic() + 20
+        while fd is None and time.monotonic() < deadline:
+            try:
+                fd = os.open(snap / "root/proc/net/dev", os.O_WRONLY | os.O_NONBLOCK)
+            except OSError:
+                time.sleep(0.05)
+        assert fd is not None, "the scrape never reached /proc/net/dev"
         proc.send_signal(signal.SIGTERM)
         time.sleep(0.5)
         assert proc.poll() is None, "lanes exited with a scrape in flight"
-        with open(snap / "root/proc/net/dev", "w") as f:  # releases the blocked read
-            f.write(content)
+        os.set_blocking(fd, True)
+        os.write(fd, content.encode())  # releases the blocked read
+        os.close(fd)
         t.join(20)
-        proc.communicate(timeout=20)
+        _, err = proc.communicate(timeout=20)
     finally:
         if proc.poll() is None:
             proc.kill()
     assert proc.returncode == 0
-    status, _, body = result[0]
+    status, headers, body = result[0]
     assert status == 200
     text = body.decode()
+    assert text, (headers, err)
     assert 'lanes_collector_success{collector="link"} 1' in text and "lanes_link_receive_bytes_total{" in text
 
 
