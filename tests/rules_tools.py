@@ -11,7 +11,6 @@ polled, then the target polled in ``/api/v1/targets`` until it is up.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import glob
 import http.client
 import importlib.util
@@ -22,12 +21,12 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 import urllib.parse
 from collections.abc import Callable
 
 from conftest import ROOT
+from lab.netns import netns_socket
 
 RULES_PY = os.path.join(ROOT, "deploy", "prometheus", "rules.py")
 RULES_YML = os.path.join(ROOT, "deploy", "prometheus", "lanes-rules.yml")
@@ -134,37 +133,6 @@ def as_promql(expr: str) -> str:
 
 # ------------------------------------------------------------------ namespaces and HTTP
 
-CLONE_NEWNET = 0x40000000  # include/uapi/linux/sched.h
-
-
-def netns_socket(netns: str, family: int = socket.AF_INET, type: int = socket.SOCK_STREAM) -> socket.socket:
-    """A socket created inside a named network namespace.  setns(2) moves only the calling
-    thread (network_namespaces(7)), so it runs on a short-lived thread; the socket keeps its
-    namespace and is usable from any thread afterwards."""
-    box: list = []
-
-    def inner():
-        try:
-            libc = ctypes.CDLL(None, use_errno=True)
-            fd = os.open(f"/var/run/netns/{netns}", os.O_RDONLY)
-            try:
-                if libc.setns(fd, CLONE_NEWNET) != 0:
-                    err = ctypes.get_errno()
-                    raise OSError(err, os.strerror(err))
-            finally:
-                os.close(fd)
-            box.append(socket.socket(family, type))
-        except BaseException as e:  # handed to the caller
-            box.append(e)
-
-    t = threading.Thread(target=inner, name=f"setns-{netns}")
-    t.start()
-    t.join(10)
-    if not box:
-        raise RuntimeError(f"setns into {netns} did not finish")
-    if isinstance(box[0], BaseException):
-        raise box[0]
-    return box[0]
 
 
 class _NsConnection(http.client.HTTPConnection):

@@ -29,6 +29,36 @@ CLONE_NEWNET = 0x40000000  # include/uapi/linux/sched.h
 CMD_TIMEOUT = 20.0
 
 
+def netns_socket(name: str, family: int = socket.AF_INET, type: int = socket.SOCK_STREAM) -> socket.socket:
+    """A socket created inside the named network namespace.  setns(2) moves only the
+    calling thread (network_namespaces(7)), so it runs on a short-lived thread; the socket
+    keeps its namespace and is usable from any thread afterwards."""
+    box: list = []
+
+    def inner():
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            fd = os.open(f"/var/run/netns/{name}", os.O_RDONLY)
+            try:
+                if libc.setns(fd, CLONE_NEWNET) != 0:
+                    err = ctypes.get_errno()
+                    raise OSError(err, os.strerror(err))
+            finally:
+                os.close(fd)
+            box.append(socket.socket(family, type))
+        except BaseException as e:  # handed to the caller
+            box.append(e)
+
+    t = threading.Thread(target=inner, name=f"setns-{name}")
+    t.start()
+    t.join(10)
+    if not box:
+        raise LabError(f"setns into {name} did not finish")
+    if isinstance(box[0], BaseException):
+        raise box[0]
+    return box[0]
+
+
 class LabError(RuntimeError):
     pass
 
@@ -124,30 +154,7 @@ class Netns:
 
     def socket(self, family: int = socket.AF_INET, type: int = socket.SOCK_STREAM) -> socket.socket:
         """A socket created inside this namespace (usable from any thread afterwards)."""
-        box: list = []
-
-        def inner():
-            try:
-                libc = ctypes.CDLL(None, use_errno=True)
-                fd = os.open(f"/var/run/netns/{self.name}", os.O_RDONLY)
-                try:
-                    if libc.setns(fd, CLONE_NEWNET) != 0:
-                        err = ctypes.get_errno()
-                        raise OSError(err, os.strerror(err))
-                finally:
-                    os.close(fd)
-                box.append(socket.socket(family, type))
-            except BaseException as e:  # handed to the caller
-                box.append(e)
-
-        t = threading.Thread(target=inner, name=f"setns-{self.name}")
-        t.start()
-        t.join(10)
-        if not box:
-            raise LabError(f"setns into {self.name} did not finish")
-        if isinstance(box[0], BaseException):
-            raise box[0]
-        return box[0]
+        return netns_socket(self.name, family, type)
 
     def free_port(self) -> int:
         with contextlib.closing(self.socket()) as s:
