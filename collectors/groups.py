@@ -250,36 +250,31 @@ def mpxio_groups(lus: Iterable[tuple[str, str, bool, Sequence[Member]]], config=
     return out
 
 
+def _load_groups(kind: str, policy: str, by_group: Mapping[str, Sequence[Member]], config) -> list[Group]:
+    """Groups whose members all carry traffic together, members sorted by name."""
+    return [
+        Group(
+            kind=kind,
+            name=name,
+            policy=policy,
+            balancing="load",
+            members=tuple(sorted(members, key=lambda m: m.name)),
+            expected=expected_members(config, kind, name),
+        )
+        for name, members in sorted(by_group.items())
+    ]
+
+
 def iscsi_illumos_groups(sessions: Mapping[str, Sequence[Member]], config=None) -> list[Group]:
     """kind="iscsi" on illumos: group = target IQN, member = session (named by portal).
     Sessions of one target are MPxIO paths of its LUs: scsi_vhci balances over them."""
-    return [
-        Group(
-            kind="iscsi",
-            name=target,
-            policy="scsi_vhci",
-            balancing="load",
-            members=tuple(sorted(members, key=lambda m: m.name)),
-            expected=expected_members(config, "iscsi", target),
-        )
-        for target, members in sorted(sessions.items())
-    ]
+    return _load_groups("iscsi", "scsi_vhci", sessions, config)
 
 
 def comstar_groups(targets: Mapping[str, Sequence[Member]], config=None) -> list[Group]:
     """kind="iscsi_target": group = COMSTAR target, member = one initiator session
     (``stmfadm list-target -v``; the initiator IQN and its session number)."""
-    return [
-        Group(
-            kind="iscsi_target",
-            name=target,
-            policy="stmf",
-            balancing="load",
-            members=tuple(sorted(members, key=lambda m: m.name)),
-            expected=expected_members(config, "iscsi_target", target),
-        )
-        for target, members in sorted(targets.items())
-    ]
+    return _load_groups("iscsi_target", "stmf", targets, config)
 
 
 # ------------------------------------------------------------------ bond (Linux bonding)
