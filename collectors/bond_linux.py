@@ -51,13 +51,11 @@ import dataclasses
 import struct
 from collections.abc import Iterable, Mapping, Sequence
 
-from collectors import _link_common, groups
-from collectors._base import Collector, ParseError
-from collectors._link_common import Link
-from collectors._text import split_kv
-from exporter.host import Host
-from exporter.metrics import Family, add_stateset, counter, gauge, info
-from exporter.netlink import iter_attrs
+from collectors import _facts, _lacp
+from collectors._link_common import SAMPLE_SOURCE, Link, LinkFilter, link_member
+from collectors._parse import mac as parse_mac
+from collectors._parse import mac_from_bytes, split_kv
+from exporter.api import Collected, Collector, Family, Group, Host, ParseError, add_stateset, counter, gauge, info, iter_attrs
 
 # ----------------------------------------------------------------------------- constants
 
@@ -84,20 +82,6 @@ MEMBER_STATES = ("active", "backup")  # BOND_STATE_ACTIVE 0, BOND_STATE_BACKUP 1
 # drivers/net/bonding/bond_3ad.h churn_state_t: AD_CHURN_MONITOR 0, AD_CHURN 1, AD_NO_CHURN 2;
 # /proc/net/bonding prints them as "monitoring", "churned", "none" (bond_3ad_churn_desc)
 CHURN_STATES = ("monitoring", "churned", "none")
-
-# LACP port state bits (IEEE 802.1AX; include/net/bond_3ad.h LACP_STATE_*)
-LACP_BITS = (
-    ("activity", 0x01),
-    ("timeout", 0x02),  # 1 = short (fast) timeout
-    ("aggregation", 0x04),
-    ("synchronization", 0x08),
-    ("collecting", 0x10),
-    ("distributing", 0x20),
-    ("defaulted", 0x40),  # no LACPDU from a partner: partner info are defaults
-    ("expired", 0x80),
-)
-ST_TIMEOUT, ST_SYNC, ST_COLLECTING, ST_DISTRIBUTING, ST_DEFAULTED = 0x02, 0x08, 0x10, 0x20, 0x40
-ZERO_MAC = "00:00:00:00:00:00"
 
 # include/uapi/linux/if_link.h: enum IFLA_BOND_*, IFLA_BOND_AD_INFO_*, IFLA_BOND_SLAVE_*
 IFLA_BOND_MODE = 1
@@ -194,10 +178,6 @@ def _u(v: memoryview, fmt: str, source: str, attr: int) -> int:
     return struct.unpack_from(fmt, v)[0]
 
 
-def _mac(v) -> str:
-    return ":".join(f"{b:02x}" for b in bytes(v))
-
-
 def _name(table: Sequence[str], value: int) -> str:
     return table[value] if 0 <= value < len(table) else str(value)
 
@@ -243,7 +223,7 @@ def decode_bond_info(data: bytes, names: Mapping[int, str] | None = None) -> dic
                 elif at == IFLA_BOND_AD_INFO_PARTNER_MAC:
                     if len(av) != 6:
                         raise ParseError(src, None, f"partner MAC of {len(av)} bytes")
-                    ad["partner_mac"] = _mac(av)
+                    ad["partner_mac"] = mac_from_bytes(av)
             out["ad"] = AdInfo(**ad)
     if "mode" not in out:
         raise ParseError(src, None, "no IFLA_BOND_MODE")
@@ -268,7 +248,7 @@ def decode_bond_slave(data: bytes) -> dict:
         elif t == IFLA_BOND_SLAVE_LINK_FAILURE_COUNT:
             out["link_failures"] = _u(v, "=I", src, t)
         elif t == IFLA_BOND_SLAVE_PERM_HWADDR:
-            out["perm_hwaddr"] = _mac(v)
+            out["perm_hwaddr"] = mac_from_bytes(v)
         elif t == IFLA_BOND_SLAVE_AD_AGGREGATOR_ID:
             out["aggregator_id"] = _u(v, "=H", src, t)
         elif t == IFLA_BOND_SLAVE_AD_ACTOR_OPER_PORT_STATE:
@@ -338,18 +318,6 @@ def _opt_int(text: str | None, source: str, na: bool = False) -> int | None:
         raise ParseError(source, 1, f"not an integer: {t[:40]!r}") from None
 
 
-def _opt_mac(text: str | None, source: str) -> str | None:
-    if text is None:
-        return None
-    t = text.strip().lower()
-    if not t:
-        return None
-    parts = t.split(":")
-    if len(parts) != 6 or not all(len(p) == 2 and all(c in "0123456789abcdef" for c in p) for p in parts):
-        raise ParseError(source, 1, f"not a MAC address: {t[:40]!r}")
-    return t
-
-
 def parse_bond_sysfs(name: str, files: Mapping[str, str | None]) -> Bond:
     """The master's ``bonding/`` files (bond_sysfs.c).  ``files`` maps file name -> content
     or None (absent).  ad_actor_key/ad_partner_key/ad_partner_mac print nothing without
@@ -362,7 +330,7 @@ def parse_bond_sysfs(name: str, files: Mapping[str, str | None]) -> Bond:
     hidden = False
     if mode == "802.3ad":
         agg = _opt_int(files.get("ad_aggregator"), f"{base}/ad_aggregator")
-        mac = _opt_mac(files.get("ad_partner_mac"), f"{base}/ad_partner_mac")
+        mac = parse_mac(files.get("ad_partner_mac"), f"{base}/ad_partner_mac")
         ad = AdInfo(
             aggregator_id=agg,
             num_ports=_opt_int(files.get("ad_num_ports"), f"{base}/ad_num_ports"),
@@ -413,7 +381,7 @@ def parse_slave_sysfs(name: str, files: Mapping[str, str | None], source: str) -
         # "UNKNOWN" (and the old misspelling "UNKONWN") means neither role
         state=state if state in MEMBER_STATES else None,
         link_failures=_opt_int(files.get("link_failure_count"), f"{source}/link_failure_count"),
-        perm_hwaddr=_opt_mac(files.get("perm_hwaddr"), f"{source}/perm_hwaddr") or "",
+        perm_hwaddr=parse_mac(files.get("perm_hwaddr"), f"{source}/perm_hwaddr") or "",
         aggregator_id=_opt_int(files.get("ad_aggregator_id"), f"{source}/ad_aggregator_id", na=True),
         actor_state=_opt_int(files.get("ad_actor_oper_port_state"), f"{source}/ad_actor_oper_port_state", na=True),
         partner_state=_opt_int(files.get("ad_partner_oper_port_state"), f"{source}/ad_partner_oper_port_state", na=True),
@@ -542,7 +510,7 @@ def parse_proc_bonding(text: str, name: str = "bond") -> ProcBond:
                 elif key == "port key":
                     cur[f"{side}_key"] = _pint(value, src, lineno)
                 else:
-                    cur[f"{side}_system"] = _opt_mac(value, f"{src}:{lineno}")
+                    cur[f"{side}_system"] = parse_mac(value, f"{src}:{lineno}")
                 continue
             if key in ("system priority", "oper key", "port priority", "port number"):
                 _pint(value, src, lineno)
@@ -554,7 +522,7 @@ def parse_proc_bonding(text: str, name: str = "bond") -> ProcBond:
             elif key == "Link Failure Count":
                 cur["link_failures"] = _pint(value, src, lineno)
             elif key == "Permanent HW addr":
-                cur["perm_hwaddr"] = _opt_mac(value, f"{src}:{lineno}") or ""
+                cur["perm_hwaddr"] = parse_mac(value, f"{src}:{lineno}") or ""
             elif key == "Aggregator ID":
                 cur["aggregator_id"] = None if value == "N/A" else _pint(value, src, lineno)
             elif key in ("Actor Churn State", "Partner Churn State"):
@@ -575,7 +543,7 @@ def parse_proc_bonding(text: str, name: str = "bond") -> ProcBond:
             elif key == "Partner Key":
                 ad["partner_key"] = _pint(value, src, lineno)
             elif key == "Partner Mac Address":
-                ad["partner_mac"] = _opt_mac(value, f"{src}:{lineno}")
+                ad["partner_mac"] = parse_mac(value, f"{src}:{lineno}")
             continue
         # master and 802.3ad info lines
         if key == "Bonding Mode":
@@ -722,10 +690,6 @@ def read_bonds(host: Host, dump=_ASK, links: Mapping | None = None) -> list[Bond
 # ----------------------------------------------------------------------------- derived checks
 
 
-def _has(state: int | None, bits: int) -> bool | None:
-    return None if state is None else (state & bits) == bits
-
-
 def in_active_aggregator(bond: Bond, m: BondMember) -> bool | None:
     if not bond.lacp or bond.ad is None or bond.ad.aggregator_id is None or m.aggregator_id is None:
         return None
@@ -745,9 +709,7 @@ def member_sync_missing(bond: Bond, m: BondMember) -> bool | None:
     or distributing (state 15 with partner 55 in a real capture: in the aggregator, idle)."""
     if not bond.lacp or m.mii_status is None or m.actor_state is None:
         return None
-    need = ST_SYNC | ST_COLLECTING | ST_DISTRIBUTING
-    ok = _has(m.actor_state, need) and (m.partner_state is None or _has(m.partner_state, need))
-    return m.mii_status == "up" and not ok
+    return m.mii_status == "up" and not _lacp.in_sync(m.actor_state, m.partner_state)
 
 
 def member_timeout_mismatch(bond: Bond, m: BondMember) -> bool | None:
@@ -755,9 +717,7 @@ def member_timeout_mismatch(bond: Bond, m: BondMember) -> bool | None:
     while the partner is defaulted: those bits are the kernel's defaults, not the switch's."""
     if not bond.lacp or m.actor_state is None or m.partner_state is None:
         return None
-    if m.actor_state & ST_DEFAULTED:
-        return False
-    return bool(m.actor_state & ST_TIMEOUT) != bool(m.partner_state & ST_TIMEOUT)
+    return _lacp.timeout_mismatch(m.actor_state, m.partner_state)
 
 
 def bond_no_partner(bond: Bond) -> bool | None:
@@ -770,11 +730,11 @@ def bond_no_partner(bond: Bond) -> bool | None:
     if bond.ad.aggregator_id == 0:
         return bool(bond.members)
     if bond.ad.partner_mac is not None:
-        return bond.ad.partner_mac == ZERO_MAC
+        return bond.ad.partner_mac == _lacp.ZERO_MAC
     states = [m.actor_state for m in bond.members if in_active_aggregator(bond, m) and m.actor_state is not None]
     if not states:
         return None
-    return all(s & ST_DEFAULTED for s in states)
+    return all(s & _lacp.DEFAULTED for s in states)
 
 
 def bond_different_partners(bond: Bond) -> bool | None:
@@ -789,7 +749,7 @@ def bond_different_partners(bond: Bond) -> bool | None:
         system = m.partner_system
         if system is None and bond.ad is not None and in_active_aggregator(bond, m):
             system = bond.ad.partner_mac  # a member of the active aggregator has its partner
-        if system and system != ZERO_MAC:
+        if system and system != _lacp.ZERO_MAC:
             systems.add(system)
     return len(systems) > 1
 
@@ -819,6 +779,56 @@ def bond_no_link_monitoring(bond: Bond) -> bool | None:
 SRC = "From netlink IFLA_LINKINFO (bond), else /sys/class/net/<bond>/bonding/ and <member>/bonding_slave/, else /proc/net/bonding/<bond>."
 MSRC = "From netlink IFLA_BOND_SLAVE_*, else /sys/class/net/<member>/bonding_slave/, else /proc/net/bonding/<bond>."
 ADSRC = "From netlink IFLA_BOND_AD_INFO, else /sys/class/net/<bond>/bonding/ad_*, else the Active Aggregator Info of /proc/net/bonding/<bond>."
+
+
+# ----------------------------------------------------------------------------- groups
+
+#: bonding modes whose members back each other up instead of sharing the load: broadcast
+#: sends every frame on every member, so its capacity is one member's (bond_main.c)
+FAILOVER_MODES = frozenset({"active-backup", "broadcast"})
+
+
+def member_up(bond: Bond, member: BondMember, link: Link | None) -> bool:
+    """Able to carry traffic: MII up as the bond sees it (its monitor, not only the carrier);
+    for 802.3ad also attached to the active aggregator and enabled by the LACP machinery
+    (collecting/distributing), since a member outside it carries nothing although its link
+    is up."""
+    up = member.mii_status == "up" if member.mii_status is not None else bool(link and link.up)
+    if not up or bond.mode != "802.3ad":
+        return up
+    active = bond.ad.aggregator_id if bond.ad is not None else None
+    if active is not None and (active == 0 or member.aggregator_id != active):
+        return False
+    # bond_3ad.c enables a port (slave state "active") when its mux enters
+    # COLLECTING_DISTRIBUTING, and every port of a partner-less active aggregator
+    # (ad_agg_selection_logic): the state is the kernel's own "carries traffic"
+    if member.state is not None:
+        return member.state == "active"
+    if member.actor_state is not None:
+        return _lacp.collecting_distributing(member.actor_state)
+    return True
+
+
+def to_groups(bonds: Iterable[Bond], links: Mapping[str, Link]) -> list[Group]:
+    """kind="bond": one group per bond, one member per enslaved NIC.  Member bytes and
+    speed are the member NIC's own counters (the master's are their sum: never add both)."""
+    out = []
+    for b in bonds:
+        members = tuple(
+            dataclasses.replace(link_member(m.name, links.get(m.name)), up=member_up(b, m, links.get(m.name)), sample=(SAMPLE_SOURCE, m.name))
+            for m in b.members
+        )
+        out.append(
+            Group(
+                kind="bond",
+                name=b.name,
+                policy=b.mode,
+                balancing="failover" if b.mode in FAILOVER_MODES else "load",
+                members=members,
+                expected=len(members),
+            )
+        )
+    return out
 
 
 def bond_families(bonds: Sequence[Bond], links: Mapping[str, Link]) -> list[Family]:
@@ -880,7 +890,7 @@ def bond_families(bonds: Sequence[Bond], links: Mapping[str, Link]) -> list[Fami
             magg.add(ml, m.aggregator_id)
             for bits, fam in ((m.actor_state, abits), (m.partner_state, pbits)):
                 if bits is not None:
-                    for bit, mask in LACP_BITS:
+                    for bit, mask in _lacp.LACP_BITS:
                         fam.add((*ml, bit), 1 if bits & mask else 0)
             add_stateset(churn, (*ml, "actor"), CHURN_STATES, m.actor_churn)
             add_stateset(churn, (*ml, "partner"), CHURN_STATES, m.partner_churn)
@@ -903,16 +913,14 @@ class BondLinux(Collector):
 
     def __init__(self, host, ctx):
         super().__init__(host, ctx)
-        self.filter = _link_common.LinkFilter(ctx.option("include"), ctx.option("exclude"))
-        self.memory = groups.MemberMemory()
+        self.filter = LinkFilter(ctx.option("include"), ctx.option("exclude"))
 
-    def collect(self) -> Iterable[Family]:
+    def collect(self) -> Collected | list[Family]:
         # the link table first: reading it while the link collector does would make both
         # compete for the interpreter; then this scrape's netlink dump, shared with it
-        links = _link_common.shared_links(self.host, self.ctx)
-        dump = _link_common.shared_netlink(self.host, self.ctx)
+        links = _facts.links(self.host, self.ctx)
+        dump = _facts.netlink(self.host, self.ctx)
         bonds = [b for b in read_bonds(self.host, dump, links) if self.filter(b.name)]
         if not bonds:
             return []
-        grouped = self.memory.apply(groups.bond_groups(bonds, links))
-        return bond_families(bonds, links) + groups.group_families(grouped, self.ctx.sampler)
+        return Collected(bond_families(bonds, links), to_groups(bonds, links))

@@ -47,11 +47,26 @@ import struct
 import threading
 from collections.abc import Mapping, Sequence
 
-from collectors import _diskstats, _link_common, groups
-from collectors._base import Collector, ParseError
-from collectors.iscsi_linux import SessionReader, Stateset, disk_session_map, shared_block, shared_sessions
-from exporter.host import CommandNotFound, CommandTimeout, Host, HostError
-from exporter.metrics import Family, counter, gauge, info
+from collectors import _facts
+from collectors._iscsi_linux import SessionReader, disk_session_map
+from collectors._link_common import Link, nic_speed
+from exporter.api import (
+    Collected,
+    Collector,
+    CommandNotFound,
+    CommandTimeout,
+    Family,
+    Group,
+    Host,
+    HostError,
+    Member,
+    ParseError,
+    Stateset,
+    counter,
+    expected_members,
+    gauge,
+    info,
+)
 
 SOCKETS = ("/run/multipathd.socket", "@/org/kernel/linux/storage/multipathd")
 MAX_REPLY_LEN = 32 * 1024 * 1024  # libmpathcmd/mpath_cmd.h
@@ -442,7 +457,7 @@ def read_sysfs_maps(host: Host, identity: dict | None = None, block: list[str] |
     exists, so that a scrape of 1,000 maps x 4 paths reads only the volatile attributes:
     a dm device's uuid and dev_t (keyed by dm-N and its name, read every scrape), a path's
     dev_t, vendor, model and transport (keyed by its name); pruned to the devices seen.
-    ``block``: the /sys/block listing when the scrape has it already (``shared_block``)."""
+    ``block``: the /sys/block listing when the scrape has it already (``collectors._facts.sys_block``)."""
     maps = []
     cache = identity if identity is not None else {}
     seen = set()
@@ -576,7 +591,6 @@ class MultipathLinux(Collector):
 
     def __init__(self, host, ctx):
         super().__init__(host, ctx)
-        self.memory = groups.MemberMemory()
         self.unwrap = Unwrap32()
         self.sessions = SessionReader()
         self.identity: dict = {}
@@ -653,14 +667,14 @@ class MultipathLinux(Collector):
 
     # -- assembling
 
-    def collect(self) -> list[Family]:
-        smaps = read_sysfs_maps(self.host, self.identity, shared_block(self.host, self.ctx))
+    def collect(self) -> Collected | list[Family]:
+        smaps = read_sysfs_maps(self.host, self.identity, _facts.sys_block(self.host, self.ctx))
         if not smaps:
             return []
         dm = self.read_dm_state()
-        disks = _diskstats.shared_diskstats(self.host, self.ctx)
-        sessions = disk_session_map(shared_sessions(self.host, self.ctx, self.sessions))
-        links = _link_common.shared_links(self.host, self.ctx)
+        disks = _facts.diskstats(self.host, self.ctx)
+        sessions = disk_session_map(_facts.iscsi_sessions(self.host, self.ctx, self.sessions))
+        links = _facts.links(self.host, self.ctx)
         views = []
         keys = set()
         for sm in sorted(smaps, key=lambda m: m.name):
@@ -727,8 +741,47 @@ class MultipathLinux(Collector):
         self.unwrap.keep(keys)
         fams = map_families(views) + path_families(views, self.statesets)
         fams.append(path_info_family(views))
-        fams += groups.group_families(self.memory.apply(groups.multipath_groups(views, links, self.ctx.config)), self.ctx.sampler)
-        return fams
+        return Collected(fams, to_groups(views, links, self.ctx.config))
+
+
+def to_groups(maps: Sequence[MapView], links: Mapping[str, Link], config=None) -> list[Group]:
+    """kind="multipath": group = map (alias or WWID), member = path device (sdX), up as
+    ``PathView.up`` says.  policy = the active group's selector name and the grouping it
+    shows (``round-robin/multibus``, ``service-time/failover``); balancing ``load`` when more
+    than one path shares the active path group (dm-mpath.c choose_pgpath only balances
+    inside the current group), ``failover`` otherwise.  Without multipathd or the dm status
+    line the groups are unknown: every path is taken to share the load.  Bytes are the
+    path's own /proc/diskstats (never the map's), speed is its NIC's."""
+    out = []
+    for m in maps:
+        members = tuple(
+            Member(
+                name=p.dev,
+                up=p.up,
+                rx_bytes=p.read_bytes,
+                tx_bytes=p.written_bytes,
+                speed_bytes=nic_speed(links, p.netdev),
+                sample=("disk", p.dev),
+            )
+            for p in sorted(m.paths, key=lambda p: p.dev)
+        )
+        if m.state is not None:
+            active = [g for g in m.state.groups if g.state == "active"]
+            sharing = len(active[0].paths) if active else max((len(g.paths) for g in m.state.groups), default=0)
+        else:
+            sharing = len(members)
+        selector = (m.selector.split() or ["unknown"])[0] if m.selector else "unknown"
+        out.append(
+            Group(
+                kind="multipath",
+                name=m.name,
+                policy=f"{selector}/{m.policy}",
+                balancing="load" if sharing > 1 else "failover",
+                members=members,
+                expected=max(expected_members(config, "multipath", m.name), expected_members(config, "multipath", m.wwid)),
+            )
+        )
+    return out
 
 
 def path_info_family(views: Sequence[MapView]) -> Family:
@@ -741,7 +794,7 @@ def path_info_family(views: Sequence[MapView]) -> Family:
         "(netdev, ipaddress) and /proc/net/route when the iface is not bound.",
         ("kind", "group", "member", "target", "portal", "iface", "netdev", "local_address", "transport"),
     )
-    add = pi.add_str  # every label value is a str already (sysfs text, names)
+    add = pi.add
     for v in views:
         for p in v.paths:
             add(("multipath", v.name, p.dev, p.target, p.portal, p.iface, p.netdev, p.local_address, p.transport or "unknown"), 1)
@@ -773,8 +826,7 @@ def map_families(views: Sequence[MapView]) -> list[Family]:
         st = v.state
         vendor = (st.vendor if st else None) or next((p.vendor for p in v.paths if p.vendor), "")
         product = (st.product if st else None) or next((p.model for p in v.paths if p.model), "")
-        # label values are str already (sysfs text, multipathd JSON through _s): add_str
-        mi.add_str(
+        mi.add(
             (
                 v.name, v.wwid, v.dm, vendor, product,
                 v.selector, v.policy,
@@ -784,16 +836,16 @@ def map_families(views: Sequence[MapView]) -> list[Family]:
             1,
         )
         lv = (v.name,)
-        su.add_str(lv, v.suspended)
-        q.add_str(lv, queue_if_no_path(st.features) if st else None)
-        np_.add_str(lv, len(v.paths))
-        nu.add_str(lv, sum(1 for p in v.paths if p.up))
+        su.add(lv, v.suspended)
+        q.add(lv, queue_if_no_path(st.features) if st else None)
+        np_.add(lv, len(v.paths))
+        nu.add(lv, sum(1 for p in v.paths if p.up))
         if st:
-            ng.add_str(lv, len(st.groups))
-            ag.add_str(lv, next((g.index for g in st.groups if g.state == "active"), 0))
-            pf.add_str(lv, st.path_faults)
-        rb.add_str(lv, v.read_bytes)
-        wb.add_str(lv, v.written_bytes)
+            ng.add(lv, len(st.groups))
+            ag.add(lv, next((g.index for g in st.groups if g.state == "active"), 0))
+            pf.add(lv, st.path_faults)
+        rb.add(lv, v.read_bytes)
+        wb.add(lv, v.written_bytes)
     return [mi, su, q, np_, nu, ng, ag, rb, wb, pf]
 
 
@@ -822,12 +874,12 @@ def path_families(views: Sequence[MapView], statesets: tuple[Stateset, ...] | No
             alua.add(al, lv, p.access_state)
             dms.add(dm, lv, p.dm_state if p.dm_state in DM_PATH_STATES else None)
             checker.add(ck, lv, p.checker)
-            pg.add_str(lv, p.group)
-            pa.add_str(lv, p.group_active)
-            pr.add_str(lv, p.priority)
-            fc.add_str(lv, p.fail_count)
-            ie.add_str(lv, p.io_errors)
-            it.add_str(lv, p.io_timeouts)
+            pg.add(lv, p.group)
+            pa.add(lv, p.group_active)
+            pr.add(lv, p.priority)
+            fc.add(lv, p.fail_count)
+            ie.add(lv, p.io_errors)
+            it.add(lv, p.io_timeouts)
     for sset in (scsi, alua, dms, checker):
         sset.roll()
     return [ss, al, dm, ck, pg, pa, pr, fc, ie, it]
