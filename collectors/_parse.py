@@ -59,6 +59,13 @@ def parse_int(text: str, source: str, lineno: int | None = None, base: int = 10)
         raise ParseError(source, lineno, f"not an integer: {text.strip()[:40]!r}") from None
 
 
+def uint(text: str, source: str, lineno: int | None = None) -> int:
+    """An unsigned decimal integer (ASCII digits only)."""
+    if not (text.isascii() and text.isdigit()):
+        raise ParseError(source, lineno, f"not a number: {text[:20]!r}")
+    return int(text)
+
+
 def opt_int(text: str | None, source: str, lineno: int | None = None, blanks: Iterable[str] = ("", "--", "?")) -> int | None:
     """An integer, or None when the field is absent or one of ``blanks`` (unknown)."""
     if text is None:

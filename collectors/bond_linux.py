@@ -54,7 +54,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from collectors import _facts, _lacp
 from collectors._link_common import SAMPLE_SOURCE, Link, LinkFilter, link_member
 from collectors._parse import mac as parse_mac
-from collectors._parse import mac_from_bytes, split_kv
+from collectors._parse import mac_from_bytes, opt_int, parse_int, split_kv
 from exporter.api import Collected, Collector, Family, Group, Host, ParseError, add_stateset, counter, gauge, info, iter_attrs
 
 # ----------------------------------------------------------------------------- constants
@@ -307,15 +307,7 @@ def _choice(text: str | None, source: str, table: Sequence[str] | None = None) -
 
 def _opt_int(text: str | None, source: str, na: bool = False) -> int | None:
     """Decimal file; None when absent or empty (gated); ``N/A`` allowed where sysfs prints it."""
-    if text is None:
-        return None
-    t = text.strip()
-    if not t or (na and t == "N/A"):
-        return None
-    try:
-        return int(t)
-    except ValueError:
-        raise ParseError(source, 1, f"not an integer: {t[:40]!r}") from None
+    return opt_int(text, source, 1, ("", "N/A") if na else ("",))
 
 
 def parse_bond_sysfs(name: str, files: Mapping[str, str | None]) -> Bond:
@@ -439,13 +431,6 @@ class ProcBond:
     members: tuple[BondMember, ...] = ()
 
 
-def _pint(v: str, src: str, lineno: int) -> int:
-    try:
-        return int(v.strip())
-    except ValueError:
-        raise ParseError(src, lineno, f"not an integer: {v.strip()[:40]!r}") from None
-
-
 def _ppolicy(v: str) -> str:
     """``layer3+4 (1)`` -> ``layer3+4``."""
     return v.split(" (", 1)[0].strip()
@@ -506,42 +491,42 @@ def parse_proc_bonding(text: str, name: str = "bond") -> ProcBond:
             if key in ("port state", "port key", "system mac address") and cur is not None:
                 side = "actor" if section == "actor_pdu" else "partner"
                 if key == "port state":
-                    cur[f"{side}_state"] = _pint(value, src, lineno)
+                    cur[f"{side}_state"] = parse_int(value, src, lineno)
                 elif key == "port key":
-                    cur[f"{side}_key"] = _pint(value, src, lineno)
+                    cur[f"{side}_key"] = parse_int(value, src, lineno)
                 else:
                     cur[f"{side}_system"] = parse_mac(value, f"{src}:{lineno}")
                 continue
             if key in ("system priority", "oper key", "port priority", "port number"):
-                _pint(value, src, lineno)
+                parse_int(value, src, lineno)
                 continue
             section = "slave"  # a slave line after the pdu block (not printed today)
         if section == "slave" and cur is not None:
             if key == "MII Status":
                 cur["mii_status"] = _mii(value, f"{src}:{lineno}")
             elif key == "Link Failure Count":
-                cur["link_failures"] = _pint(value, src, lineno)
+                cur["link_failures"] = parse_int(value, src, lineno)
             elif key == "Permanent HW addr":
                 cur["perm_hwaddr"] = parse_mac(value, f"{src}:{lineno}") or ""
             elif key == "Aggregator ID":
-                cur["aggregator_id"] = None if value == "N/A" else _pint(value, src, lineno)
+                cur["aggregator_id"] = None if value == "N/A" else parse_int(value, src, lineno)
             elif key in ("Actor Churn State", "Partner Churn State"):
                 if value not in CHURN_STATES:
                     raise ParseError(src, lineno, f"unknown churn state {value[:40]!r}")
                 cur["actor_churn" if key.startswith("Actor") else "partner_churn"] = value
             elif key in ("Actor Churned Count", "Partner Churned Count"):
-                cur["actor_churned" if key.startswith("Actor") else "partner_churned"] = _pint(value, src, lineno)
+                cur["actor_churned" if key.startswith("Actor") else "partner_churned"] = parse_int(value, src, lineno)
             # Speed, Duplex (from the link table instead), Slave queue ID: not used
             continue
         if section == "agg" and ad is not None:
             if key == "Aggregator ID":
-                ad["aggregator_id"] = _pint(value, src, lineno)
+                ad["aggregator_id"] = parse_int(value, src, lineno)
             elif key == "Number of ports":
-                ad["num_ports"] = _pint(value, src, lineno)
+                ad["num_ports"] = parse_int(value, src, lineno)
             elif key == "Actor Key":
-                ad["actor_key"] = _pint(value, src, lineno)
+                ad["actor_key"] = parse_int(value, src, lineno)
             elif key == "Partner Key":
-                ad["partner_key"] = _pint(value, src, lineno)
+                ad["partner_key"] = parse_int(value, src, lineno)
             elif key == "Partner Mac Address":
                 ad["partner_mac"] = parse_mac(value, f"{src}:{lineno}")
             continue
@@ -560,15 +545,15 @@ def parse_proc_bonding(text: str, name: str = "bond") -> ProcBond:
         elif key == "MII Status":
             master["mii_up"] = value == "up"
         elif key == "MII Polling Interval (ms)":
-            master["miimon_ms"] = _pint(value, src, lineno)
+            master["miimon_ms"] = parse_int(value, src, lineno)
         elif key == "ARP Polling Interval (ms)":
-            master["arp_interval_ms"] = _pint(value, src, lineno)
+            master["arp_interval_ms"] = parse_int(value, src, lineno)
         elif key == "LACP active":
             master["lacp_active"] = value
         elif key == "LACP rate":
             master["lacp_rate"] = value
         elif key == "Min links":
-            master["min_links"] = _pint(value, src, lineno)
+            master["min_links"] = parse_int(value, src, lineno)
         elif key == "Aggregator selection policy (ad_select)":
             master["ad_select"] = value
     if not saw_header or "mode" not in master:

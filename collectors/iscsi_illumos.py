@@ -44,7 +44,7 @@ from collectors import _facts
 from collectors._cadence import Cadence
 from collectors._kstat import KSTAT_TIMEOUT, kstat_uint, parse_kstat_p, run_kstat
 from collectors._link_common import Link
-from collectors._parse import split_kv, split_parseable
+from collectors._parse import split_kv, split_parseable, uint
 from exporter.api import (
     SAMPLE_READERS,
     Collected,
@@ -205,15 +205,15 @@ def parse_list_target(text: str) -> list[TargetSession]:
         if key == "Alias":
             cur["alias"] = "" if value == "-" else value
         elif key == "TPGT" and cur["isid"] is None:
-            cur["tpgt"] = _uint(value, lineno)
+            cur["tpgt"] = uint(value, SRC_LIST, lineno)
         elif key == "ISID":
             if not _ISID.match(value):
                 raise ParseError(SRC_LIST, lineno, f"ISID not 12 hex digits: {value[:20]!r}")
             cur["isid"] = value
         elif key == "Connections":
-            cur["connections"] = _uint(value, lineno)
+            cur["connections"] = uint(value, SRC_LIST, lineno)
         elif key == "CID":
-            conn = {"cid": _uint(value, lineno), "local": "", "peer": ""}
+            conn = {"cid": uint(value, SRC_LIST, lineno), "local": "", "peer": ""}
             cur["conns"].append(conn)
         elif key in ("IP address (Local)", "IP address (Peer)") and conn is not None:
             conn["local" if "Local" in key else "peer"] = value
@@ -222,12 +222,6 @@ def parse_list_target(text: str) -> list[TargetSession]:
         dataclasses.replace(t, conns=tuple(Connection(c["cid"], c["local"], c["peer"]) for c in t.conns))  # type: ignore[index]
         for t in out
     ]
-
-
-def _uint(value: str, lineno: int) -> int:
-    if not value.isdigit():
-        raise ParseError(SRC_LIST, lineno, f"not a number: {value[:20]!r}")
-    return int(value)
 
 
 SRC_IPADM = "ipadm show-addr -p -o addrobj,addr"

@@ -10,14 +10,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from collectors._kstat import batched_selectors, name_selector, parse_kstat_p
 from collectors.link_illumos import (
     LinkIllumos,
     Topology,
-    batched_selectors,
     build_links,
     kstat_commands,
-    name_selector,
-    parse_kstat_p,
     parse_show_link,
     parse_show_phys,
     split_device,
