@@ -174,7 +174,8 @@ def format_value(v: int | float) -> str:
 class SeriesCache:
     """The ``{label="value",...}`` part of recent series, per (label names, label values):
     the same series come back every scrape, and building the label part is most of the
-    cost of rendering.  One per scraper; bounded: past ``max_entries`` it starts afresh."""
+    cost of rendering.  One per scraper (``Scraper.series``); it never holds more than
+    ``max_entries`` (about 150 bytes each); when full, the next render starts afresh."""
 
     def __init__(self, max_entries: int = 300_000) -> None:
         self.max_entries = max_entries
@@ -193,8 +194,9 @@ def render(families: Iterable[Family], cache: SeriesCache | None = None) -> byte
     if cache is None:
         cache = SeriesCache(0)
     heads = cache.heads
-    if len(heads) > cache.max_entries:
-        heads.clear()
+    if len(heads) >= cache.max_entries:
+        heads.clear()  # full: start afresh, so series that are gone do not stay
+    room = cache.max_entries - len(heads)
     for fam in families:
         if not fam.samples:
             continue
@@ -206,7 +208,10 @@ def render(families: Iterable[Family], cache: SeriesCache | None = None) -> byte
                 key = (labels, lv)
                 head = heads.get(key)
                 if head is None:
-                    head = heads[key] = _labels(labels, lv)
+                    head = _labels(labels, lv)
+                    if room > 0:
+                        heads[key] = head
+                        room -= 1
                 append(name + head + (str(v) if type(v) is int else format_value(v)) + "\n")
         else:
             for _lv, v in fam.samples:
