@@ -11,12 +11,14 @@ PY_DIRS = ("exporter", "collectors")
 
 
 def modules():
+    """(path relative to the repository, tree) of every module, packages included."""
     for d in PY_DIRS:
-        for name in sorted(os.listdir(os.path.join(ROOT, d))):
-            if name.endswith(".py"):
-                path = os.path.join(ROOT, d, name)
-                with open(path) as f:
-                    yield f"{d}/{name}", ast.parse(f.read())
+        for base, _dirs, files in sorted(os.walk(os.path.join(ROOT, d))):
+            for name in sorted(files):
+                if name.endswith(".py"):
+                    path = os.path.join(base, name)
+                    with open(path) as f:
+                        yield os.path.relpath(path, ROOT), ast.parse(f.read())
 
 
 def imported(tree):

@@ -5,6 +5,7 @@ and the derived checks."""
 
 from __future__ import annotations
 
+import dataclasses
 import struct
 
 import pytest
@@ -206,7 +207,7 @@ def test_sysfs_master_unprivileged_marks_partner_hidden_not_absent():
     assert b.partner_hidden and b.ad.partner_mac is None and b.ad.aggregator_id == 1
     assert bl.bond_no_partner(b) is None  # no verdict without member states
     m = bl.BondMember("ens1f0", mii_status="up", state="active", aggregator_id=1, actor_state=61, partner_state=61)
-    assert bl.bond_no_partner(bl.dataclasses.replace(b, members=(m,))) is False
+    assert bl.bond_no_partner(dataclasses.replace(b, members=(m,))) is False
 
 
 def test_sysfs_master_active_backup_and_old_kernel_without_lacp_active():
