@@ -112,16 +112,29 @@ HELP_SRC = (
 def group_families(groups: Sequence[Group], sampler=None) -> list[Family]:
     """The lanes_group_* and lanes_member_* series of ``groups``; with a sampler also the
     peak rates, and the sampler is told which counters to follow."""
-    gi = info("group_info", f"A group of lanes; value 1. policy is the technology's own word, balancing load or failover. {HELP_SRC}", ("kind", "group", "policy", "balancing"))
-    gm = gauge("group_members", f"Members the group should have: present plus vanished (remembered, expect:, node records). {HELP_SRC}", ("kind", "group"))
-    gu = gauge("group_members_up", f"Members able to carry traffic now. {HELP_SRC}", ("kind", "group"))
-    ML = ("kind", "group", "member")
+    G, ML = ("kind", "group"), ("kind", "group", "member")
+    peak = "over any sampling interval since the previous scrape, from the background sampler."
+    gi = info(
+        "group_info",
+        f"A group of lanes; value 1. policy is the technology's own word, balancing load or failover. {HELP_SRC}",
+        (*G, "policy", "balancing"),
+    )
+    gm = gauge("group_members", f"Members the group should have: present plus vanished (remembered, expect:, node records). {HELP_SRC}", G)
+    gu = gauge("group_members_up", f"Members able to carry traffic now. {HELP_SRC}", G)
     mu = gauge("member_up", f"1 if the member can carry traffic now, 0 if not (also for vanished members). {HELP_SRC}", ML)
-    rx = counter("member_receive_bytes_total", f"Bytes received over the member as seen from this host (NIC received; storage path read). {HELP_SRC}", ML)
-    tx = counter("member_transmit_bytes_total", f"Bytes transmitted over the member as seen from this host (NIC transmitted; storage path written). {HELP_SRC}", ML)
+    rx = counter(
+        "member_receive_bytes_total",
+        f"Bytes received over the member as seen from this host (NIC received; storage path read). {HELP_SRC}",
+        ML,
+    )
+    tx = counter(
+        "member_transmit_bytes_total",
+        f"Bytes transmitted over the member as seen from this host (NIC transmitted; storage path written). {HELP_SRC}",
+        ML,
+    )
     sp = gauge("member_speed_bytes", f"Member capacity in bytes per second (a storage path: the speed of its NIC). {HELP_SRC}", ML)
-    prx = gauge("member_receive_peak_bytes_per_second", "Highest receive rate over any sampling interval since the previous scrape, from the background sampler.", ML)
-    ptx = gauge("member_transmit_peak_bytes_per_second", "Highest transmit rate over any sampling interval since the previous scrape, from the background sampler.", ML)
+    prx = gauge("member_receive_peak_bytes_per_second", f"Highest receive rate {peak}", ML)
+    ptx = gauge("member_transmit_peak_bytes_per_second", f"Highest transmit rate {peak}", ML)
     wanted: dict[str, set[str]] = {}
     for g in groups:
         gk = (str(g.kind), str(g.name))

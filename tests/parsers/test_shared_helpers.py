@@ -130,7 +130,10 @@ def test_stateset_checks_once_and_matches_add_stateset():
     ss = Stateset(("up", "down", "unknown"))
     ss.add(fam, ("a",), "up")
     ss.add(fam, ("b",), "weird")
-    assert fam.samples == [(("a", "up"), 1), (("a", "down"), 0), (("a", "unknown"), 0), (("b", "up"), 0), (("b", "down"), 0), (("b", "unknown"), 1)]
+    assert fam.samples == [
+        (("a", "up"), 1), (("a", "down"), 0), (("a", "unknown"), 0),
+        (("b", "up"), 0), (("b", "down"), 0), (("b", "unknown"), 1),
+    ]  # fmt: skip
     with pytest.raises(ValueError):
         ss.add(gauge("t", "help", ("k", "l", "state")), ("a",), "up")
 
