@@ -57,7 +57,7 @@ from exporter.api import (
     Host,
     Member,
     ParseError,
-    add_stateset,
+    add_state,
     counter,
     gauge,
     info,
@@ -474,7 +474,7 @@ class IscsiIllumos(Collector):
 
         L = ("target", "member")
         fi = info("iscsi_session_info", f"iSCSI session identity; value 1. From {SRC_LIST} (portal, local address, ISID, TPGT), {SRC_IPADM} (netdev) and kstat iscsi_hba_*:_name (initiator).", ("target", "member", "portal", "local_address", "netdev", "isid", "tpgt", "initiator"))
-        st = gauge("iscsi_session_state", "Session state, one series per state. From kstat iscsi:<inst>:iscsi_sess_<hba>_<oid>:_state (iSCSI initiator kstats; sessions seen only by iscsiadm are logged_in with connections, else failed).", (*L, "state"))
+        st = gauge("iscsi_session_state", "Session state: one series, value 1, the current state in the state label. From kstat iscsi:<inst>:iscsi_sess_<hba>_<oid>:_state (iSCSI initiator kstats; sessions seen only by iscsiadm are logged_in with connections, else failed).", (*L, "state"))
         cn = gauge("iscsi_session_connections", f"Connections of the session. From {SRC_LIST} Connections.", L)
         rd = counter("iscsi_session_read_bytes_total", f"Data bytes read from the target over the session. From {SRC_IO}:nread.", L)
         wr = counter("iscsi_session_written_bytes_total", f"Data bytes written to the target over the session. From {SRC_IO}:nwritten.", L)
@@ -487,7 +487,7 @@ class IscsiIllumos(Collector):
             link = links.get(netdev) if netdev else None
             fi.add((*lv, portal, local_ip, netdev, s.isid, "" if s.tpgt is None else str(s.tpgt), kst.initiator), 1)
             state = s.state if s.state is not None else ("logged_in" if s.connections else "failed")
-            add_stateset(st, lv, SESSION_STATES, state)
+            add_state(st, lv, SESSION_STATES, state)
             cn.add(lv, s.connections)
             rd.add(lv, s.nread)
             wr.add(lv, s.nwritten)

@@ -27,7 +27,8 @@ login from node.session.timeo.replacement_timeout and read with them.  ``state``
 connection state and the disk counters are read every scrape.  CHAP attributes are never
 read.
 
-Metrics: lanes_iscsi_session_info, lanes_iscsi_session_state{state}, lanes_iscsi_connection_state,
+Metrics: lanes_iscsi_session_info, lanes_iscsi_session_state{state} and lanes_iscsi_connection_state{state}
+(the current state only, SPEC §9),
 lanes_iscsi_session_recovery_timeout_seconds, lanes_iscsi_session_disks,
 lanes_iscsi_node_records_privilege_missing, and the group model
 kind="iscsi" (group = target IQN, member = ``<portal>@<iface>``; bytes = Σ of its disks).
@@ -62,7 +63,7 @@ from collectors._iscsi_linux import (
 )
 from collectors._link_common import Link, nic_speed
 from collectors._routes import parse_ipv6_route, parse_proc_net_route, route_iface
-from exporter.api import Collected, Collector, Family, Group, Member, Stateset, expected_members, gauge, info
+from exporter.api import Collected, Collector, Family, Group, Member, add_state, expected_members, gauge, info
 
 __all__ = [
     "IscsiLinux",
@@ -143,7 +144,6 @@ class IscsiLinux(Collector):
     def __init__(self, host, ctx):
         super().__init__(host, ctx)
         self.reader = SessionReader()
-        self.session_states, self.conn_states = Stateset(SESSION_STATES), Stateset(CONN_STATES)
 
     def collect(self) -> Collected | list[Family]:
         sessions = _facts.iscsi_sessions(self.host, self.ctx, self.reader)
@@ -184,10 +184,10 @@ class IscsiLinux(Collector):
             "and /proc/net/route when the iface is not bound to a netdev.",
             (*L, "session", "scsi_host", "tpgt", "address", "netdev", "local_address", "initiator"),
         )
-        st = gauge("iscsi_session_state", f"iSCSI session state, one series per state. From {SRC_SESSION}/state.", (*L, "state"))
+        st = gauge("iscsi_session_state", f"iSCSI session state: one series, value 1, the current state in the state label. From {SRC_SESSION}/state.", (*L, "state"))
         cs = gauge(
             "iscsi_connection_state",
-            "iSCSI connection state, one series per state. From /sys/class/iscsi_connection/connection<sid>:0/state (newer kernels).",
+            "iSCSI connection state: one series, value 1, the current state in the state label. From /sys/class/iscsi_connection/connection<sid>:0/state (newer kernels).",
             (*L, "state"),
         )
         rt = gauge("iscsi_session_recovery_timeout_seconds", f"Seconds a failed session waits before failing I/O (replacement_timeout). From {SRC_SESSION}/recovery_tmo.", L)
@@ -196,10 +196,8 @@ class IscsiLinux(Collector):
             i = s.identity
             addr = format_portal(i.address, i.port) if i.address else ""
             si.add((*lv, i.session, i.host, i.tpgt, addr, s.netdev or "", i.local_address or "", i.initiator), 1)
-            self.session_states.add(st, lv, s.state)
-            self.conn_states.add(cs, lv, s.conn_state)
+            add_state(st, lv, SESSION_STATES, s.state)
+            add_state(cs, lv, CONN_STATES, s.conn_state)
             rt.add(lv, s.recovery_tmo)
             nd.add(lv, len(s.disks))
-        self.session_states.roll()
-        self.conn_states.roll()
         return [si, st, cs, rt, nd]

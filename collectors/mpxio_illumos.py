@@ -46,7 +46,7 @@ from exporter.api import (
     Host,
     Member,
     ParseError,
-    add_stateset,
+    add_state,
     expected_members,
     gauge,
     info,
@@ -437,9 +437,9 @@ class Mpxio(Collector):
         fi = info("mpxio_lu_info", f"MPxIO logical unit; value 1. group is the lanes group name; type from the device name (disk, enclosure, array-controller); transport from the initiator port names (sas, fc, iscsi); local=\"true\" for SAS LUs (JBOD disks: not network paths). From {SRC_LIST} and {SRC_SHOW}.", ("lu", "group", "device", "type", "transport", "local", "vendor", "product", "load_balance"))
         tp = gauge("mpxio_lu_paths", f"Paths of the logical unit. From {SRC_LIST} Total Path Count.", L)
         op = gauge("mpxio_lu_operational_paths", f"Paths in state OK (disabled paths included). From {SRC_LIST} Operational Path Count.", L)
-        ps = gauge("mpxio_path_state", f"Path state, one series per state. From {SRC_SHOW} Path State.", ("lu", "path", "state"))
+        ps = gauge("mpxio_path_state", f"Path state: one series, value 1, the current state in the state label. From {SRC_SHOW} Path State.", ("lu", "path", "state"))
         pd = gauge("mpxio_path_disabled", f"1 if the path is administratively disabled. From {SRC_SHOW} Disabled.", ("lu", "path"))
-        ta = gauge("mpxio_tpg_access_state", f"ALUA access state of a target port group, one series per state. From {SRC_SHOW} Target Port Groups / Access State.", ("lu", "tpg", "state"))
+        ta = gauge("mpxio_tpg_access_state", f"ALUA access state of a target port group: one series, value 1, the current state in the state label. From {SRC_SHOW} Target Port Groups / Access State.", ("lu", "tpg", "state"))
         model = []
         for lu in topo.lus:
             d = topo.details.get(lu.device)
@@ -452,11 +452,11 @@ class Mpxio(Collector):
                 continue  # not detailed yet (large JBOD, first runs): counts only
             members = []
             for p in d.paths:
-                add_stateset(ps, (lu.lu, p.name), PATH_STATES, _state_word(p.state))
+                add_state(ps, (lu.lu, p.name), PATH_STATES, _state_word(p.state))
                 pd.add((lu.lu, p.name), p.disabled)
                 members.append(Member(name=p.name, up=p.up))
             for t in d.tpgs:
-                add_stateset(ta, (lu.lu, t.id), ACCESS_STATES, _state_word(t.access_state))
+                add_state(ta, (lu.lu, t.id), ACCESS_STATES, _state_word(t.access_state))
             all_active = all(_state_word(t.access_state).startswith("active") for t in d.tpgs)
             model.append((lu.lu, d.load_balance, all_active, members, lu.total))
         groups = to_groups([(lu, lb, active, members) for lu, lb, active, members, _ in model], self.ctx.config)

@@ -25,8 +25,8 @@ Sources (all sysfs/procfs, no root, no exec, never opens a device):
       shared link table.
 
 Metrics: lanes_nvme_subsystem_info, lanes_nvme_controller_info (the path -> NIC ->
-portal map), lanes_nvme_controller_state (state set), lanes_nvme_path_info (joins a
-group member to its device, controller and NIC), lanes_nvme_path_ana_state (state set),
+portal map), lanes_nvme_controller_state (current state), lanes_nvme_path_info (joins a
+group member to its device, controller and NIC), lanes_nvme_path_ana_state (current state),
 lanes_nvme_path_current (numa), lanes_nvme_path_queue_depth (queue-depth), and the
 group model (kind="nvme": group = ``<subsysnqn>/ns<nsid>``, member = controller path
 ``<traddr>:<trsvcid>`` plus ``%<host_iface>`` or ``@<host_traddr>`` when set).
@@ -49,7 +49,7 @@ from collectors import _facts
 from collectors._link_common import Link
 from collectors._routes import RouteTable as NetView
 from collectors._routes import best_route, parse_if_inet6, parse_ipv6_route, parse_proc_net_route, read_route_table
-from exporter.api import Collected, Collector, Family, Group, Host, Member, ParseError, add_stateset, expected_members, gauge, info
+from exporter.api import Collected, Collector, Family, Group, Host, Member, ParseError, add_state, expected_members, gauge, info
 
 __all__ = ["NetView", "parse_if_inet6", "parse_ipv6_route", "parse_proc_net_route"]
 
@@ -440,13 +440,13 @@ def nvme_families(subsystems: Iterable[Subsystem], links: Mapping[str, Link]) ->
         f"One controller (path) of an NVMe subsystem and the NIC it runs over; value 1. netdev_from says how the NIC was found. {SRC_CTRL_INFO}",
         ("nqn", "path", "controller", "transport", "traddr", "trsvcid", "host_traddr", "host_iface", "local_address", "netdev", "netdev_from", "cntlid"),
     )
-    cs = gauge("nvme_controller_state", f"Controller state, one 0/1 series per state. {SRC_STATE}", ("nqn", "path", "state"))
+    cs = gauge("nvme_controller_state", f"Controller (path) state: one series, value 1, the current state in the state label. {SRC_STATE}", ("nqn", "path", "state"))
     pi = info(
         "nvme_path_info",
         f"Joins a kind=nvme group member to its path disk, head, controller and NIC (netdev joins lanes_link_info{{link}}); value 1. {SRC_PATH}",
         ("kind", "group", "member", "nqn", "nsid", "head", "device", "controller", "netdev", "portal", "local_address"),
     )
-    ana = gauge("nvme_path_ana_state", f"ANA state of the path, one 0/1 series per state (kernel 'invalid state' is unknown). {SRC_ANA}", ("group", "member", "state"))
+    ana = gauge("nvme_path_ana_state", f"ANA state of the path: one series, value 1, the current state in the state label (kernel 'invalid state' is unknown). {SRC_ANA}", ("group", "member", "state"))
     cur = gauge("nvme_path_current", f"1 if the path is the current path of at least one NUMA node (iopolicy numa only). {SRC_NUMA}", ("group", "member"))
     qd = gauge("nvme_path_queue_depth", f"Requests active on the path's controller (iopolicy queue-depth only). {SRC_QD}", ("group", "member"))
     for s in subsystems:
@@ -455,14 +455,14 @@ def nvme_families(subsystems: Iterable[Subsystem], links: Mapping[str, Link]) ->
             a = c.address
             ci.add((s.nqn, c.member, c.name, c.transport, a.traddr or "", a.trsvcid or "", a.host_traddr or "", a.host_iface or "",
                     c.local_address, c.netdev, c.netdev_from, c.cntlid), 1)
-            add_stateset(cs, (s.nqn, c.member), CTRL_STATES, c.state)
+            add_state(cs, (s.nqn, c.member), CTRL_STATES, c.state)
         for ns in s.namespaces:
             for p in ns.paths:
                 c = p.controller
                 portal = c.member.split("%", 1)[0].split("@", 1)[0].split("#", 1)[0]
                 pi.add(("nvme", ns.group, c.member, s.nqn, ns.nsid, ns.head, p.device, c.name, c.netdev, portal, c.local_address), 1)
                 if p.ana_state is not None:
-                    add_stateset(ana, (ns.group, c.member), ANA_STATES, p.ana_state)
+                    add_state(ana, (ns.group, c.member), ANA_STATES, p.ana_state)
                 if p.numa_nodes is not None:
                     cur.add((ns.group, c.member), bool(p.numa_nodes))
                 qd.add((ns.group, c.member), p.queue_depth)

@@ -5,7 +5,8 @@ keys it accepts beyond ``enabled`` and ``timeout``) and ``description``.  ``coll
 reads ``self.host`` now and returns ``Collected(families, groups)``:
 
 * ``families``: its own metric families, built with ``gauge``/``counter``/``info`` and
-  filled through ``Family.add``, ``add_stateset`` or a ``Stateset``;
+  filled through ``Family.add``, ``add_stateset`` or a ``Stateset`` (0/1 per state: groups,
+  links) or ``add_state`` (the current state only: paths, sessions; SPEC §9);
 * ``groups``: its lanes model (``Group`` of ``Member``), or None when it has none this time
   (an absent subsystem; the members remembered from earlier scrapes stay remembered).
 
@@ -30,7 +31,7 @@ from collections.abc import Callable, Hashable, Mapping, Sequence
 from typing import Any, ClassVar, TypeVar
 
 from exporter.host import CommandNotFound, CommandResult, CommandTimeout, Host, HostError, slug
-from exporter.metrics import Family, Stateset, add_stateset, counter, gauge, info
+from exporter.metrics import Family, Stateset, add_state, add_stateset, counter, gauge, info
 from exporter.model import BALANCING, Group, Member, MemberMemory, expected_members, load_groups
 from exporter.netlink import iter_attrs
 
@@ -51,6 +52,7 @@ __all__ = [
     "Member",
     "ParseError",
     "Stateset",
+    "add_state",
     "add_stateset",
     "counter",
     "expected_members",

@@ -85,6 +85,20 @@ def add_stateset(fam: Family, label_values: Sequence[str], states: Sequence[str]
         fam.add((*label_values, s), 1 if s == current else 0)
 
 
+def add_state(fam: Family, label_values: Sequence[str], states: Sequence[str], current: str | None) -> None:
+    """Current-state-only enumeration (SPEC §9), for the states of a path or a session: one
+    series with value 1 and the state in the ``state`` label (last).  ``current`` outside
+    ``states`` is ``unknown`` when the set has it, else nothing is added; None adds nothing.
+    Alerts test the series' presence (``== 1``), never a 0 (there is none)."""
+    if current is None:
+        return
+    if current not in states:
+        if "unknown" not in states:
+            return
+        current = "unknown"
+    fam.add((*label_values, current), 1)
+
+
 class Stateset:
     """``add_stateset`` for hot paths, same series and values.  The 0/1 samples of one
     series set (label values, current state) are built (and checked) once and reused while

@@ -45,7 +45,7 @@ import dataclasses
 from collectors import _facts
 from collectors._iscsi_linux import SessionReader, disk_session_map
 from collectors.multipath_linux.dm import grouping_policy, parse_dm_status, parse_dm_table, queue_if_no_path
-from collectors.multipath_linux.families import map_families, path_families, path_info_family, path_statesets
+from collectors.multipath_linux.families import map_families, path_families, path_info_family
 from collectors.multipath_linux.groups import to_groups
 from collectors.multipath_linux.model import MapState, MapView, PathGroup, PathState, PathView, transport_of
 from collectors.multipath_linux.multipathd import SOCKETS, pack_request, parse_multipathd_json, unpack_reply
@@ -81,7 +81,6 @@ class MultipathLinux(Collector):
         self.unwrap = Unwrap32()
         self.sessions = SessionReader()
         self.identity: dict = {}
-        self.statesets = path_statesets()
 
     # -- dm-level sources
 
@@ -226,6 +225,6 @@ class MultipathLinux(Collector):
                 )
             )
         self.unwrap.keep(keys)
-        fams = map_families(views) + path_families(views, self.statesets)
+        fams = map_families(views) + path_families(views)
         fams.append(path_info_family(views))
         return Collected(fams, to_groups(views, links, self.ctx.config))

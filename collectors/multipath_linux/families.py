@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from collectors.multipath_linux.dm import queue_if_no_path
 from collectors.multipath_linux.model import ALUA_STATES, CHECKER_STATES, DM_PATH_STATES, SCSI_STATES, MapView
-from exporter.api import Family, Stateset, counter, gauge, info
+from exporter.api import Family, add_state, counter, gauge, info
 
 
 def path_info_family(views: Sequence[MapView]) -> Family:
@@ -74,18 +74,14 @@ def map_families(views: Sequence[MapView]) -> list[Family]:
     return [mi, su, q, np_, nu, ng, ag, rb, wb, pf]
 
 
-def path_statesets() -> tuple[Stateset, Stateset, Stateset, Stateset]:
-    """SCSI, ALUA, dm and checker state series of paths (one set per collector)."""
-    return Stateset(SCSI_STATES), Stateset(ALUA_STATES), Stateset(DM_PATH_STATES), Stateset(CHECKER_STATES)
-
-
-def path_families(views: Sequence[MapView], statesets: tuple[Stateset, ...] | None = None) -> list[Family]:
+def path_families(views: Sequence[MapView]) -> list[Family]:
+    """Per-path series.  The four states are current-state-only (SPEC §9): one series per
+    path with value 1 and the state in the label, so 4,000 paths give 4,000 series each."""
     L = ("map", "path")
-    scsi, alua, dms, checker = statesets or path_statesets()
-    ss = gauge("multipath_path_scsi_state", "SCSI device state of the path, one series per state. From /sys/block/<path>/device/state.", (*L, "state"))
-    al = gauge("multipath_path_alua_state", "ALUA access state of the path's target port, one series per state. From /sys/block/<path>/device/access_state.", (*L, "state"))
-    dm = gauge("multipath_path_dm_state", "dm-multipath's own state of the path (failed = taken out of use). From multipathd show maps json dm_st or dmsetup status A/F.", (*L, "state"))
-    ck = gauge("multipath_path_checker_state", "multipathd path checker state, one series per state. From multipathd show maps json chk_st.", (*L, "state"))
+    ss = gauge("multipath_path_scsi_state", "SCSI device state of the path: one series, value 1, the current state in the state label. From /sys/block/<path>/device/state.", (*L, "state"))
+    al = gauge("multipath_path_alua_state", "ALUA access state of the path's target port: one series, value 1, the current state in the state label. From /sys/block/<path>/device/access_state.", (*L, "state"))
+    dm = gauge("multipath_path_dm_state", "dm-multipath's own state of the path (failed = taken out of use): one series, value 1, the current state in the state label. From multipathd show maps json dm_st or dmsetup status A/F.", (*L, "state"))
+    ck = gauge("multipath_path_checker_state", "multipathd path checker state: one series, value 1, the current state in the state label. From multipathd show maps json chk_st.", (*L, "state"))
     pg = gauge("multipath_path_group", "1-based path group index of the path. From multipathd show maps json or dmsetup status.", L)
     pa = gauge("multipath_path_group_active", "1 if the path belongs to the active path group (only that group carries I/O). From multipathd show maps json or dmsetup status.", L)
     pr = gauge("multipath_path_priority", "Path priority (ALUA: 50 optimized, 10 non-optimized, 1 standby). From multipathd show maps json pri.", L)
@@ -95,16 +91,14 @@ def path_families(views: Sequence[MapView], statesets: tuple[Stateset, ...] | No
     for v in views:
         for p in v.paths:
             lv = (v.name, p.dev)  # str: map name and sysfs device name
-            scsi.add(ss, lv, p.scsi_state)
-            alua.add(al, lv, p.access_state)
-            dms.add(dm, lv, p.dm_state if p.dm_state in DM_PATH_STATES else None)
-            checker.add(ck, lv, p.checker)
+            add_state(ss, lv, SCSI_STATES, p.scsi_state)
+            add_state(al, lv, ALUA_STATES, p.access_state)
+            add_state(dm, lv, DM_PATH_STATES, p.dm_state)  # no unknown in the set: others add nothing
+            add_state(ck, lv, CHECKER_STATES, p.checker)
             pg.add(lv, p.group)
             pa.add(lv, p.group_active)
             pr.add(lv, p.priority)
             fc.add(lv, p.fail_count)
             ie.add(lv, p.io_errors)
             it.add(lv, p.io_timeouts)
-    for sset in (scsi, alua, dms, checker):
-        sset.roll()
     return [ss, al, dm, ck, pg, pa, pr, fc, ie, it]

@@ -10,7 +10,7 @@ from collectors import _lacp
 from collectors._parse import int_or_none, mac, opt_int, parse_int, parseable_rows, split_parseable, uint
 from collectors._routes import RouteTable, parse_ipv6_route, parse_proc_net_route, route_iface
 from exporter.api import ParseError
-from exporter.metrics import SeriesCache, Stateset, gauge, render
+from exporter.metrics import SeriesCache, Stateset, add_state, gauge, render
 
 # ------------------------------------------------------------------ LACP
 
@@ -136,6 +136,18 @@ def test_stateset_checks_once_and_matches_add_stateset():
     ]  # fmt: skip
     with pytest.raises(ValueError):
         ss.add(gauge("t", "help", ("k", "l", "state")), ("a",), "up")
+
+
+def test_add_state_exports_the_current_state_only():
+    """SPEC §9: a path's or session's state is one series, value 1, state in the label."""
+    fam = gauge("s", "help", ("k", "state"))
+    add_state(fam, ("a",), ("up", "down", "unknown"), "down")
+    add_state(fam, ("b",), ("up", "down", "unknown"), "weird")  # outside the set: unknown
+    add_state(fam, ("c",), ("up", "down", "unknown"), None)  # unknown source: nothing
+    add_state(fam, ("d",), ("active", "failed"), "weird")  # no unknown in the set: nothing
+    assert fam.samples == [(("a", "down"), 1), (("b", "unknown"), 1)]
+    with pytest.raises(ValueError):
+        add_state(gauge("t", "help", ("k", "l", "state")), ("a",), ("up",), "up")
 
 
 def test_series_cache_is_bounded():
