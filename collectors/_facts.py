@@ -46,4 +46,4 @@ def routes(host: Host, ctx: Context) -> _routes.RouteTable:
 
 def iscsi_sessions(host: Host, ctx: Context, reader: _iscsi_linux.SessionReader) -> dict[str, _iscsi_linux.Session]:
     """open-iscsi sessions by session name, with their disks and NIC."""
-    return ctx.facts.once(iscsi_sessions, lambda: reader.read(host, routes(host, ctx), sys_block(host, ctx)))
+    return ctx.facts.once(iscsi_sessions, lambda: reader.read(host, routes(host, ctx), sys_block(host, ctx), host.uevent_generation()))

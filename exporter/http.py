@@ -8,7 +8,6 @@ share one collector run (``Scraper`` single flight).
 from __future__ import annotations
 
 import base64
-import gzip
 import hashlib
 import html
 import logging
@@ -17,13 +16,14 @@ import socketserver
 import ssl
 import threading
 import time
+import zlib
 from collections.abc import Iterable
 from urllib.parse import parse_qs
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer
 
 from exporter import __version__
 from exporter.config import WebConfig
-from exporter.metrics import render
+from exporter.metrics import render, render_chunks
 from exporter.status import render_groups
 
 log = logging.getLogger("lanes.http")
@@ -141,13 +141,19 @@ class App:
         if names:
             wanted = set(names)
             families = [f for f in families if f.name in wanted]
-        body = render(families, getattr(self.scraper, "series", None))
         extra = []
         if "gzip" in environ.get("HTTP_ACCEPT_ENCODING", ""):
             # level 1: a 19 MB exposition in 77 ms instead of 270 ms at level 6, for a
-            # body 17% larger (bench/README.md, large storage host)
-            body = gzip.compress(body, compresslevel=1)
+            # body 17% larger (bench/README.md, large storage host); compressed piece by
+            # piece as it is rendered: the plain body never exists whole
+            z = zlib.compressobj(1, zlib.DEFLATED, 31)  # wbits 31: gzip framing (RFC 1952)
+            parts = [z.compress(chunk) for chunk in render_chunks(families, getattr(self.scraper, "series", None))]
+            parts.append(z.flush())
+            body = b"".join(parts)
+            del parts
             extra.append(("Content-Encoding", "gzip"))
+        else:
+            body = render(families, getattr(self.scraper, "series", None))
         extra.append(("Vary", "Accept-Encoding"))
         return self._respond(start_response, "200 OK", body if method == "GET" else b"", CONTENT_TYPE, extra)
 

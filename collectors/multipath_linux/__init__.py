@@ -1,7 +1,9 @@
 """Collector ``multipath`` (Linux dm-multipath): maps, their paths, and the NIC each path uses.
 
 Sources, in layers:
-  sysfs (always; no root)
+  sysfs (always; no root; the topology — which maps, which paths, their dev_t and INQUIRY
+  strings — is read once and again when /sys/block or a kernel uevent says it changed, or
+  every minute: sysfs.MapReader; states and counters are read every scrape)
     /sys/block/dm-N/dm/{uuid,name,suspended}, /sys/block/dm-N/slaves/   drivers/md/dm-sysfs.c;
         a map is a dm device whose uuid starts with ``mpath-`` (kpartx partitions are
         ``partN-mpath-``, LVM ``LVM-``: both left out)
@@ -49,7 +51,7 @@ from collectors.multipath_linux.families import map_families, path_families, pat
 from collectors.multipath_linux.groups import to_groups
 from collectors.multipath_linux.model import MapState, MapView, PathGroup, PathState, PathView, transport_of
 from collectors.multipath_linux.multipathd import SOCKETS, pack_request, parse_multipathd_json, unpack_reply
-from collectors.multipath_linux.sysfs import Unwrap32, parse_hex_counter, read_sysfs_maps
+from collectors.multipath_linux.sysfs import MapReader, Unwrap32, parse_hex_counter
 from exporter.api import Collected, Collector, CommandNotFound, CommandTimeout, Family, HostError, ParseError
 
 #: the package's layers: model (states, sysfs/multipathd/dm values, the joined views),
@@ -80,7 +82,7 @@ class MultipathLinux(Collector):
         super().__init__(host, ctx)
         self.unwrap = Unwrap32()
         self.sessions = SessionReader()
-        self.identity: dict = {}
+        self.maps = MapReader()
 
     # -- dm-level sources
 
@@ -154,7 +156,7 @@ class MultipathLinux(Collector):
     # -- assembling
 
     def collect(self) -> Collected | list[Family]:
-        smaps = read_sysfs_maps(self.host, self.identity, _facts.sys_block(self.host, self.ctx))
+        smaps = self.maps.read(self.host, _facts.sys_block(self.host, self.ctx), self.host.uevent_generation())
         if not smaps:
             return []
         dm = self.read_dm_state()

@@ -3,8 +3,10 @@ device state, ALUA access state and I/O error counters of each path."""
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import threading
+import time
 
 from collectors.multipath_linux.model import WRAP32, SysfsMap, SysfsPath, transport_of
 from exporter.api import Host
@@ -48,79 +50,135 @@ class Unwrap32:
 
 # ------------------------------------------------------------------ maps
 
+#: seconds after which the topology is read again even when nothing said it changed (a path
+#: added to a map whose disk was already listed; a map renamed); the kernel's uevents
+#: (``exporter.api.topology_generation``) and a changed /sys/block listing refresh it at once
+TOPOLOGY_REFRESH = 60.0
 
-def _opt(host: Host, path: str) -> str | None:
-    v = host.read_optional(path)
+
+@dataclasses.dataclass(frozen=True)
+class TopoPath:
+    """What does not change while a path device exists (INQUIRY strings, dev_t, transport)."""
+
+    dev: str
+    devt: str | None
+    vendor: str | None
+    model: str | None
+    transport: str
+
+
+@dataclasses.dataclass(frozen=True)
+class TopoMap:
+    dm: str
+    name: str
+    wwid: str
+    devt: str | None
+    paths: tuple[TopoPath, ...]
+
+
+def _strip(v: str | None) -> str | None:
     return v.strip() if v is not None else None
 
 
-def read_sysfs_maps(host: Host, identity: dict | None = None, block: list[str] | None = None) -> list[SysfsMap]:
-    """Maps and their paths.  ``identity`` caches what does not change while a device
-    exists, so that a scrape of 1,000 maps x 4 paths reads only the volatile attributes:
-    a dm device's uuid and dev_t (keyed by dm-N and its name, read every scrape), a path's
-    dev_t, vendor, model and transport (keyed by its name); pruned to the devices seen.
-    ``block``: the /sys/block listing when the scrape has it already (``collectors._facts.sys_block``)."""
+def read_topology(host: Host, block: list[str]) -> list[TopoMap]:
+    """Which dm devices are multipath maps and which paths each has: /sys/block/dm-N/dm/
+    {name,uuid}, dev, slaves/, and per path its link (transport), dev and INQUIRY strings.
+    A map is a dm device whose uuid starts with ``mpath-`` (kpartx partitions are
+    ``partN-mpath-``, LVM ``LVM-``: both left out)."""
+    dms = [d for d in block if d.startswith("dm-")]
+    vals = host.read_many([f"/sys/block/{dm}/dm/{a}" for dm in dms for a in ("name", "uuid")])
     maps = []
-    cache = identity if identity is not None else {}
-    seen = set()
-    for dm in host.list_optional("/sys/block") if block is None else block:
-        if not dm.startswith("dm-"):
-            continue
-        name = _opt(host, f"/sys/block/{dm}/dm/name")
-        if name is None:
-            continue  # vanished, or not a dm device
-        key = ("dm", dm, name)
-        seen.add(key)
-        ident = cache.get(key)
-        if ident is None:
-            ident = cache[key] = (_opt(host, f"/sys/block/{dm}/dm/uuid") or "", _opt(host, f"/sys/block/{dm}/dev"))
-        uuid, dm_devt = ident
-        if not uuid.startswith("mpath-"):
-            continue  # LVM-, CRYPT-, partN-mpath- (kpartx partitions)
-        susp = _opt(host, f"/sys/block/{dm}/dm/suspended")
+    for i, dm in enumerate(dms):
+        name, uuid = _strip(vals[2 * i]), _strip(vals[2 * i + 1]) or ""
+        if name is None or not uuid.startswith("mpath-"):
+            continue  # vanished, not a dm device, or not a multipath map
+        slaves = host.list_optional(f"/sys/block/{dm}/slaves")
+        pv = host.read_many([f"/sys/block/{d}/{a}" for d in slaves for a in ("dev", "device/vendor", "device/model")] + [f"/sys/block/{dm}/dev"])
         paths = []
-        for dev in host.list_optional(f"/sys/block/{dm}/slaves"):
-            d = f"/sys/block/{dev}"
-            pkey = ("path", dev)
-            seen.add(pkey)
-            pid = cache.get(pkey)
-            if pid is None:
-                try:
-                    link = host.readlink(d)
-                except OSError:
-                    link = ""
-                devt = _opt(host, f"{d}/dev")
-                if devt is None:
-                    continue  # removed mid-scrape
-                # INQUIRY strings, space-padded (scsi_sysfs.c sdev_rd_attr vendor/model)
-                pid = cache[pkey] = (devt, _opt(host, f"{d}/device/vendor") or None, _opt(host, f"{d}/device/model") or None, transport_of(link))
-            state = _opt(host, f"{d}/device/state")
-            if state is None and pid[3] in ("iscsi", "fc", "sas", "scsi"):
-                cache.pop(pkey, None)
-                continue  # a SCSI device always has a state: this one went away mid-scrape
-            paths.append(
-                SysfsPath(
-                    dev=dev,
-                    devt=pid[0],
-                    scsi_state=state,
-                    access_state=_opt(host, f"{d}/device/access_state"),
-                    ioerr_cnt=parse_hex_counter(host.read_optional(f"{d}/device/ioerr_cnt")),
-                    iotmo_cnt=parse_hex_counter(host.read_optional(f"{d}/device/iotmo_cnt")),
-                    vendor=pid[1],
-                    model=pid[2],
-                    transport=pid[3],
-                )
-            )
-        maps.append(
-            SysfsMap(
-                dm=dm,
-                name=name or uuid[6:],
-                wwid=uuid[len("mpath-") :],
-                devt=dm_devt,
-                suspended=None if susp not in ("0", "1") else susp == "1",
-                paths=tuple(paths),
-            )
-        )
-    for key in [k for k in cache if k not in seen]:
-        del cache[key]
+        for j, dev in enumerate(slaves):
+            devt, vendor, model = (_strip(v) for v in pv[3 * j : 3 * j + 3])
+            if devt is None:
+                continue  # removed mid-read
+            try:
+                link = host.readlink(f"/sys/block/{dev}")
+            except OSError:
+                link = ""
+            # INQUIRY strings, space-padded (scsi_sysfs.c sdev_rd_attr vendor/model)
+            paths.append(TopoPath(dev, devt, vendor or None, model or None, transport_of(link)))
+        maps.append(TopoMap(dm, name or uuid[6:], uuid[len("mpath-") :], _strip(pv[-1]), tuple(paths)))
     return maps
+
+
+class MapReader:
+    """Maps and their paths, the topology read once and kept until the /sys/block listing
+    changes, a uevent says a block or SCSI device changed, ``TOPOLOGY_REFRESH`` passes, or
+    a scrape finds it stale (a map renamed or gone, a SCSI path without a state); per scrape
+    only the volatile attributes are read: each map's name and suspended, each path's
+    device/{state,access_state,ioerr_cnt,iotmo_cnt} (one ``read_many`` for all)."""
+
+    def __init__(self) -> None:
+        self.maps: list[TopoMap] | None = None
+        self._key: tuple | None = None
+        self._at = 0.0
+        self._files: list[str] = []
+
+    def _load(self, host: Host, block: list[str], key: tuple) -> None:
+        self.maps = read_topology(host, block)
+        self._key, self._at = key, time.monotonic()
+        files = []
+        for m in self.maps:
+            files += (f"/sys/block/{m.dm}/dm/name", f"/sys/block/{m.dm}/dm/suspended")
+            for p in m.paths:
+                d = f"/sys/block/{p.dev}/device/"
+                files += (d + "state", d + "access_state", d + "ioerr_cnt", d + "iotmo_cnt")
+        self._files = files
+
+    def read(self, host: Host, block: list[str] | None = None, generation: int = 0) -> list[SysfsMap]:
+        """``block``: the /sys/block listing when the scrape has it already
+        (``collectors._facts.sys_block``); ``generation``: the uevent generation."""
+        if block is None:
+            block = host.list_optional("/sys/block")
+        key = (generation, tuple(block))
+        if self.maps is None or key != self._key or time.monotonic() - self._at > TOPOLOGY_REFRESH:
+            self._load(host, block, key)
+        out = self._volatile(host)
+        if out is None:  # the topology changed under us: read it again, once
+            self._load(host, block, key)
+            out = self._volatile(host) or []
+        return out
+
+    def _volatile(self, host: Host) -> list[SysfsMap] | None:
+        vals = host.read_many(self._files)
+        maps = []
+        i = 0
+        for m in self.maps or ():
+            name, susp = _strip(vals[i]), _strip(vals[i + 1])
+            i += 2
+            if name is None or (name or m.wwid) != m.name:
+                return None  # gone or renamed
+            paths = []
+            for p in m.paths:
+                state, access, ioerr, iotmo = vals[i : i + 4]
+                i += 4
+                if state is None and p.transport in ("iscsi", "fc", "sas", "scsi"):
+                    return None  # a SCSI device always has a state: this one went away
+                paths.append(
+                    SysfsPath(
+                        dev=p.dev,
+                        devt=p.devt,
+                        scsi_state=_strip(state),
+                        access_state=_strip(access),
+                        ioerr_cnt=parse_hex_counter(ioerr),
+                        iotmo_cnt=parse_hex_counter(iotmo),
+                        vendor=p.vendor,
+                        model=p.model,
+                        transport=p.transport,
+                    )
+                )
+            maps.append(SysfsMap(dm=m.dm, name=m.name, wwid=m.wwid, devt=m.devt, suspended=None if susp not in ("0", "1") else susp == "1", paths=tuple(paths)))
+        return maps
+
+
+def read_sysfs_maps(host: Host, block: list[str] | None = None) -> list[SysfsMap]:
+    """Maps and their paths, everything read now (``MapReader`` keeps the topology)."""
+    return MapReader().read(host, block)
