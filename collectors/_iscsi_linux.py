@@ -364,17 +364,17 @@ def register_disk_sets(keys: Iterable[str]) -> None:
         _disk_sets.update(keys)
 
 
-def read_disk_set_bytes(host: Host) -> dict[str, tuple[int, int]]:
+def read_disk_set_bytes(host: Host, wanted: frozenset[str] | None = None) -> dict[str, tuple[int, int]]:
     with _disk_sets_lock:
-        keys = list(_disk_sets)
+        keys = [k for k in _disk_sets if wanted is None or k in wanted]
     if not keys:
         return {}
-    disks = _diskstats.read_diskstats(host)
+    disks = _diskstats.parse_disk_bytes(host.read_text("/proc/diskstats"), {d for k in keys for d in k.split("+")})
     out = {}
     for key in keys:
         members = [disks.get(d) for d in key.split("+")]
         if all(members):
-            out[key] = (sum(m.read_bytes for m in members), sum(m.write_bytes for m in members))
+            out[key] = (sum(m[0] for m in members), sum(m[1] for m in members))
     return out
 
 

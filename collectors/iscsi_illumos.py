@@ -303,7 +303,7 @@ def read_kstats(host: Host) -> InitiatorKstats:
     return parse_iscsi_kstats(run_kstat(host, KSTAT_SELECTORS))
 
 
-def read_session_bytes(host: Host) -> dict[str, tuple[int, int]]:
+def read_session_bytes(host: Host, keys: frozenset[str] | None = None) -> dict[str, tuple[int, int]]:
     """Peak sampler reader: {``iscsi_sess_io_<hba>_<oid>``: (nread, nwritten)}."""
     out = {}
     for (_m, _i, name), stats in parse_kstat_p(run_kstat(host, SAMPLE_SELECTORS), SRC_KSTAT).items():

@@ -281,7 +281,7 @@ def read_links(host: Host) -> dict[str, Link]:
     return build_links(topology, read_kstats(host, topology, ht.timeout))
 
 
-def read_counters(host: Host) -> dict[str, tuple[int, int]]:
+def read_counters(host: Host, keys: frozenset[str] | None = None) -> dict[str, tuple[int, int]]:
     """The sampler's cheap read: the same single ``kstat -p`` as a scrape (no dladm: the
     topology is the one the scrapes last read)."""
     ht = host_topology(host)

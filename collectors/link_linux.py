@@ -206,9 +206,25 @@ def read_links(host: Host, dump=_ASK) -> dict[str, Link]:
     return links
 
 
-def read_counters(host: Host) -> dict[str, tuple[int, int]]:
-    """The sampler's cheap read: one file for every link's byte counters."""
-    return {n: (c.rx_bytes, c.tx_bytes) for n, c in read_netdev_counters(host).items()}
+def read_counters(host: Host, keys: frozenset[str] | None = None) -> dict[str, tuple[int, int]]:
+    """The sampler's cheap read: one file for every link's byte counters; with ``keys``
+    only the lines of those links are parsed (``<name>: rx_bytes ... tx_bytes ...``,
+    net/core/net-procfs.c dev_seq_printf_stats: tx_bytes is the 9th number)."""
+    if keys is None:
+        return {n: (c.rx_bytes, c.tx_bytes) for n, c in read_netdev_counters(host).items()}
+    out = {}
+    for line in host.read_text("/proc/net/dev").splitlines()[2:]:
+        name, colon, rest = line.partition(":")
+        name = name.strip()
+        if not colon or name not in keys:
+            continue
+        f = rest.split()
+        if len(f) >= 16:
+            try:
+                out[name] = (int(f[0]), int(f[8]))
+            except ValueError:
+                continue
+    return out
 
 
 _link_common.LINK_READERS["linux"] = lambda host, ctx: read_links(host, _facts.netlink(host, ctx))

@@ -210,7 +210,7 @@ def make_sampler(config: Config, host: Host) -> Sampler | None:
 
     def readers(source: str):
         fn = SAMPLE_READERS.get((source, host.platform))
-        return None if fn is None else (lambda: fn(host))
+        return None if fn is None else (lambda keys: fn(host, keys))
 
     return Sampler(config.sampler_interval, readers)
 

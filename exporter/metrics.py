@@ -10,6 +10,7 @@ tuple; ``to_client()`` converts one for code that wants client_python objects.
 from __future__ import annotations
 
 import math
+from operator import itemgetter
 from collections.abc import Iterable, Iterator, Sequence
 
 PREFIX = "lanes_"
@@ -136,26 +137,37 @@ class Stateset:
 
 def merge(families: Iterable[Family]) -> list[Family]:
     """Merge families of the same name (several collectors emit the group model), sort by
-    name and samples by label values, and drop exact duplicate samples."""
+    name and samples by label values, and drop exact duplicate samples (the first one
+    stays).  Sorts in place: a family that is not merged is reused, not copied (a
+    4,000-path host has 100,000 samples)."""
     by_name: dict[str, Family] = {}
+    copied: set[str] = set()
     for fam in families:
         have = by_name.get(fam.name)
         if have is None:
-            merged = Family.__new__(Family)
-            merged.name, merged.type, merged.help, merged.labels = fam.name, fam.type, fam.help, fam.labels
-            merged.samples = list(fam.samples)
-            by_name[fam.name] = merged
+            by_name[fam.name] = fam
         elif have.labels == fam.labels and have.type == fam.type:
+            if fam.name not in copied:  # a new family before extending: never grow an input's list
+                merged = Family.__new__(Family)
+                merged.name, merged.type, merged.help, merged.labels = have.name, have.type, have.help, have.labels
+                merged.samples = list(have.samples)
+                by_name[fam.name] = have = merged
+                copied.add(fam.name)
             have.samples.extend(fam.samples)
         else:
             raise ValueError(f"{fam.name}: emitted with different types or labels")
     out = []
+    first = itemgetter(0)
     for name in sorted(by_name):
         fam = by_name[name]
-        seen: dict[tuple[str, ...], int | float] = {}
-        for lv, v in fam.samples:
-            seen.setdefault(lv, v)
-        fam.samples = sorted(seen.items())
+        samples = fam.samples
+        samples.sort(key=first)  # stable: the first of equal label values stays first
+        if any(samples[i][0] == samples[i - 1][0] for i in range(1, len(samples))):
+            kept = [samples[0]]
+            for s in samples[1:]:
+                if s[0] != kept[-1][0]:
+                    kept.append(s)
+            fam.samples = kept
         out.append(fam)
     return out
 
@@ -217,6 +229,7 @@ def render_chunks(families: Iterable[Family], cache: SeriesCache | None = None) 
     if len(heads) >= cache.max_entries:
         heads.clear()  # full: start afresh, so series that are gone do not stay
     room = cache.max_entries - len(heads)
+    use_cache = cache.max_entries > 0
     for fam in families:
         if not fam.samples:
             continue
@@ -224,15 +237,25 @@ def render_chunks(families: Iterable[Family], cache: SeriesCache | None = None) 
         append(f"# HELP {name} {_escape_help(fam.help)}\n# TYPE {name} {fam.type}\n")
         if fam.labels:
             labels = fam.labels
+            # name{a="%s",b="%s"} : one %-format per series when no value needs escaping
+            tmpl = name + "{" + ",".join(f'{k}="%s"' for k in labels) + "} "
             for lv, v in fam.samples:
-                key = (labels, lv)
-                head = heads.get(key)
-                if head is None:
-                    head = _labels(labels, lv)
-                    if room > 0:
-                        heads[key] = head
-                        room -= 1
-                line = name + head + (str(v) if type(v) is int else format_value(v)) + "\n"
+                if use_cache:
+                    key = (labels, lv)
+                    head = heads.get(key)
+                    if head is None:
+                        head = _labels(labels, lv)
+                        if room > 0:
+                            heads[key] = head
+                            room -= 1
+                    head = name + head
+                else:
+                    joined = "".join(lv)
+                    if "\\" in joined or '"' in joined or "\n" in joined:
+                        head = name + _labels(labels, lv)
+                    else:
+                        head = tmpl % lv
+                line = head + (str(v) if type(v) is int else format_value(v)) + "\n"
                 append(line)
                 size += len(line)
                 if size >= CHUNK:

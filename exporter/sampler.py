@@ -2,7 +2,7 @@
 
 A 1-minute ``rate()`` averages a 5-second saturation away.  The sampler reads byte
 counters every ``interval`` seconds in its own thread (one cheap read per source: for
-links one /proc/net/dev), keeps the highest rate per member over the current window, and
+links one /proc/net/dev, of which only the followed lines are parsed), keeps the highest rate per member over the current window, and
 each scrape closes the window (``roll``): a scrape reports the peak since the previous one.
 Only the members a scrape asked for (``want``) are followed.
 """
@@ -16,7 +16,8 @@ from collections.abc import Callable, Iterable, Mapping
 
 log = logging.getLogger("lanes.sampler")
 
-Reader = Callable[[], Mapping[str, tuple[int, int]]]
+#: reader(keys) -> {key: (rx_bytes, tx_bytes)}, at least for the ``keys`` followed
+Reader = Callable[[frozenset], Mapping[str, tuple[int, int]]]
 
 
 class Sampler:
@@ -55,7 +56,7 @@ class Sampler:
             if reader is None or not keys:
                 continue
             try:
-                counters = reader()
+                counters = reader(keys)  # only the lines it follows are parsed
             except Exception as e:  # a failed read skips one interval, never kills the thread
                 self.errors += 1
                 log.debug("sampler read of %s failed: %s", source, e)

@@ -90,7 +90,7 @@ def test_sampler_peak_is_the_highest_interval_rate(monkeypatch):
     counters = {"eth0": (0, 0)}
     clock = [100.0]
     monkeypatch.setattr("exporter.sampler.time.monotonic", lambda: clock[0])
-    s = Sampler(1.0, lambda source: (lambda: dict(counters)) if source == "link" else None)
+    s = Sampler(1.0, lambda source: (lambda keys: dict(counters)) if source == "link" else None)
     s.want("link", ["eth0"])
     steps = [(1.0, 1000, 10), (1.0, 1000, 10), (0.5, 4000, 0), (1.0, 0, 500)]
     s.sample_once()
@@ -112,7 +112,7 @@ def test_sampler_peak_is_the_highest_interval_rate(monkeypatch):
 
 def test_sampler_thread_starts_and_stops():
     reads = []
-    s = Sampler(0.05, lambda source: (lambda: reads.append(1) or {"x": (len(reads), 0)}))
+    s = Sampler(0.05, lambda source: (lambda keys: reads.append(1) or {"x": (len(reads), 0)}))
     s.want("link", ["x"])
     s.start()
     time.sleep(0.4)
