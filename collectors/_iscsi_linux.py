@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import dataclasses
 import errno
-import functools
 import re
 import threading
 import time
@@ -51,14 +50,15 @@ class SessionIdentity:
     recovery_tmo: int | None = None  # set at login from node.session.timeo.replacement_timeout
 
     # computed once per identity (the identity lives as long as the session): a scrape of
-    # 4,000 sessions asks for them several times each
-    @functools.cached_property
-    def portal(self) -> str:
-        return format_portal(self.persistent_address or self.address, self.persistent_port or self.port)
+    # 4,000 sessions asks for them several times each; plain fields, not cached_property,
+    # whose per-instance __dict__ cost 3 MB on a 4,000-session host
+    portal: str = dataclasses.field(init=False, repr=False, compare=False)
+    member: str = dataclasses.field(init=False, repr=False, compare=False)
 
-    @functools.cached_property
-    def member(self) -> str:
-        return f"{self.portal}@{self.iface or 'default'}"
+    def __post_init__(self) -> None:
+        portal = format_portal(self.persistent_address or self.address, self.persistent_port or self.port)
+        object.__setattr__(self, "portal", portal)
+        object.__setattr__(self, "member", f"{portal}@{self.iface or 'default'}")
 
 
 @dataclasses.dataclass(frozen=True)

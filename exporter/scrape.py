@@ -171,6 +171,9 @@ class Scraper:
 
     def _scrape_now(self, deadline: float | None) -> list[Family]:
         self.scrapes += 1
+        # the status page's copy of the last scrape shrinks to what its rates need before
+        # this scrape builds its own (a reader meanwhile waits for this scrape: single flight)
+        self.prev, self.last = _for_rates(self.last), None
         if self.sampler is not None:
             self.sampler.roll()
         facts = Facts()
@@ -221,7 +224,7 @@ class Scraper:
         except ValueError as e:  # two collectors disagree on a family's type or labels
             log.error("scrape output conflict", extra={"err": str(e)})
             result = merge([success, duration, last, build])
-        self.prev, self.last = _for_rates(self.last), (wall, _for_status(result))
+        self.last = (wall, _for_status(result))
         return result
 
     def close(self) -> None:
