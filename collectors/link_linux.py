@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 
 from collectors import _facts, _link_common
 from collectors._link_common import Link, LinkFilter, link_families
@@ -97,14 +97,22 @@ def _basename_link(host: Host, path: str) -> str:
         return ""
 
 
-def read_link_sysfs(host: Host, name: str, counters: NetDevCounters | None) -> Link | None:
+#: the attributes of /sys/class/net/<if> read every scrape, in this order
+LINK_ATTRS = ("operstate", "flags", "carrier", "uevent", "address", "speed", "mtu", "carrier_changes")
+
+
+def read_link_sysfs(host: Host, name: str, counters: NetDevCounters | None, values: Sequence[str | None] | None = None) -> Link | None:
+    """``values``: the ``LINK_ATTRS`` of the link when the caller read them already (one
+    ``read_many`` for every link of the host)."""
     base = f"/sys/class/net/{name}"
-    operstate = host.read_optional(f"{base}/operstate")
+    if values is None:
+        values = host.read_many([f"{base}/{a}" for a in LINK_ATTRS])
+    operstate, flags_t, carrier_t, uevent_t, address, speed, mtu, carrier_changes = values
     if operstate is None:  # vanished mid-scrape, or not an interface (bonding_masters)
         return None
-    flags = int_or_none(host.read_optional(f"{base}/flags"))
-    carrier = int_or_none(host.read_optional(f"{base}/carrier"))
-    uevent = parse_uevent(host.read_optional(f"{base}/uevent") or "")
+    flags = int_or_none(flags_t)
+    carrier = int_or_none(carrier_t)
+    uevent = parse_uevent(uevent_t or "")
     # the driver never changes over a device's life: (name, ifindex) identifies that life
     key = (int_or_none(uevent.get("IFINDEX")) or -1, name)
     driver = _DRIVER_CACHE.get(key) if key[0] >= 0 else None
@@ -123,14 +131,14 @@ def read_link_sysfs(host: Host, name: str, counters: NetDevCounters | None) -> L
     return Link(
         name=name,
         kind=kind,
-        mac=(host.read_optional(f"{base}/address") or "").strip(),
+        mac=(address or "").strip(),
         driver=driver,
         master=_basename_link(host, f"{base}/master"),
         operstate=operstate.strip() or "unknown",
         admin_up=None if flags is None else bool(flags & IFF_UP),
         carrier=None if carrier is None else bool(carrier),
-        speed_bytes=_speed(host.read_optional(f"{base}/speed")),
-        mtu=int_or_none(host.read_optional(f"{base}/mtu")),
+        speed_bytes=_speed(speed),
+        mtu=int_or_none(mtu),
         rx_bytes=counters.rx_bytes if counters else None,
         tx_bytes=counters.tx_bytes if counters else None,
         rx_packets=counters.rx_packets if counters else None,
@@ -139,7 +147,7 @@ def read_link_sysfs(host: Host, name: str, counters: NetDevCounters | None) -> L
         tx_errors=counters.tx_errors if counters else None,
         rx_dropped=counters.rx_dropped if counters else None,
         tx_dropped=counters.tx_dropped if counters else None,
-        carrier_changes=int_or_none(host.read_optional(f"{base}/carrier_changes")),
+        carrier_changes=int_or_none(carrier_changes),
     )
 
 
@@ -148,8 +156,11 @@ def read_links_sysfs(host: Host) -> dict[str, Link]:
     if len(_DRIVER_CACHE) > 4 * len(counters) + 64:  # devices come and go: forget old ones
         _DRIVER_CACHE.clear()
     links = {}
-    for name in host.list_optional("/sys/class/net"):
-        link = read_link_sysfs(host, name, counters.get(name))
+    names = host.list_optional("/sys/class/net")
+    n = len(LINK_ATTRS)
+    values = host.read_many([f"/sys/class/net/{name}/{a}" for name in names for a in LINK_ATTRS])
+    for i, name in enumerate(names):
+        link = read_link_sysfs(host, name, counters.get(name), values[i * n : (i + 1) * n])
         if link is not None:
             links[name] = link
     return links
