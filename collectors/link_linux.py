@@ -97,6 +97,8 @@ def _basename_link(host: Host, path: str) -> str:
         return ""
 
 
+_ASK_SPEED = "\0ask"  # link_from_netlink reads the speed itself
+
 #: the attributes of /sys/class/net/<if> read every scrape, in this order
 LINK_ATTRS = ("operstate", "flags", "carrier", "uevent", "address", "speed", "mtu", "carrier_changes")
 
@@ -166,7 +168,8 @@ def read_links_sysfs(host: Host) -> dict[str, Link]:
     return links
 
 
-def link_from_netlink(host: Host, msg: Mapping, names: Mapping[int, str]) -> Link:
+def link_from_netlink(host: Host, msg: Mapping, names: Mapping[int, str], speed: str | None = _ASK_SPEED) -> Link:
+    """``speed``: the link's /sys/class/net/<if>/speed when the caller read it already."""
     name = msg["name"]
     key = (msg["index"], name)
     driver = _DRIVER_CACHE.get(key)
@@ -183,7 +186,7 @@ def link_from_netlink(host: Host, msg: Mapping, names: Mapping[int, str]) -> Lin
         operstate=msg.get("operstate", "unknown"),
         admin_up=msg["admin_up"],
         carrier=None if "carrier" not in msg else bool(msg["carrier"]),
-        speed_bytes=_speed(host.read_optional(f"/sys/class/net/{name}/speed")),
+        speed_bytes=_speed(host.read_optional(f"/sys/class/net/{name}/speed") if speed is _ASK_SPEED else speed),
         mtu=msg.get("mtu"),
         rx_bytes=st.get("rx_bytes"),
         tx_bytes=st.get("tx_bytes"),
@@ -212,8 +215,9 @@ def read_links(host: Host, dump=_ASK) -> dict[str, Link]:
         for k in [k for k in _DRIVER_CACHE if k not in live]:
             _DRIVER_CACHE.pop(k, None)
     links = {}
-    for msg in dump:
-        links[msg["name"]] = link_from_netlink(host, msg, names)
+    speeds = host.read_many([f"/sys/class/net/{msg['name']}/speed" for msg in dump])  # netlink has no speed
+    for msg, speed in zip(dump, speeds):
+        links[msg["name"]] = link_from_netlink(host, msg, names, speed)
     return links
 
 

@@ -58,6 +58,8 @@ STATS64_FIELDS = (
 
 _NLMSGHDR = struct.Struct("=IHHII")
 _IFINFOMSG = struct.Struct("=BxHiII")
+_WANTED = frozenset({IFLA_IFNAME, IFLA_STATS64, IFLA_OPERSTATE, IFLA_CARRIER, IFLA_CARRIER_CHANGES, IFLA_MTU,
+                     IFLA_MASTER, IFLA_ADDRESS, IFLA_PERM_ADDRESS, IFLA_LINKINFO})  # fmt: skip
 _NLA = struct.Struct("=HH")
 _U32 = struct.Struct("=I")
 
@@ -90,11 +92,25 @@ def _mac(v) -> str:
     return ":".join(f"{b:02x}" for b in bytes(v))
 
 
-def decode_link(msg: memoryview) -> dict:
+def decode_link(msg: memoryview) -> dict:  # noqa: C901 - one flat attribute switch
     """Decode one RTM_NEWLINK payload (after the nlmsghdr)."""
     _family, _type, index, flags, _change = _IFINFOMSG.unpack_from(msg, 0)
     link: dict = {"index": index, "flags": flags, "admin_up": bool(flags & IFF_UP)}
-    for atype, v in iter_attrs(msg, _IFINFOMSG.size):
+    # iter_attrs inlined: a link has about 45 attributes of which 10 are wanted, and a host
+    # with 1,000 links decodes 45,000 a scrape (SPEC §9 live target); the others are skipped
+    # without a slice
+    offset, end = _IFINFOMSG.size, len(msg)
+    unpack, wanted = _NLA.unpack_from, _WANTED
+    while offset + 4 <= end:
+        length, atype = unpack(msg, offset)
+        if length < 4 or offset + length > end:
+            break
+        atype &= 0x3FFF
+        start = offset
+        offset += (length + 3) & ~3
+        if atype not in wanted:
+            continue
+        v = msg[start + 4 : start + length]
         if atype == IFLA_IFNAME:
             link["name"] = _cstr(v)
         elif atype == IFLA_STATS64:
