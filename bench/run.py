@@ -329,7 +329,8 @@ def storage_host(args, logdir: str) -> dict:
         res = alternate(lanes, node, rounds, args.warmup, not args.no_gzip)
         res.update(info)
         res["first_scrape_s"] = first_s
-        res["series_per_object"] = series_per_object(samples(text))
+        # a scrape after the rounds: the sampler's peak series are there too
+        res["series_per_object"] = series_per_object(samples(lanes.scrape()[2]))
         res["group_members"] = members
         if args.cpu_seconds > 0:  # SPEC §9: the sampler at 1 s following every member, idle
             res["sampler"] = storage_sampler_cpu(args, lanes, [a for a in argv if a != f"127.0.0.1:{lp}"], logdir)
