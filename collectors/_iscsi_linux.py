@@ -262,7 +262,7 @@ class SessionReader:
             block = host.list_optional("/sys/block")
         disks = self._disks(host, block, (generation, tuple(block or ()), tuple(names), tuple(links))) if names else {}
         states = self._states(host, names)
-        for k, (name, link) in enumerate(zip(names, links)):
+        for k, (name, link) in enumerate(zip(names, links, strict=True)):
             state = states[2 * k]
             if state is None:
                 continue  # vanished between listing and reading

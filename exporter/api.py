@@ -69,7 +69,7 @@ T = TypeVar("T")
 #: ``keys`` are the keys the sampler follows (None: all); a reader may parse only those
 #: (a 4,000-path host follows 8,200 members every second).  Collectors register theirs at
 #: import; the peak sampler looks them up.
-SAMPLE_READERS: dict[tuple[str, str], Callable[[Host, "frozenset[str] | None"], Mapping[str, tuple[int, int]]]] = {}
+SAMPLE_READERS: dict[tuple[str, str], Callable[[Host, frozenset[str] | None], Mapping[str, tuple[int, int]]]] = {}
 
 
 class ParseError(Exception):

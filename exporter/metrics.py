@@ -10,8 +10,8 @@ tuple; ``to_client()`` converts one for code that wants client_python objects.
 from __future__ import annotations
 
 import math
-from operator import itemgetter
 from collections.abc import Iterable, Iterator, Sequence
+from operator import itemgetter
 
 PREFIX = "lanes_"
 TYPES = ("gauge", "counter", "untyped")

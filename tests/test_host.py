@@ -141,3 +141,33 @@ def test_record_cli_then_replay_gives_the_same_links(tmp_path):
         return sorted(line.split('"')[1] for line in text.splitlines() if line.startswith("lanes_link_mtu_bytes{"))
 
     assert links(replay.stdout) == links(live.stdout) and links(live.stdout)
+
+
+def test_read_many_reads_like_read_optional(tmp_path):
+    """LiveHost.read_many (the batched per-scrape read of state files) gives what
+    read_optional gives, file by file: content, None for absent, an error for the rest."""
+    (tmp_path / "sys" / "block" / "sdc" / "device").mkdir(parents=True)
+    (tmp_path / "sys" / "block" / "sdc" / "device" / "state").write_text("running\n")
+    (tmp_path / "sys" / "big").write_text("x" * 10000)
+    host = LiveHost(rootfs=str(tmp_path))
+    paths = ["/sys/block/sdc/device/state", "/sys/block/sdd/device/state", "/sys/block/sdc/dev/nothing", "/sys/big"]
+    assert host.read_many(paths) == [host.read_optional(p) for p in paths] == ["running\n", None, None, "x" * 10000]
+    with pytest.raises(IsADirectoryError):
+        host.read_many(["/sys/block"])
+    wrapped = LiveHost(rootfs=str(tmp_path))
+    seen = []
+    wrapped.read_text = lambda p: seen.append(p) or "w"  # a wrapped read_text is honoured
+    assert wrapped.read_many(["/sys/block/sdc/device/state"]) == ["w"] and seen
+
+
+def test_uevent_messages_that_change_storage_topology():
+    """UeventWatch counts kernel uevents of block, SCSI, iSCSI and NVMe devices (format:
+    Documentation/ABI/testing/sysfs-uevent; lib/kobject_uevent.c), not the others."""
+    from exporter.host import UeventWatch
+
+    add_disk = b"add@/devices/platform/host3/session1/target3:0:0/3:0:0:1/block/sdc\0ACTION=add\0DEVPATH=/devices/platform/host3/session1/target3:0:0/3:0:0:1/block/sdc\0SUBSYSTEM=block\0MAJOR=8\0MINOR=32\0DEVNAME=sdc\0DEVTYPE=disk\0SEQNUM=4242\0"
+    session = b"remove@/devices/platform/host3/session1/iscsi_session/session1\0ACTION=remove\0SUBSYSTEM=iscsi_session\0SEQNUM=4243\0"
+    net = b"add@/devices/virtual/net/veth0\0ACTION=add\0SUBSYSTEM=net\0INTERFACE=veth0\0IFINDEX=7\0SEQNUM=4244\0"
+    assert UeventWatch.relevant(add_disk) and UeventWatch.relevant(session)
+    assert not UeventWatch.relevant(net) and not UeventWatch.relevant(b"garbage")
+    assert LiveHost(rootfs="/nonexistent").uevent_generation() == 0  # below another root: no kernel to ask

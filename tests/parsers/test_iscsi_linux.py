@@ -208,3 +208,36 @@ def test_sessions_of_one_node_record_stay_apart():
         "session10": "10.0.0.20:3260@iface-ens1f0#2",
         "session11": "10.0.0.20:3260@iface-ens1f0#3",
     }
+
+
+def test_session_disks_listed_once_while_nothing_changes():
+    """The disks of each session (one readlink per /sys/block/sdX) are kept while the
+    /sys/block listing, the sessions, their class links and the uevent generation stay."""
+    import collections
+    import os
+
+    from helpers import SCENARIOS
+
+    from collectors._iscsi_linux import SessionReader
+    from collectors._routes import read_route_table
+    from exporter.host import SnapshotHost
+
+    host = SnapshotHost(os.path.join(SCENARIOS, "linux-mpio-round-robin-healthy"))
+    links = collections.Counter()
+    readlink = host.readlink
+
+    def counting(path):
+        links[path] += 1
+        return readlink(path)
+
+    host.readlink = counting
+    reader, routes = SessionReader(), read_route_table(host)
+    block = host.list_optional("/sys/block")
+    first = reader.read(host, routes, block)
+    assert any(s.disks for s in first.values())
+    assert reader.read(host, routes, block) == first
+    disk = next(s.disks[0] for s in first.values() if s.disks)
+    assert links[f"/sys/block/{disk}"] == 1
+    assert links["/sys/class/iscsi_session/session1"] == 2  # the lifetime key: every scrape
+    reader.read(host, routes, block, generation=1)
+    assert links[f"/sys/block/{disk}"] == 2

@@ -353,3 +353,45 @@ def test_removed_path_still_counts_and_devices_are_never_touched():
     assert second[("lanes_member_up", ("multipath", "mpatha", "sdd"))] == 0
     assert second[("lanes_multipath_map_paths", ("mpatha",))] == 1
     assert not [p for p in seen if p.startswith("/dev")]
+
+
+def test_topology_read_once_states_every_scrape():
+    """MapReader: the maps' slaves, dev_t and INQUIRY strings are read on the first scrape
+    only; states and counters every scrape; a changed /sys/block listing or uevent
+    generation, or a path that lost its state, reads the topology again."""
+    import collections
+
+    from collectors.multipath_linux.sysfs import MapReader
+
+    host = _snapshot("linux-mpio-round-robin-healthy")
+    reads = collections.Counter()
+    read_text, listdir = host.read_text, host.listdir
+    gone = set()
+
+    def rt(path):
+        reads[path] += 1
+        if any(f"/{d}/" in path for d in gone):
+            raise FileNotFoundError(path)
+        return read_text(path)
+
+    def ld(path):
+        reads[path] += 1
+        return listdir(path)
+
+    host.read_text, host.listdir = rt, ld
+    r = MapReader()
+    block = host.list_optional("/sys/block")
+    first = r.read(host, block)
+    dm = first[0].dm
+    for _ in range(2):
+        assert r.read(host, block) == first
+    assert reads[f"/sys/block/{dm}/slaves"] == 1 and reads["/sys/block/sdc/device/vendor"] == 1
+    assert reads["/sys/block/sdc/device/state"] == 3 and reads[f"/sys/block/{dm}/dm/suspended"] == 3
+    r.read(host, block, generation=1)  # a uevent came: the topology again
+    assert reads[f"/sys/block/{dm}/slaves"] == 2
+    r.read(host, [*block, "sdzz"])  # the listing changed
+    assert reads[f"/sys/block/{dm}/slaves"] == 3
+    gone.add("sdc")  # the path went away under the kept topology: read again at once
+    out = r.read(host, [*block, "sdzz"])
+    assert reads[f"/sys/block/{dm}/slaves"] == 4
+    assert "sdc" not in {p.dev for m in out for p in m.paths}
