@@ -355,11 +355,12 @@ class LiveHost(Host):
         out: list[str | None] = []
         append = out.append
         resolve = self.path
+        sysfs = self.sysfs
         flags = os.O_RDONLY | os.O_CLOEXEC
         open_, read, close = os.open, os.read, os.close
         for p in paths:
             try:
-                fd = open_(resolve(p), flags)
+                fd = open_(sysfs + p[4:] if p.startswith("/sys/") else resolve(p), flags)
             except OSError as e:
                 if e.errno in _ABSENT_ERRNOS:
                     append(None)

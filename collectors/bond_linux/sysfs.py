@@ -117,7 +117,8 @@ def read_bond_sysfs(host: Host, name: str) -> Bond | None:
     if mode is None:  # no bonding/ directory (vanished, or procfs-only kernel)
         return None
     lacp = _choice(mode, f"{base}/mode", MODES) == "802.3ad"
-    files = {f: host.read_optional(f"{base}/{f}") for f in (MASTER_FILES if lacp else MASTER_COMMON) if f != "mode"}
+    names = [f for f in (MASTER_FILES if lacp else MASTER_COMMON) if f != "mode"]
+    files = dict(zip(names, host.read_many([f"{base}/{f}" for f in names]), strict=True))
     files["mode"] = mode
     bond = parse_bond_sysfs(name, files)
     members = []
@@ -130,7 +131,8 @@ def read_bond_sysfs(host: Host, name: str) -> Bond | None:
             status = host.read_optional(f"{src}/mii_status")
             if status is None:
                 continue
-            sfiles = {f: host.read_optional(f"{src}/{f}") for f in (SLAVE_FILES if lacp else SLAVE_COMMON) if f != "mii_status"}
+            snames = [f for f in (SLAVE_FILES if lacp else SLAVE_COMMON) if f != "mii_status"]
+            sfiles = dict(zip(snames, host.read_many([f"{src}/{f}" for f in snames]), strict=True))
             sfiles["mii_status"] = status
             member = parse_slave_sysfs(slave, sfiles, src)
             break
