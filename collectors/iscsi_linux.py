@@ -48,7 +48,6 @@ from collectors._iscsi_linux import (
     NodeRecord,
     Session,
     SessionIdentity,
-    SessionReader,
     disambiguate,
     format_portal,
     parse_node_entry,
@@ -59,6 +58,7 @@ from collectors._iscsi_linux import (
     read_node_records,
     register_disk_sets,
     session_sample,
+    shared_reader,
     wanted_records,
 )
 from collectors._link_common import Link, nic_speed
@@ -143,7 +143,7 @@ class IscsiLinux(Collector):
 
     def __init__(self, host, ctx):
         super().__init__(host, ctx)
-        self.reader = SessionReader()
+        self.reader = shared_reader(host)
 
     def collect(self) -> Collected | list[Family]:
         sessions = _facts.iscsi_sessions(self.host, self.ctx, self.reader)

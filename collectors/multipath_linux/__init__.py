@@ -45,7 +45,7 @@ from __future__ import annotations
 import dataclasses
 
 from collectors import _facts
-from collectors._iscsi_linux import SessionReader, disk_session_map
+from collectors._iscsi_linux import disk_session_map, shared_reader
 from collectors.multipath_linux.dm import grouping_policy, parse_dm_status, parse_dm_table, queue_if_no_path
 from collectors.multipath_linux.families import map_families, path_families, path_info_family
 from collectors.multipath_linux.groups import to_groups
@@ -81,7 +81,7 @@ class MultipathLinux(Collector):
     def __init__(self, host, ctx):
         super().__init__(host, ctx)
         self.unwrap = Unwrap32()
-        self.sessions = SessionReader()
+        self.sessions = shared_reader(host)
         self.maps = MapReader()
 
     # -- dm-level sources
