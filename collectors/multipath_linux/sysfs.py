@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import sys
 import threading
 import time
 
@@ -80,6 +81,11 @@ def _strip(v: str | None) -> str | None:
     return v.strip() if v is not None else None
 
 
+def _state(v: str | None) -> str | None:
+    """A state word or INQUIRY string, interned: 4,000 paths share a handful of them."""
+    return sys.intern(v.strip()) if v is not None else None
+
+
 def read_topology(host: Host, block: list[str]) -> list[TopoMap]:
     """Which dm devices are multipath maps and which paths each has: /sys/block/dm-N/dm/
     {name,uuid}, dev, slaves/, and per path its link (transport), dev and INQUIRY strings.
@@ -96,7 +102,7 @@ def read_topology(host: Host, block: list[str]) -> list[TopoMap]:
         pv = host.read_many([f"/sys/block/{d}/{a}" for d in slaves for a in ("dev", "device/vendor", "device/model")] + [f"/sys/block/{dm}/dev"])
         paths = []
         for j, dev in enumerate(slaves):
-            devt, vendor, model = (_strip(v) for v in pv[3 * j : 3 * j + 3])
+            devt, vendor, model = _strip(pv[3 * j]), _state(pv[3 * j + 1]), _state(pv[3 * j + 2])
             if devt is None:
                 continue  # removed mid-read
             try:
@@ -166,8 +172,8 @@ class MapReader:
                     SysfsPath(
                         dev=p.dev,
                         devt=p.devt,
-                        scsi_state=_strip(state),
-                        access_state=_strip(access),
+                        scsi_state=_state(state),
+                        access_state=_state(access),
                         ioerr_cnt=parse_hex_counter(ioerr),
                         iotmo_cnt=parse_hex_counter(iotmo),
                         vendor=p.vendor,
