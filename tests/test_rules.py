@@ -168,6 +168,26 @@ def test_every_metric_the_rules_read_exists_in_a_golden(rules_doc):
     assert not missing, f"metric names read by the rules that no golden under tests/golden has (goldens: {len(have)} names): {json.dumps(missing, indent=1)}"
 
 
+#: SPEC §9: enumerations of a path or a session export their current state only (one
+#: series, value 1): a 0-valued series of these never exists
+CURRENT_STATE_ONLY = (
+    "lanes_multipath_path_scsi_state", "lanes_multipath_path_alua_state", "lanes_multipath_path_dm_state",
+    "lanes_multipath_path_checker_state", "lanes_iscsi_session_state", "lanes_iscsi_connection_state",
+    "lanes_nvme_controller_state", "lanes_nvme_path_ana_state", "lanes_mpxio_path_state", "lanes_mpxio_tpg_access_state",
+)  # fmt: skip
+
+
+def test_no_rule_depends_on_a_zero_valued_state_series(rules_doc):
+    """SPEC §9: alert rules never depend on a state series being present with value 0."""
+    bad = []
+    for g in rules_doc["groups"]:
+        for r in g["rules"]:
+            for name in CURRENT_STATE_ONLY:
+                if re.search(rf"\b{name}\b(\{{[^}}]*\}})?\s*(==\s*0\b|!=\s*1\b|<\s*1\b)", r["expr"]):
+                    bad.append((r.get("alert") or r.get("record"), name))
+    assert not bad, bad
+
+
 # ------------------------------------------------------------------ promtool unit tests
 
 
