@@ -4,7 +4,6 @@ device state, ALUA access state and I/O error counters of each path."""
 from __future__ import annotations
 
 import dataclasses
-import re
 import sys
 import threading
 import time
@@ -12,12 +11,14 @@ import time
 from collectors.multipath_linux.model import WRAP32, SysfsMap, SysfsPath, transport_of
 from exporter.api import Host
 
+_HEX = frozenset("0123456789abcdefABCDEF")
+
 
 def parse_hex_counter(text: str | None) -> int | None:
     """``ioerr_cnt``/``iotmo_cnt``: ``0x1a`` (scsi_sysfs.c show_iostat_counterbits)."""
     v = (text or "").strip()
-    if not re.fullmatch(r"0x[0-9a-fA-F]{1,16}", v):
-        return None
+    if not (2 < len(v) <= 18 and v.startswith("0x")) or not _HEX.issuperset(v[2:]):
+        return None  # 0x and 1-16 hex digits, nothing else (int() would take 0x_1 or "0x1 ")
     return int(v, 16)
 
 
