@@ -260,6 +260,7 @@ class UeventWatch:
         try:
             sock = socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM, self.NETLINK_KOBJECT_UEVENT)
             sock.bind((0, 1))
+            sock.settimeout(5.0)  # wakes to notice stop(); one wake-up per 5 s when idle
         except (OSError, AttributeError):
             return False
         self._sock = sock
@@ -278,6 +279,8 @@ class UeventWatch:
         while not self._stop and sock is not None:
             try:
                 msg = sock.recv(65536)
+            except socket.timeout:  # TimeoutError from 3.10 on
+                continue
             except OSError as e:
                 if e.errno == errno.ENOBUFS:
                     self.generation += 1  # events were lost: assume a change

@@ -7,8 +7,8 @@ import dataclasses
 import re
 
 # drivers/scsi/scsi_sysfs.c sdev_states[]: the ones a path lives in; created, quiesce,
-# cancel, deleted and created-blocked are short transitions and count as unknown (a path
-# has about 30 state series already; 1,000 maps x 4 paths must stay affordable)
+# cancel, deleted and created-blocked are short transitions and count as unknown (the
+# state series is current-state-only, SPEC §9, but the label values stay a small set)
 SCSI_STATES = ("running", "blocked", "transport-offline", "offline", "unknown")
 # drivers/scsi/scsi_sysfs.c sdev_show_access_state (scsi_access_state_name)
 ALUA_STATES = ("active/optimized", "active/non-optimized", "standby", "unavailable", "lba-dependent", "offline", "transitioning", "unknown")

@@ -54,7 +54,7 @@ class Unwrap32:
 
 #: seconds after which the topology is read again even when nothing said it changed (a path
 #: added to a map whose disk was already listed; a map renamed); the kernel's uevents
-#: (``exporter.api.topology_generation``) and a changed /sys/block listing refresh it at once
+#: (``Host.uevent_generation``) and a changed /sys/block listing refresh it at once
 TOPOLOGY_REFRESH = 60.0
 
 
