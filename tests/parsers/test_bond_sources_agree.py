@@ -88,7 +88,7 @@ def sysfs_files(bond: str, mode: str, members: list[Member], ad: tuple | None, a
 
 def procfs_text(bond: str, mode: str, members: list[Member], ad: tuple | None, active: str = "") -> str:
     long = {v: k for k, v in bl.PROC_MODES.items()}[mode]
-    out = [f"Ethernet Channel Bonding Driver: v6.12.0", "", f"Bonding Mode: {long}"]
+    out = ["Ethernet Channel Bonding Driver: v6.12.0", "", f"Bonding Mode: {long}"]
     if mode == "active-backup":
         out += ["Primary Slave: None", f"Currently Active Slave: {active or 'None'}"]
     else:
