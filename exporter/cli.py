@@ -247,20 +247,30 @@ def ssl_error():
     return ssl.SSLError
 
 
-def record(args, scraper: Scraper, host: RecordingHost, platform: str) -> int:
+def scrape_once(scraper: Scraper, sampler: Sampler | None) -> list:
+    if sampler is not None:
+        # The peaks need two samples inside one window: a first scrape tells the
+        # sampler which members to follow, then two samples a moment apart.
+        scraper.scrape()
+        sampler.sample_once()
+        time.sleep(min(sampler.interval, 0.2))
+        sampler.sample_once()
+    return scraper.scrape()
+
+
+def record(args, scraper: Scraper, host: RecordingHost, platform: str, sampler: Sampler | None = None) -> int:
     import yaml
 
-    families = scraper.scrape()
+    families = scrape_once(scraper, sampler)
     meta = {
         "platform": platform,
         "captured": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "lanes_version": __version__,
         "hostname": host.scrub(_platform.node()),
-        "notes": "recorded with lanes_exporter --record" + (" --record.scrub (hostnames, IQNs, NQNs, MACs, addresses replaced)" if args.record_scrub else ""),
+        "notes": "recorded with lanes_exporter --record" + (" --record.scrub (hostnames, IQNs, NQNs, MACs, addresses, WWNs/WWIDs, UUIDs, serials replaced)" if args.record_scrub else ""),
         "collectors": [r.name for r in scraper.runners],
     }
-    with open(os.path.join(host.dir, "snapshot.yml"), "w", encoding="utf-8") as f:
-        yaml.safe_dump(meta, f, sort_keys=False)
+    host._write(os.path.join(host.dir, "snapshot.yml"), yaml.safe_dump(meta, sort_keys=False))
     failed = [r.name for r in scraper.runners if not r.status.success]
     print(f"recorded a {platform} snapshot into {host.dir} ({sum(len(f.samples) for f in families)} series)")
     if failed:
@@ -363,19 +373,15 @@ def run(argv: Sequence[str] | None) -> int:
     host = make_host(args, config, platform)
     try:
         if args.record:
-            scraper = build(args, config, platform, host, None)
-            return record(args, scraper, host, platform)
+            # recorded exactly like --once runs, sampler included: every command and file
+            # the sampler reads (illumos kstat reads behind the peak series) is in the bundle
+            sampler = make_sampler(config, host)
+            scraper = build(args, config, platform, host, sampler)
+            return record(args, scraper, host, platform, sampler)
         if args.once:
             sampler = make_sampler(config, host)
             scraper = build(args, config, platform, host, sampler)
-            if sampler is not None:
-                # The peaks need two samples inside one window: a first scrape tells the
-                # sampler which members to follow, then two samples a moment apart.
-                scraper.scrape()
-                sampler.sample_once()
-                time.sleep(min(sampler.interval, 0.2))
-                sampler.sample_once()
-            families = scraper.scrape()
+            families = scrape_once(scraper, sampler)
             sys.stdout.buffer.write(render(families))
             sys.stdout.flush()
             return 0
