@@ -197,3 +197,6 @@ def test_scrubbed_bundle_leaks_nothing_and_replays_the_same(name, tmp_path):
     replay = lanes(*args)
     assert replay.returncode == 0, replay.stderr
     assert samples(replay.stdout) == samples(scrubber(original.stdout))
+    # the sampler's reads are in the bundle: the peak series survive (illumos iSCSI: kstat)
+    peaks = [line for line in samples(original.stdout) if "_peak_" in line]
+    assert len([line for line in samples(replay.stdout) if "_peak_" in line]) == len(peaks)
