@@ -251,7 +251,11 @@ class Scrubber:
             text = self._host.sub(lambda m: self._placeholder("host", m.group(0), lambda n: f"host-{n}"), text)
         text = _IQN.sub(lambda m: self._placeholder("iqn", m.group(0), lambda n: f"iqn.2000-01.invalid.scrubbed:target-{n}"), text)
         text = _NQN.sub(
-            lambda m: m.group(0) if m.group(0) in _KEEP_NQN else self._placeholder("nqn", m.group(0), lambda n: f"nqn.2000-01.invalid.scrubbed:subsys-{n}"),
+            lambda m: (
+                m.group(0)
+                if m.group(0) in _KEEP_NQN
+                else self._placeholder("nqn", m.group(0), lambda n: f"nqn.2000-01.invalid.scrubbed:subsys-{n}")
+            ),
             text,
         )
         text = _UUID.sub(self._uuid, text)

@@ -166,7 +166,9 @@ def test_scrubbed_bundle_leaks_nothing_and_replays_the_same(name, tmp_path):
     originals = scenario_originals(scen) | set(scenario_hostnames(scen))
     assert originals, "a scenario without identifiers tests nothing"
     # a whole original, not a prefix of a placeholder ("fe80::2" in "fe80::2a1c:...")
-    pattern = re.compile("|".join(rf"(?<![0-9A-Za-z]){re.escape(o)}(?![0-9A-Za-z])" for o in sorted(originals, key=len, reverse=True)), re.I)
+    pattern = re.compile(
+        "|".join(rf"(?<![0-9A-Za-z]){re.escape(o)}(?![0-9A-Za-z])" for o in sorted(originals, key=len, reverse=True)), re.I
+    )
     leaks = []
     for dirpath, dirs, files in os.walk(bundle):
         assert stat.S_IMODE(os.stat(dirpath).st_mode) == 0o700, dirpath

@@ -46,7 +46,7 @@ class DictHost:
 
     def list_optional(self, path):
         pre = path.rstrip("/") + "/"
-        return sorted({p[len(pre):].split("/")[0] for p in self.files if p.startswith(pre)})
+        return sorted({p[len(pre) :].split("/")[0] for p in self.files if p.startswith(pre)})
 
     def exists(self, path):
         pre = path.rstrip("/") + "/"
@@ -116,9 +116,11 @@ def procfs_text(bond: str, mode: str, members: list[Member], ad: tuple | None, a
 CASES = {
     "8023ad-partnerless": (
         "802.3ad",
-        [("enp1s0f0", "up", "backup", 1, 71, 1, ZERO),  # alone in aggregator 1: disabled
-         ("enp1s0f1", "up", "active", 2, 79, 1, ZERO),  # the active partner-less aggregator: enabled
-         ("enp2s0f0", "down", "backup", 2, 71, 1, ZERO)],  # fmt: skip
+        [
+            ("enp1s0f0", "up", "backup", 1, 71, 1, ZERO),  # alone in aggregator 1: disabled
+            ("enp1s0f1", "up", "active", 2, 79, 1, ZERO),  # the active partner-less aggregator: enabled
+            ("enp2s0f0", "down", "backup", 2, 71, 1, ZERO),
+        ],  # fmt: skip
         (2, 1, 9, 1, ZERO),
         "",
     ),
@@ -128,7 +130,12 @@ CASES = {
         (1, 2, 9, 32, SWITCH),
         "",
     ),
-    "active-backup": ("active-backup", [("eth0", "up", "backup", None, None, None, None), ("eth1", "up", "active", None, None, None, None)], None, "eth1"),
+    "active-backup": (
+        "active-backup",
+        [("eth0", "up", "backup", None, None, None, None), ("eth1", "up", "active", None, None, None, None)],
+        None,
+        "eth1",
+    ),
 }
 
 #: series that only one source can have: the info label naming the source, and what only

@@ -22,7 +22,9 @@ def test_logical_unit_indented_one_level_further_parses_like_column_0():
     first = lus[0]
     assert (first.vendor, first.product, first.revision, first.name, first.asymmetric, first.load_balance) == (
         "HGST", "H101860SFSUN600G", "A990", "5000cca02f653d5c", False, "shortest-path")  # fmt: skip
-    assert [(p.initiator_port, p.target_port, p.state, p.disabled) for p in first.paths] == [("500605b00e77b830", "5000cca02f653d5d", "OK", False)]
+    assert [(p.initiator_port, p.target_port, p.state, p.disabled) for p in first.paths] == [
+        ("500605b00e77b830", "5000cca02f653d5d", "OK", False)
+    ]
     assert first.tpgs == ()  # symmetric: Target Ports directly, no groups
     # every block one level deeper (a TAB before each line) says the same; so does column 0
     deeper = "".join("\t" + line if line.strip() else line for line in text.splitlines(True))
