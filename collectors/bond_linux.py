@@ -557,6 +557,7 @@ def parse_proc_bonding(text: str, name: str = "bond") -> ProcBond:
                 cur["perm_hwaddr"] = _opt_mac(value, f"{src}:{lineno}") or ""
             elif key == "Aggregator ID":
                 cur["aggregator_id"] = None if value == "N/A" else _pint(value, src, lineno)
+                cur["_agg_line"] = True  # N/A: printed, the port has no aggregator
             elif key in ("Actor Churn State", "Partner Churn State"):
                 if value not in CHURN_STATES:
                     raise ParseError(src, lineno, f"unknown churn state {value[:40]!r}")
@@ -618,8 +619,9 @@ def parse_proc_bonding(text: str, name: str = "bond") -> ProcBond:
         m = dict(m)
         m.pop("partner_key", None)
         m.pop("actor_system", None)
+        agg_line = m.pop("_agg_line", False)
         member = BondMember(**m)
-        state = proc_member_state(master["mode"], master.get("active_slave", ""), saw_active, adinfo, member)
+        state = proc_member_state(master["mode"], master.get("active_slave", ""), saw_active, adinfo, member, agg_line)
         mem.append(dataclasses.replace(member, state=state))
     return ProcBond(ad=adinfo, members=tuple(mem), **master)
 
@@ -631,7 +633,7 @@ def parse_proc_bonding(text: str, name: str = "bond") -> ProcBond:
 _ALL_ACTIVE_MODES = frozenset({"balance-rr", "balance-xor", "broadcast", "balance-tlb", "balance-alb"})
 
 
-def proc_member_state(mode: str, active_slave: str, has_active_line: bool, ad: AdInfo | None, m: BondMember) -> str | None:
+def proc_member_state(mode: str, active_slave: str, has_active_line: bool, ad: AdInfo | None, m: BondMember, agg_line: bool = True) -> str | None:
     """The member's role (sysfs ``bonding_slave/state``, IFLA_BOND_SLAVE_STATE), which
     /proc/net/bonding does not print, derived from what it does print (kernel v6.12):
 
@@ -645,7 +647,8 @@ def proc_member_state(mode: str, active_slave: str, has_active_line: bool, ad: A
       to every port of an active aggregator without a partner ("if the selected aggregator
       is of join individuals (partner_system is NULL), enable their ports": __agg_has_partner()
       is a non-zero partner MAC).  Ports of other aggregators are disabled (backup).
-      Without the root-only Active Aggregator Info the active aggregator is unknown: None.
+      Without the root-only Active Aggregator Info the active aggregator is unknown, and
+      without a slave's ``Aggregator ID:`` line its aggregator: None.
     * the other modes: every slave active (_ALL_ACTIVE_MODES).
     """
     if mode == "active-backup":
@@ -658,6 +661,8 @@ def proc_member_state(mode: str, active_slave: str, has_active_line: bool, ad: A
         return None
     if ad.aggregator_id == 0:
         return "backup"  # "bond <b> has no active aggregator": no port enabled
+    if m.aggregator_id is None and not agg_line:
+        return None  # no "Aggregator ID:" line: which aggregator it is in is not printed
     if m.aggregator_id is None or m.aggregator_id != ad.aggregator_id:
         return "backup"
     if m.mii_status is not None and m.mii_status != "up":

@@ -182,3 +182,19 @@ def test_partnerless_rules_from_the_kernel():
     assert bl.proc_member_state("802.3ad", "", False, bl.AdInfo(0, 0), bl.BondMember("x", mii_status="up")) == "backup"
     # load-balancing modes keep every slave active
     assert bl.proc_member_state("balance-alb", "", False, None, bl.BondMember("x", mii_status="down")) == "active"
+
+
+def test_no_aggregator_line_claims_nothing():
+    """A driver that prints no per-slave ``Aggregator ID:`` says nothing of which ports the
+    active aggregator holds: no role is derived (and the port counts as up when MII is up);
+    ``Aggregator ID: N/A`` is printed for a port without an aggregator: backup."""
+    ad = bl.AdInfo(aggregator_id=1, num_ports=1, partner_mac=SWITCH)
+    member = bl.BondMember("x", mii_status="up")
+    assert bl.proc_member_state("802.3ad", "", False, ad, member, agg_line=False) is None
+    assert bl.proc_member_state("802.3ad", "", False, ad, member, agg_line=True) == "backup"
+    text = procfs_text("bond0", "802.3ad", [("eth0", "up", "active", 1, 63, 63, SWITCH)], (1, 1, 9, 32, SWITCH))
+    text = "\n".join(line for line in text.splitlines() if not line.startswith("Aggregator ID"))
+    b = bl.merge_proc(None, bl.parse_proc_bonding(text, "bond0"), "bond0")
+    assert b.members[0].aggregator_id is None and b.members[0].state is None
+    (g,) = groups.bond_groups([b], {})
+    assert g.members[0].up is True
