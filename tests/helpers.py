@@ -95,23 +95,3 @@ def parse_exposition(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]],
 
 def value(samples, name: str, **labels) -> float | None:
     return samples.get((name, tuple(sorted(labels.items()))))
-
-
-CAPTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "captures")
-
-
-def load_capture(path: str) -> tuple[dict[str, str], str]:
-    """A real capture (tests/captures/README.md): its ``# key: value`` header and its text."""
-    with open(os.path.join(CAPTURES, path), encoding="utf-8") as f:
-        text = f.read()
-    head, sep, body = text.partition("# ---\n")
-    if not sep:
-        raise ValueError(f"{path}: no '# ---' line ending the header")
-    meta = {}
-    for line in head.splitlines():
-        key, _, value = line[2:].partition(": ")
-        meta[key] = value
-    for key in ("source", "system", "command"):
-        if not meta.get(key):
-            raise ValueError(f"{path}: header lacks {key}")
-    return meta, body

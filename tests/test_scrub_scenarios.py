@@ -10,14 +10,16 @@ live host, lanes records it with ``--record.scrub``; then
 
 from __future__ import annotations
 
+import glob
 import ipaddress
 import os
 import re
+import shutil
 import stat
 
 import pytest
 import yaml
-from helpers import SCENARIOS, lanes, normalize, scenario_args, scenario_names
+from helpers import SCENARIOS, lanes, normalize, scenario_names
 
 from exporter import cli
 from exporter.host import RecordingHost, SnapshotHost
@@ -131,12 +133,44 @@ def scenario_hostnames(scen: str) -> list[str]:
     return [host, host.split(".")[0]] if host and host != "hand-made" else []
 
 
-def record_scenario(name: str, bundle: str, scrubber: Scrubber) -> None:
-    """What ``lanes --record <bundle> --record.scrub`` does, with the scenario as the host."""
-    scen = os.path.join(SCENARIOS, name)
+#: CHAP settings a node record carries when the target wants CHAP (open-iscsi usr/idbm.c
+#: prints them between node.session.* keys); no bundled scenario has them, so the test adds them
+CHAP_LINES = (
+    "node.session.auth.authmethod = CHAP\n"
+    "node.session.auth.username = tank-initiator-chap\n"
+    "node.session.auth.password = Sup3rS3cretChapPw\n"
+    "node.session.auth.username_in = tank-target-chap\n"
+    "node.session.auth.password_in = MutualS3cretChapPw\n"
+)
+CHAP_SECRETS = ("Sup3rS3cretChapPw", "MutualS3cretChapPw", "tank-initiator-chap", "tank-target-chap", "tank-target-chapuser")
+
+
+def host_with_secrets(name: str, dest: str) -> str:
+    """A copy of scenario ``name`` whose open-iscsi node records carry CHAP credentials and
+    whose ``itadm list-target -v`` names a CHAP user with a secret set."""
+    shutil.copytree(os.path.join(SCENARIOS, name), dest, symlinks=True)
+    for top in ("root/etc/iscsi/nodes", "root/var/lib/iscsi/nodes"):
+        for dirpath, _dirs, files in os.walk(os.path.join(dest, top)):
+            for f in files:
+                path = os.path.join(dirpath, f)
+                with open(path) as fh:
+                    text = fh.read()
+                if "node.session." in text:
+                    with open(path, "w") as fh:
+                        fh.write(text.replace("node.session.", CHAP_LINES + "node.session.", 1))
+    for f in glob.glob(os.path.join(dest, "commands", "itadm_list-target*.out")):
+        with open(f) as fh:
+            text = fh.read()
+        with open(f, "w") as fh:
+            fh.write(re.sub(r"(targetchapuser:\s+)-\n(\s*targetchapsecret:\s+)unset", r"\1tank-target-chapuser\n\2set", text, count=1))
+    return dest
+
+
+def record_scenario(scen: str, bundle: str, scrubber: Scrubber | None) -> None:
+    """What ``lanes --record <bundle> [--record.scrub]`` does, with the snapshot ``scen`` as the host."""
     with open(os.path.join(scen, "snapshot.yml")) as f:
         platform = (yaml.safe_load(f) or {}).get("platform", "linux")
-    argv = ["--record", bundle, "--record.scrub", "--platform", platform]
+    argv = ["--record", bundle, "--platform", platform, *(["--record.scrub"] if scrubber else [])]
     if os.path.exists(os.path.join(scen, "config.yml")):
         argv += ["--config.file", os.path.join(scen, "config.yml")]
     args = cli.build_parser().parse_args(argv)
@@ -152,19 +186,28 @@ def record_scenario(name: str, bundle: str, scrubber: Scrubber) -> None:
     assert cli.record(args, scraper, host, platform, sampler) == 0
 
 
+def replay_args(scen: str, config: str | None = None) -> list[str]:
+    args = ["--snapshot", scen, "--once"]
+    if config or os.path.exists(os.path.join(scen, "config.yml")):
+        args += ["--config.file", config or os.path.join(scen, "config.yml")]
+    return args
+
+
 def samples(text: str) -> list[str]:
     return sorted(line for line in normalize(text).splitlines() if line and not line.startswith("#"))
 
 
 @pytest.mark.parametrize("name", scenario_names())
 def test_scrubbed_bundle_leaks_nothing_and_replays_the_same(name, tmp_path):
-    scen = os.path.join(SCENARIOS, name)
+    scen = host_with_secrets(name, str(tmp_path / "host"))
     bundle = str(tmp_path / "bundle")
     scrubber = Scrubber(scenario_hostnames(scen))
-    record_scenario(name, bundle, scrubber)
+    record_scenario(scen, bundle, scrubber)
 
     originals = scenario_originals(scen) | set(scenario_hostnames(scen))
     assert originals, "a scenario without identifiers tests nothing"
+    if os.path.isdir(os.path.join(scen, "root", "etc", "iscsi", "nodes")) or glob.glob(os.path.join(scen, "commands", "itadm_*")):
+        assert originals & set(CHAP_SECRETS)  # the secrets are listed like any original
     # a whole original, not a prefix of a placeholder ("fe80::2" in "fe80::2a1c:...")
     pattern = re.compile(
         "|".join(rf"(?<![0-9A-Za-z]){re.escape(o)}(?![0-9A-Za-z])" for o in sorted(originals, key=len, reverse=True)), re.I
@@ -185,20 +228,39 @@ def test_scrubbed_bundle_leaks_nothing_and_replays_the_same(name, tmp_path):
             leaks += [(path, m.group(0)) for m in pattern.finditer(content)]
     assert not leaks, leaks[:20]
 
-    # the replay: the scenario's config gets the same substitutions as the bundle
-    args = scenario_args(name)
-    if "--config.file" in args:
-        i = args.index("--config.file") + 1
-        with open(args[i]) as f:
-            cfg = tmp_path / "config.yml"
-            cfg.write_text(scrubber(f.read()))
-        args[i] = str(cfg)
-    original = lanes(*scenario_args(name))
+    # the replay: the host's config gets the same substitutions as the bundle
+    config = None
+    if os.path.exists(os.path.join(scen, "config.yml")):
+        with open(os.path.join(scen, "config.yml")) as f:
+            config = str(tmp_path / "config.yml")
+            with open(config, "w") as out:
+                out.write(scrubber(f.read()))
+    original = lanes(*replay_args(scen))
     assert original.returncode == 0, original.stderr
-    args[args.index("--snapshot") + 1] = bundle
-    replay = lanes(*args)
+    replay = lanes(*replay_args(bundle, config))
     assert replay.returncode == 0, replay.stderr
     assert samples(replay.stdout) == samples(scrubber(original.stdout))
     # the sampler's reads are in the bundle: the peak series survive (illumos iSCSI: kstat)
     peaks = [line for line in samples(original.stdout) if "_peak_" in line]
     assert len([line for line in samples(replay.stdout) if "_peak_" in line]) == len(peaks)
+
+
+def test_unscrubbed_bundle_holds_no_secret_either(tmp_path):
+    scen = host_with_secrets("linux-mpio-round-robin-healthy", str(tmp_path / "host"))
+    bundle = str(tmp_path / "bundle")
+    record_scenario(scen, bundle, None)
+    records = 0
+    for dirpath, _dirs, files in os.walk(bundle):
+        assert stat.S_IMODE(os.stat(dirpath).st_mode) == 0o700
+        for f in files:
+            path = os.path.join(dirpath, f)
+            if os.path.islink(path):
+                continue
+            assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+            with open(path) as fh:
+                text = fh.read()
+            records += "node.startup = automatic" in text
+            assert not [s for s in CHAP_SECRETS if s in text], path
+    assert records == 2  # the node records are in the bundle, without their CHAP lines
+    config = os.path.join(scen, "config.yml") if os.path.exists(os.path.join(scen, "config.yml")) else None
+    assert samples(lanes(*replay_args(bundle, config)).stdout) == samples(lanes(*replay_args(scen)).stdout)

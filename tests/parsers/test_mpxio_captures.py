@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from helpers import load_capture
+from capture_read import capture
 
 from collectors.mpxio_illumos import parse_show_lu
 
-CAPTURE = "solaris-inspection-script/mpathadm-show-lu-four-sas-disks.txt"
-
 
 def test_logical_unit_indented_one_level_further_parses_like_column_0():
-    _meta, text = load_capture(CAPTURE)
+    text = capture("solaris-inspection-script/mpathadm-show-lu-four-sas-disks.txt")
     assert text.startswith("    Logical Unit:")  # as printed on that host
     lus = parse_show_lu(text)
     assert [lu.device for lu in lus] == [

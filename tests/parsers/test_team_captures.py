@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from helpers import load_capture, parse_exposition
+from capture_read import capture
+from helpers import parse_exposition
 
 from collectors import groups
 from collectors import team_linux as tl
@@ -10,7 +11,7 @@ from exporter.metrics import render
 
 
 def test_dump_without_ports_is_a_team_with_no_members():
-    _meta, text = load_capture("insights-core/teamdctl-state-dump-rhel7-no-ports.json")
+    text = capture("insights-core/teamdctl-team0-state-dump.json")
     team = tl.parse_team_dump(text, "team0")
     assert (team.runner, team.active_port, team.ports) == ("activebackup", "eno1", ())
     fams = tl.team_families([team], {}) + groups.group_families(groups.team_groups([team], {}))
