@@ -584,6 +584,8 @@ class RecordingHost(Host):
         self._scrub_file = getattr(scrub, "file", None) if scrub is not None else None
         self._drop_secrets = drop_secrets
         self._lock = threading.Lock()
+        self._names: dict[str, str] = {}
+        self._links: dict[str, str | None] = {}
         for d in (self.dir, self.root, os.path.join(self.dir, "commands")):
             self._makedirs(d)
         os.chmod(self.dir, 0o700)
@@ -631,17 +633,11 @@ class RecordingHost(Host):
                     live_resolved.pop()
                 continue
             host_path = "/" + "/".join([*live_resolved, part])
-            live_path = self.inner.path(host_path)
-            snap_path = self._snap(host_path)
-            if os.path.islink(live_path):
+            target = self._link_target(host_path)
+            if target is not None:
                 hops += 1
                 if hops > 40:
                     break
-                target = os.readlink(live_path)
-                with self._lock:
-                    if not os.path.lexists(snap_path):
-                        self._makedirs(os.path.dirname(snap_path))
-                        os.symlink(self.scrub(target), snap_path)
                 rest = parts[i:]
                 if target.startswith("/"):
                     live_resolved = []
@@ -651,9 +647,35 @@ class RecordingHost(Host):
             live_resolved.append(part)
         return "/" + "/".join(live_resolved)
 
+    def _link_target(self, host_path: str) -> str | None:
+        """The symlink target of a host path (mirrored into the snapshot the first time),
+        None if it is no symlink.  Remembered for the recording's short life: a recording
+        asks for the same parents thousands of times."""
+        try:
+            return self._links[host_path]
+        except KeyError:
+            pass
+        live_path = self.inner.path(host_path)
+        target = os.readlink(live_path) if os.path.islink(live_path) else None
+        if target is not None:
+            snap_path = self._snap(host_path)
+            with self._lock:
+                if not os.path.lexists(snap_path):
+                    self._makedirs(os.path.dirname(snap_path))
+                    os.symlink(self.scrub(target), snap_path)
+        self._links[host_path] = target
+        return target
+
+    def _name(self, part: str) -> str:
+        """A path component as the snapshot names it (scrubbed once per distinct name)."""
+        got = self._names.get(part)
+        if got is None:
+            got = self._names[part] = self.scrub(part)
+        return got
+
     def _snap(self, host_path: str) -> str:
         """Where a (resolved) host path lives in the snapshot, names scrubbed."""
-        return os.path.join(self.root, *(self.scrub(p) for p in host_path.split("/") if p))
+        return os.path.join(self.root, *(self._name(p) for p in host_path.split("/") if p))
 
     def read_text(self, path: str) -> str:
         text = self.inner.read_text(path)
@@ -673,7 +695,7 @@ class RecordingHost(Host):
             self._makedirs(dest)
             for n in names:
                 live_entry = self.inner.path(f"{real.rstrip('/')}/{n}")
-                entry = os.path.join(dest, self.scrub(n))
+                entry = os.path.join(dest, self._name(n))
                 if os.path.lexists(entry):
                     continue
                 if os.path.islink(live_entry):
