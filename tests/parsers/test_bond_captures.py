@@ -11,9 +11,10 @@ import re
 
 from capture_read import CAPTURES, capture, split
 
+from collectors import _lacp
 from collectors import bond_linux as bl
 from collectors._link_common import Link
-from collectors.groups import bond_groups
+from collectors.bond_linux import to_groups as bond_groups
 
 
 def bond(text: str) -> bl.Bond:
@@ -38,7 +39,7 @@ def test_every_capture_has_its_source():
 def test_rhel5_v324_partnerless_active_aggregator_and_a_second_aggregator():
     b = bond(capture("insights-core/proc-net-bonding-rhel5-v3.2.4-8023ad-two-aggregators.txt"))
     assert (b.mode, b.xmit_hash_policy, b.lacp_rate, b.miimon_ms, b.arp_interval_ms) == ("802.3ad", "layer2", "slow", 500, 0)
-    assert b.ad == bl.AdInfo(aggregator_id=3, num_ports=1, actor_key=17, partner_key=1, partner_mac=bl.ZERO_MAC)
+    assert b.ad == bl.AdInfo(aggregator_id=3, num_ports=1, actor_key=17, partner_key=1, partner_mac=_lacp.ZERO_MAC)
     eth1, eth2 = b.members
     # no churn or pdu lines in this driver: only MII, failures, HW addr, aggregator
     assert (eth1.aggregator_id, eth1.actor_state, eth1.actor_churn) == (3, None, None)
@@ -64,7 +65,7 @@ def test_rhel7_partnerless_active_aggregator():
 
 def test_centos7_two_aggregators_the_active_one_partnerless():
     b = bond(capture("blackmetalz-linux-notes/proc-net-bonding-centos7-8023ad-two-aggregators.txt"))
-    assert b.ad.aggregator_id == 2 and b.ad.partner_mac == bl.ZERO_MAC
+    assert b.ad.aggregator_id == 2 and b.ad.partner_mac == _lacp.ZERO_MAC
     f0, f1 = b.members
     assert (f0.name, f0.mii_status, f0.aggregator_id, f0.actor_state, f0.actor_key) == ("enp1s0f0", "down", 1, 71, 0)
     assert (f1.name, f1.mii_status, f1.aggregator_id, f1.actor_state) == ("enp1s0f1", "up", 2, 79)

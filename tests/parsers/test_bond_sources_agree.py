@@ -20,9 +20,11 @@ import pytest
 from helpers import parse_exposition
 
 from collectors import bond_linux as bl
-from collectors import groups
 from collectors._link_common import Link
+from collectors.bond_linux.model import MODES, PROC_MODES
+from collectors.bond_linux.sysfs import read_bond_sysfs
 from exporter.metrics import render
+from exporter.model import group_families
 
 ZERO = "00:00:00:00:00:00"
 SYSTEM = "00:25:90:85:81:f2"
@@ -58,7 +60,7 @@ Member = tuple
 
 
 def sysfs_files(bond: str, mode: str, members: list[Member], ad: tuple | None, active: str = "") -> dict[str, str]:
-    mode_no = bl.MODES.index(mode)
+    mode_no = MODES.index(mode)
     base = f"/sys/class/net/{bond}/bonding"
     f = {
         f"{base}/mode": f"{mode} {mode_no}\n",
@@ -87,7 +89,7 @@ def sysfs_files(bond: str, mode: str, members: list[Member], ad: tuple | None, a
 
 
 def procfs_text(bond: str, mode: str, members: list[Member], ad: tuple | None, active: str = "") -> str:
-    long = {v: k for k, v in bl.PROC_MODES.items()}[mode]
+    long = {v: k for k, v in PROC_MODES.items()}[mode]
     out = ["Ethernet Channel Bonding Driver: v6.12.0", "", f"Bonding Mode: {long}"]
     if mode == "active-backup":
         out += ["Primary Slave: None", f"Currently Active Slave: {active or 'None'}"]
@@ -147,7 +149,7 @@ ONE_SOURCE_ONLY = {"lanes_bond_info", "lanes_bond_member_lacp_churn_state", "lan
 
 def series(bond: bl.Bond) -> dict:
     links = {m.name: Link(name=m.name, operstate="up", speed_bytes=125_000_000, rx_bytes=1, tx_bytes=2) for m in bond.members}
-    fams = bl.bond_families([bond], links) + groups.group_families(groups.bond_groups([bond], links))
+    fams = bl.bond_families([bond], links) + group_families(bl.to_groups([bond], links))
     skip = ONE_SOURCE_ONLY if bond.lacp else ONE_SOURCE_ONLY | {"lanes_bond_min_links"}  # procfs: in the 802.3ad block only
     return {k: v for k, v in parse_exposition(render(fams).decode()).items() if k[0] not in skip}
 
@@ -155,7 +157,7 @@ def series(bond: bl.Bond) -> dict:
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_sysfs_and_procfs_forms_of_one_bond_give_the_same_series(case):
     mode, members, ad, active = CASES[case]
-    from_sysfs = bl.read_bond_sysfs(DictHost(sysfs_files("bond0", mode, members, ad, active)), "bond0")
+    from_sysfs = read_bond_sysfs(DictHost(sysfs_files("bond0", mode, members, ad, active)), "bond0")
     from_proc = bl.merge_proc(None, bl.parse_proc_bonding(procfs_text("bond0", mode, members, ad, active), "bond0"), "bond0")
     assert (from_sysfs.source, from_proc.source) == ("sysfs", "procfs")
     s, p = series(from_sysfs), series(from_proc)
@@ -196,5 +198,5 @@ def test_no_aggregator_line_claims_nothing():
     text = "\n".join(line for line in text.splitlines() if not line.startswith("Aggregator ID"))
     b = bl.merge_proc(None, bl.parse_proc_bonding(text, "bond0"), "bond0")
     assert b.members[0].aggregator_id is None and b.members[0].state is None
-    (g,) = groups.bond_groups([b], {})
+    (g,) = bl.to_groups([b], {})
     assert g.members[0].up is True
