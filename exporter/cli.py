@@ -202,7 +202,12 @@ def build(args, config: Config, platform: str, host: Host, sampler: Sampler | No
         ctx = Context(cls.name, opts, config, sampler)
         instances.append(cls(host, ctx))
         timeouts[cls.name] = opts.get("timeout", DEFAULT_TIMEOUT)
-    return Scraper(instances, timeouts, platform, sampler)
+    scraper = Scraper(instances, timeouts, platform, sampler)
+    if not args.snapshot and not args.record:
+        from exporter.process import ProcessMetrics
+
+        scraper.process = ProcessMetrics()  # SPEC §15; a snapshot replay stays deterministic
+    return scraper
 
 
 def make_sampler(config: Config, host: Host) -> Sampler | None:
