@@ -144,7 +144,7 @@ _SERIES_MAX = 500_000
 
 
 def _series(name: str, labels: tuple[str, ...], lv: tuple[str, ...]) -> str:
-    parts = [f'{k}="{_escape_value(v)}"' for k, v in zip(labels, lv, strict=True)]
+    parts = [f'{k}="{_escape_value(v)}"' for k, v in zip(labels, lv)]
     return f"{name}{{{','.join(parts)}}} "
 
 

@@ -148,7 +148,6 @@ def _tracked_copy(dest: str) -> None:
 def _backend_present() -> bool:
     """True when every [build-system] requirement is satisfied by this interpreter."""
     import tomllib
-
     from packaging.requirements import Requirement
 
     with open(os.path.join(ROOT, "pyproject.toml"), "rb") as f:
