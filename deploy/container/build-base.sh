@@ -3,12 +3,13 @@
 # runs on, made by mmdebstrap from Debian's own packages (no registry needed) and
 # imported into podman as localhost/lanes-base:<key>.
 #
-#   deploy/container/build-base.sh [--mirror URL] [--cache DIR]
+#   deploy/container/build-base.sh [--mirror URL] [--cache DIR] [--no-import]
 #
 # The tarball is cached as DIR/lanes-base-<key>.tar (default DIR: .cache/container under
 # the checkout), where <key> is a hash of the suite, the mirror-independent package list
 # and this script's version, so a change of the list builds a new base and nothing else
-# does.  Prints the image name on stdout (the last line).  Needs root (or unshare mode)
+# does.  Prints the image name on stdout (the last line); with --no-import it only makes
+# the tarball and prints its path (tests/test_debian_package.py installs into it).  Needs root (or unshare mode)
 # and mmdebstrap; the Containerfile then builds on it:
 #   podman build --build-arg BASE=localhost/lanes-base:<key> -f deploy/container/Containerfile .
 set -euo pipefail
@@ -16,11 +17,13 @@ cd "$(dirname "$0")/../.."
 SUITE=bookworm
 MIRROR=http://deb.debian.org/debian
 CACHE=.cache/container
+IMPORT=1
 while [ $# -gt 0 ]; do
   case "$1" in
     --mirror) MIRROR=$2; shift 2 ;;
     --cache) CACHE=$2; shift 2 ;;
-    *) echo "usage: $0 [--mirror URL] [--cache DIR]" >&2; exit 2 ;;
+    --no-import) IMPORT=0; shift ;;
+    *) echo "usage: $0 [--mirror URL] [--cache DIR] [--no-import]" >&2; exit 2 ;;
   esac
 done
 # what lanes imports at run time: deploy/debian/control's Depends, the same names
@@ -41,6 +44,10 @@ if [ ! -s "$TAR" ]; then
     --customize-hook='rm -rf "$1"/var/lib/apt/lists/* "$1"/var/cache/apt/*' \
     "$SUITE" "$CACHE/partial-$KEY.tar" "$MIRROR" >&2
   mv "$CACHE/partial-$KEY.tar" "$TAR"
+fi
+if [ "$IMPORT" = 0 ]; then
+  echo "$PWD/$TAR"
+  exit 0
 fi
 if ! podman image exists "$IMAGE"; then
   podman import --change 'CMD ["/bin/bash"]' "$TAR" "$IMAGE" >&2
