@@ -52,4 +52,6 @@ fi
 if ! podman image exists "$IMAGE"; then
   podman import --change 'CMD ["/bin/bash"]' "$TAR" "$IMAGE" >&2
 fi
+# the Containerfile's default BASE names the newest base built here
+podman tag "$IMAGE" localhost/lanes-base:$SUITE >&2
 echo "$IMAGE"
