@@ -307,3 +307,15 @@ def test_basic_auth_without_bcrypt_is_exit_2_with_one_line(tmp_path):
     # and with bcrypt present the same file is fine
     pytest.importorskip("bcrypt")
     assert lanes("--web.config.file", str(web), "--check-config").returncode == 0
+
+
+def test_min_version_tls10_is_honoured_and_the_default_refuses_it(pki, serve):
+    """OpenSSL 3 refuses TLS 1.0/1.1 at its default security level: lanes lowers the level
+    only when the web config asks for those versions (node_exporter serves them then)."""
+    old = ("-tls1", "-cipher", "DEFAULT:@SECLEVEL=0")
+    d = serve(tls(pki, "  min_version: TLS10\n"))
+    out = s_client(pki, d.port, *old)
+    assert _ok(out) and "Protocol version: TLSv1\n" in out, out
+    d2 = serve(tls(pki))
+    assert not _ok(s_client(pki, d2.port, *old))
+    assert _ok(s_client(pki, d2.port, "-tls1_2"))
