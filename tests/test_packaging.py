@@ -147,9 +147,15 @@ def _tracked_copy(dest: str) -> None:
 
 def _backend_present() -> bool:
     """True when every [build-system] requirement is satisfied by this interpreter."""
-    import tomllib
     from packaging.requirements import Requirement
 
+    try:
+        import tomllib  # novermin (guarded: tomli below)
+    except ImportError:  # Python < 3.11
+        try:
+            import tomli as tomllib
+        except ImportError:
+            return False  # cannot tell: build isolated
     with open(os.path.join(ROOT, "pyproject.toml"), "rb") as f:
         requires = tomllib.load(f)["build-system"]["requires"]
     for spec in requires:
