@@ -205,10 +205,12 @@ def build(args, config: Config, platform: str, host: Host, sampler: Sampler | No
         instances.append(cls(host, ctx))
         timeouts[cls.name] = opts.get("timeout", DEFAULT_TIMEOUT)
     scraper = Scraper(instances, timeouts, platform, sampler)
-    if not args.snapshot and not args.record:
+    if not (args.snapshot or args.record or args.once):
         from exporter.process import ProcessMetrics
 
-        scraper.process = ProcessMetrics()  # SPEC §15; a snapshot replay stays deterministic
+        # SPEC §15, for the serving daemon: --once and --snapshot output stays a function
+        # of the host (a recorded snapshot replays to what --once printed live)
+        scraper.process = ProcessMetrics()
     return scraper
 
 

@@ -19,8 +19,9 @@ Linux/FreeBSD only).
 
 Fails soft: a value that cannot be read (psutil missing, an OS psutil does not cover, a
 permission error) is left out, once logged at warning level, and never fails the scrape.
-Only the live exporter process reports them: a ``--snapshot`` replay leaves them out, so
-its output stays a function of the snapshot.
+Only the serving daemon on the live host reports them: ``--once`` and ``--snapshot``
+leave them out, so their output stays a function of the host or snapshot (a recorded
+snapshot replays to exactly what ``--once`` printed live).
 """
 
 from __future__ import annotations

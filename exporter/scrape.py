@@ -119,7 +119,7 @@ class Scraper:
         #: (unix time, families) of the last two scrapes, for the status page
         self.last: tuple[float, list[Family]] | None = None
         self.prev: tuple[float, list[Family]] | None = None
-        #: the exporter's own process_* and python_info (exporter.process), live host only
+        #: the exporter's own process_* and python_info (exporter.process), serving daemon only
         self.process = None
 
     def scrape(self, deadline: float | None = None) -> list[Family]:

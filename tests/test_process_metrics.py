@@ -1,7 +1,8 @@
 """SPEC §15: process_* and python_info of a running lanes, checked against the kernel's own
 figures for that process (proc(5): /proc/PID/stat fields 14 utime, 15 stime, 22 starttime,
 23 vsize, 24 rss; /proc/stat btime; /proc/PID/limits; /proc/PID/fd) and against psutil.
-A snapshot replay leaves them out (its output is a function of the snapshot alone)."""
+``--once`` and snapshot replays leave them out (their output is a function of the host or
+the snapshot alone, so a recorded snapshot replays to what ``--once`` printed)."""
 
 from __future__ import annotations
 
@@ -111,11 +112,13 @@ def test_cpu_counter_grows_and_the_process_is_not_lanes_prefixed(live_lanes):
     assert "lanes_process_" not in text and "lanes_python_info" not in text
 
 
-def test_snapshot_replay_has_no_process_metrics():
+def test_once_and_snapshot_replay_have_no_process_metrics():
     name = scenario_names()[0]
-    r = lanes(*scenario_args(name))
-    assert r.returncode == 0, r.stderr
-    assert "process_" not in r.stdout and "python_info" not in r.stdout
+    for args in (scenario_args(name), ["--once", "--collector.disable-defaults", "--collector.link"]):
+        r = lanes(*args)
+        assert r.returncode == 0, r.stderr
+        assert "lanes_link_up" in r.stdout
+        assert "process_" not in r.stdout and "python_info" not in r.stdout
 
 
 def test_fails_soft_when_psutil_cannot_read(monkeypatch, caplog):

@@ -107,13 +107,16 @@ def test_every_python_on_this_machine_replays_the_scenarios_alike():
             assert normalize(r.stdout) == here[name], f"{py}: {name} differs from {sys.version.split()[0]}"
 
 
-def test_oldest_python_serves_the_live_host_with_process_metrics():
+def test_oldest_python_reads_the_live_host_and_its_process_metrics():
     pythons = other_pythons()
     require(bool(pythons), "no other CPython >= 3.9 on this machine")
     py = pythons[0]
     r = subprocess.run([py, "-m", "exporter", "--once", "--collector.disable-defaults", "--collector.link"], cwd=ROOT, capture_output=True, text=True, timeout=120, env=_env())
     assert r.returncode == 0, r.stderr
+    assert 'lanes_link_up{link="lo"}' in r.stdout
+    code = "import sys; from exporter.metrics import render; from exporter.process import ProcessMetrics; sys.stdout.buffer.write(render(ProcessMetrics().families()))"
+    r = subprocess.run([py, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120, env=_env())
+    assert r.returncode == 0, r.stderr
     v = subprocess.run([py, "-c", "import platform; print(platform.python_version())"], capture_output=True, text=True, timeout=30).stdout.strip()
     assert f'python_info{{implementation="CPython",major="{v.split(".")[0]}",minor="{v.split(".")[1]}",patchlevel="{v.split(".")[2]}",version="{v}"}} 1' in r.stdout
     assert re.search(r"^process_resident_memory_bytes \d", r.stdout, re.M)
-    assert 'lanes_link_up{link="lo"}' in r.stdout
