@@ -7,9 +7,12 @@ errors; everything has a default, so an absent file is a valid config.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import os
 import re
-from collections.abc import Mapping
+import tempfile
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import yaml
@@ -314,6 +317,24 @@ class TLSConfig:
     cipher_suites: list[str] = dataclasses.field(default_factory=list)  # Go names, in order
     prefer_server_cipher_suites: bool = True
     curve_preferences: list[str] = dataclasses.field(default_factory=list)  # Go names, in order
+
+    @contextlib.contextmanager
+    def cert_and_key_files(self) -> Iterator[tuple[str, str]]:
+        """The certificate and key as file names: ssl loads a chain only from files, so
+        inline PEM (``cert``, ``key``) goes through a private temporary directory that is
+        removed as soon as the chain is loaded."""
+        if not (self.cert or self.key):
+            yield str(self.cert_file), str(self.key_file)
+            return
+        with tempfile.TemporaryDirectory(prefix="lanes-tls-") as d:
+            cert_file = os.path.join(d, "cert.pem") if self.cert else str(self.cert_file)
+            key_file = os.path.join(d, "key.pem") if self.key else str(self.key_file)
+            for path, pem in ((cert_file, self.cert), (key_file, self.key)):
+                if pem:
+                    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                    with os.fdopen(fd, "w", encoding="utf-8") as f:
+                        f.write(pem)
+            yield cert_file, key_file
 
 
 @dataclasses.dataclass

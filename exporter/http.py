@@ -13,11 +13,9 @@ import hashlib
 import html
 import ipaddress
 import logging
-import os
 import socket
 import socketserver
 import ssl
-import tempfile
 import threading
 import time
 from collections.abc import Iterable
@@ -289,19 +287,8 @@ def tls_context(web: WebConfig) -> ssl.SSLContext | None:
     if t.min_version in ("TLS10", "TLS11"):
         # OpenSSL 3's default security level 1 refuses TLS 1.0/1.1 handshakes (SHA-1)
         ctx.set_ciphers("DEFAULT:@SECLEVEL=0")
-    if t.cert or t.key:
-        # inline PEM: ssl only loads chains from files, so through a private temporary file
-        with tempfile.TemporaryDirectory(prefix="lanes-tls-") as d:
-            cert_file = os.path.join(d, "cert.pem") if t.cert else t.cert_file
-            key_file = os.path.join(d, "key.pem") if t.key else t.key_file
-            for path, pem in ((cert_file, t.cert), (key_file, t.key)):
-                if pem:
-                    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-                    with os.fdopen(fd, "w") as f:
-                        f.write(pem)
-            ctx.load_cert_chain(cert_file, key_file)
-    else:
-        ctx.load_cert_chain(t.cert_file, t.key_file)
+    with t.cert_and_key_files() as (cert_file, key_file):
+        ctx.load_cert_chain(cert_file, key_file)
     if t.cipher_suites:
         names = [GO_CIPHER_SUITES[n] for n in t.cipher_suites if GO_CIPHER_SUITES[n]]
         if names:  # TLS 1.2 and older; TLS 1.3 suites are not configurable (Go neither)
