@@ -110,8 +110,15 @@ def test_package_metadata_and_contents(deb):
     assert not any("__pycache__" in p or "/tests/" in p for p in paths)
     import collectors
 
-    for cls in collectors.ALL:  # every registered collector ships
-        assert "/usr/share/lanes-exporter/" + cls.__module__.replace(".", "/") + ".py" in paths
+    for cls in collectors.ALL:  # every registered collector ships (a module or a package)
+        base = "/usr/share/lanes-exporter/" + cls.__module__.replace(".", "/")
+        assert base + ".py" in paths or base + "/__init__.py" in paths, base
+    # and every file of a collector package
+    for dirpath, _dirs, files in os.walk(os.path.join(ROOT, "collectors")):
+        for name in files:
+            if name.endswith(".py") and "__pycache__" not in dirpath:
+                rel = os.path.relpath(os.path.join(dirpath, name), ROOT)
+                assert "/usr/share/lanes-exporter/" + rel in paths, f"{rel} not in the package"
     conffiles = subprocess.run(["dpkg-deb", "-I", deb, "conffiles"], capture_output=True, text=True, check=True, timeout=60).stdout.split()
     assert conffiles == ["/etc/default/lanes", "/etc/lanes/config.yml"]
 

@@ -32,14 +32,11 @@ R=$STAGE/root
 install -d "$R/DEBIAN" "$R/usr/bin" "$R/usr/share/$PKG" "$R/lib/systemd/system" "$R/etc/default" \
   "$R/etc/lanes" "$R/usr/lib/sysusers.d" "$R/usr/share/doc/$PKG/examples"
 
-# the Python packages: tracked sources only (no __pycache__, no tests)
+# the Python packages, subpackages included (collectors may be packages): the .py files
+# of this working tree, no __pycache__, no tests
 for pkg in exporter collectors; do
-  git ls-files -z "$pkg" 2>/dev/null | grep -z '\.py$' | while IFS= read -r -d '' f; do
+  find "$pkg" -name '*.py' -not -path '*/__pycache__/*' -print0 | while IFS= read -r -d '' f; do
     install -D -m 0644 "$f" "$R/usr/share/$PKG/$f"
-  done
-  # files not committed yet still belong in a build from this working tree
-  for f in "$pkg"/*.py; do
-    [ -e "$R/usr/share/$PKG/$f" ] || install -D -m 0644 "$f" "$R/usr/share/$PKG/$f"
   done
 done
 install -m 0755 deploy/debian/lanes_exporter "$R/usr/bin/lanes_exporter"
