@@ -98,7 +98,7 @@ class _Formatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         fields = {
-            "ts": datetime.datetime.fromtimestamp(record.created, datetime.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            "ts": datetime.datetime.fromtimestamp(record.created, datetime.timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
             "level": {"WARNING": "warn"}.get(record.levelname, record.levelname.lower()),
             "logger": record.name,
             "msg": record.getMessage(),
@@ -159,6 +159,8 @@ def load_settings(args) -> tuple[Config, WebConfig | None, str]:
         cfg_path = DEFAULT_CONFIG
     config = load_config(cfg_path, collector_options()) if cfg_path else Config()
     web = load_web_config(args.web_config) if args.web_config else None
+    if web is not None and web.warning():
+        log.warning(web.warning())  # one line: what the web config asks and lanes does not do
     if args.sampler_interval is not None:
         from exporter.config import parse_duration
 
@@ -201,7 +203,14 @@ def build(args, config: Config, platform: str, host: Host, sampler: Sampler | No
         ctx = Context(cls.name, opts, config, sampler)
         instances.append(cls(host, ctx))
         timeouts[cls.name] = opts.get("timeout", DEFAULT_TIMEOUT)
-    return Scraper(instances, timeouts, platform, sampler)
+    scraper = Scraper(instances, timeouts, platform, sampler)
+    if not (args.snapshot or args.record or args.once):
+        from exporter.process import ProcessMetrics
+
+        # SPEC §15, for the serving daemon: --once and --snapshot output stays a function
+        # of the host (a recorded snapshot replays to what --once printed live)
+        scraper.process = ProcessMetrics()
+    return scraper
 
 
 def make_sampler(config: Config, host: Host) -> Sampler | None:
@@ -263,7 +272,7 @@ def record(args, scraper: Scraper, host: RecordingHost, platform: str, sampler: 
     families = scrape_once(scraper, sampler)
     meta = {
         "platform": platform,
-        "captured": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "captured": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "lanes_version": __version__,
         "hostname": host.scrub(_platform.node()),
         "notes": "recorded with lanes_exporter --record" + (" --record.scrub (hostnames, IQNs, NQNs, MACs, addresses, WWNs/WWIDs, UUIDs, serials replaced)" if args.record_scrub else ""),
