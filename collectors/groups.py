@@ -33,6 +33,15 @@ class Member:
     speed_bytes: int | None = None  # bytes/s; for a storage path the speed of its NIC
     #: (sampler source, key) whose counters feed the peak rates, e.g. ("link", "eth0")
     sample: tuple[str, str] | None = None
+    #: the technology means this member to carry traffic now (SPEC §12): ALUA
+    #: active/optimized, the active port of an active-backup bond, ...  None: no such
+    #: distinction, every up member carries (lanes_member_preferred = up)
+    preferred: bool | None = None
+
+    @property
+    def is_preferred(self) -> bool:
+        """What lanes_member_preferred says: never for a member that is down."""
+        return self.up and (self.preferred is None or self.preferred)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -68,7 +77,7 @@ class MemberMemory:
                 for m in g.members:
                     seen[m.name] = m
                 vanished = tuple(
-                    Member(name=n, up=False, speed_bytes=m.speed_bytes)
+                    Member(name=n, up=False, speed_bytes=m.speed_bytes, preferred=False)
                     for n, m in sorted(seen.items())
                     if n not in now
                 )
@@ -101,6 +110,14 @@ def group_families(groups: Sequence[Group], sampler=None) -> list[Family]:
     rx = counter("member_receive_bytes_total", f"Bytes received over the member as seen from this host (NIC received; storage path read). {HELP_SRC}", ML)
     tx = counter("member_transmit_bytes_total", f"Bytes transmitted over the member as seen from this host (NIC transmitted; storage path written). {HELP_SRC}", ML)
     sp = gauge("member_speed_bytes", f"Member capacity in bytes per second (a storage path: the speed of its NIC). {HELP_SRC}", ML)
+    pf = gauge(
+        "member_preferred",
+        "1 if the technology means this member to carry traffic now (ALUA active/optimized path or the active path group of a map, "
+        "NVMe ANA optimized, MPxIO path to the active target port group, active port of an active-backup bond or team, IPMP active "
+        "interface, iSCSI session under a preferred path; every up member of a load-balancing group), 0 if it should stay idle or is down. "
+        f"{HELP_SRC}",
+        ML,
+    )
     prx = gauge("member_receive_peak_bytes_per_second", "Highest receive rate over any sampling interval since the previous scrape, from the background sampler.", ML)
     ptx = gauge("member_transmit_peak_bytes_per_second", "Highest transmit rate over any sampling interval since the previous scrape, from the background sampler.", ML)
     wanted: dict[str, set[str]] = {}
@@ -112,6 +129,7 @@ def group_families(groups: Sequence[Group], sampler=None) -> list[Family]:
         for m in g.members:
             lv = (*gk, str(m.name))
             mu.add_str(lv, m.up)
+            pf.add_str(lv, m.is_preferred)
             rx.add_str(lv, m.rx_bytes)
             tx.add_str(lv, m.tx_bytes)
             sp.add_str(lv, m.speed_bytes)
@@ -124,7 +142,7 @@ def group_families(groups: Sequence[Group], sampler=None) -> list[Family]:
     if sampler is not None:
         for source, keys in wanted.items():
             sampler.want(source, keys)
-    return [gi, gm, gu, mu, rx, tx, sp, prx, ptx]
+    return [gi, gm, gu, mu, pf, rx, tx, sp, prx, ptx]
 
 
 # ------------------------------------------------------------------ declared groups
@@ -196,6 +214,7 @@ def nvme_groups(subsystems: Iterable, links: Mapping[str, Link], disks: Mapping,
     for s in subsystems:
         for ns in s.namespaces:
             members = []
+            best = nvme_best_ana(p.ana_state for p in ns.paths)
             for p in ns.paths:
                 c = p.controller
                 d = disks.get(p.device)
@@ -208,6 +227,7 @@ def nvme_groups(subsystems: Iterable, links: Mapping[str, Link], disks: Mapping,
                         tx_bytes=d.write_bytes if d else None,
                         speed_bytes=link.speed_bytes if link else None,
                         sample=("disk", p.device),
+                        preferred=None if best is None else p.ana_state == best,
                     )
                 )
             expected = max(expected_members(config, "nvme", ns.group), expected_members(config, "nvme", s.nqn))
@@ -222,6 +242,18 @@ def nvme_groups(subsystems: Iterable, links: Mapping[str, Link], disks: Mapping,
                 )
             )
     return out
+
+
+def nvme_best_ana(states: Iterable[str | None]) -> str | None:
+    """The ANA state the host means to use (NVMe base spec 2.0 §8.1.3, Asymmetric Namespace
+    Access; drivers/nvme/host/multipath.c __nvme_find_path takes optimized paths first and
+    non-optimized ones only when no optimized path is left): ``optimized`` if any path is,
+    else ``non-optimized`` if any path is; None without ANA (every usable path is equal)."""
+    have = set(states)
+    for state in ("optimized", "non-optimized"):
+        if state in have:
+            return state
+    return None
 
 
 # ------------------------------------------------------------------ illumos storage: MPxIO, iSCSI initiator, COMSTAR
@@ -248,6 +280,26 @@ def mpxio_groups(lus: Iterable[tuple[str, str, bool, Sequence[Member]]], config=
             )
         )
     return out
+
+
+#: MPxIO target port group access states (mpathadm show lu, lower-cased with _) that mean
+#: "send I/O here": "active" is what symmetric-access and older arrays print for
+#: active/optimized (SPC-4 asymmetric access states, mpathadm_text.c)
+MPXIO_PREFERRED_TPG = ("active_optimized", "active")
+
+
+def mpxio_preferred_ports(tpgs: Sequence[tuple[str, Sequence[str]]]) -> frozenset[str] | None:
+    """Target ports of the target port groups the LU means I/O to go to: those in an
+    active/optimized (or plain active) group; if none is, those in an active/non-optimized
+    group (scsi_vhci then has nothing better).  ``tpgs`` holds (access state word, target
+    ports).  None for a symmetric LU (no target port groups): every path is equal."""
+    if not tpgs:
+        return None
+    for wanted in (MPXIO_PREFERRED_TPG, ("active_not_optimized",)):
+        ports = frozenset(p for state, ports_ in tpgs if state in wanted for p in ports_)
+        if ports:
+            return ports
+    return frozenset()
 
 
 def _load_groups(kind: str, policy: str, by_group: Mapping[str, Sequence[Member]], config) -> list[Group]:
@@ -306,6 +358,22 @@ def bond_member_up(bond, member, link: Link | None) -> bool:
     return True
 
 
+def bond_member_preferred(bond, member) -> bool | None:
+    """The active slave of an active-backup bond (the only member that transmits,
+    Documentation/networking/bonding.rst "active-backup"): from the bond's active_slave
+    (netlink IFLA_BOND_ACTIVE_SLAVE, sysfs bonding/active_slave or "Currently Active Slave"
+    in /proc/net/bonding), else the member's own bonding_slave/state.  None for the other
+    modes: every up member carries traffic."""
+    if bond.mode != "active-backup":
+        return None
+    if bond.active_slave:
+        return member.name == bond.active_slave
+    state = getattr(member, "state", None)
+    if state in ("active", "backup"):
+        return state == "active"
+    return None
+
+
 def bond_groups(bonds: Iterable, links: Mapping[str, Link]) -> list[Group]:
     """Linux bonds (collectors.bond_linux.Bond) -> kind="bond" groups.  Member bytes and
     speed are the member NIC's own counters (the master's are their sum: never add both)."""
@@ -315,7 +383,11 @@ def bond_groups(bonds: Iterable, links: Mapping[str, Link]) -> list[Group]:
         for m in b.members:
             link = links.get(m.name)
             base = link_member(m.name, link)
-            members.append(dataclasses.replace(base, up=bond_member_up(b, m, link), sample=(_link_common.SAMPLE_SOURCE, m.name)))
+            members.append(
+                dataclasses.replace(
+                    base, up=bond_member_up(b, m, link), sample=(_link_common.SAMPLE_SOURCE, m.name), preferred=bond_member_preferred(b, m)
+                )
+            )
         out.append(
             Group(
                 kind="bond",
@@ -379,6 +451,43 @@ def _nic_speed(links: Mapping[str, Link], netdev: str | None) -> int | None:
     return link.speed_bytes if link else None
 
 
+#: ALUA access states (drivers/scsi/scsi_sysfs.c scsi_access_state_name) in the order the
+#: host should use them (SPC-4 5.16.2.4; scsi_dh_alua.c sends I/O to active/optimized ports
+#: and takes non-optimized ones only when no optimized one is left)
+ALUA_PREFERENCE = ("active/optimized", "active/non-optimized")
+
+
+def multipath_preferred_paths(m) -> frozenset[str] | None:
+    """The paths (sdX) of a multipath map that the array and dm-multipath mean to carry its
+    I/O now, from each source's own truth, best first:
+
+    - ALUA (sysfs ``device/access_state``): the active/optimized paths; if the map has none,
+      its active/non-optimized ones (the array offers nothing better);
+    - else the path groups (multipathd or the dm status line): the paths of the
+      highest-priority group that has a usable path (``group_by_prio`` puts the
+      optimized/preferred paths there, libmultipath/pgpolicies.c), else of the active group;
+    - None when neither is known: every usable path is equal.
+    """
+    states = {p.dev: p.access_state for p in m.paths if p.access_state in ALUA_PREFERENCE}
+    if states:
+        for wanted in ALUA_PREFERENCE:
+            devs = frozenset(d for d, st in states.items() if st == wanted)
+            if devs:
+                return devs
+    by_group: dict[int, list] = {}
+    for p in m.paths:
+        if p.group is not None:
+            by_group.setdefault(p.group, []).append(p)
+    if not by_group:
+        return None
+    prio = {g.index: g.priority for g in m.state.groups} if m.state is not None else {}
+    usable = [g for g, ps in by_group.items() if any(p.up for p in ps)]
+    if usable and len({prio.get(g) for g in by_group}) > 1 and all(prio.get(g) is not None for g in usable):
+        best = max(usable, key=lambda g: (prio[g], -g))
+        return frozenset(p.dev for p in by_group[best])
+    return frozenset(p.dev for p in m.paths if p.group_active)
+
+
 def multipath_groups(maps: Iterable, links: Mapping[str, Link], config=None) -> list[Group]:
     """kind="multipath": group = map (alias or WWID), member = path device (sdX).
     ``maps`` are ``multipath_linux.MapView`` values (duck-typed).  policy = the active
@@ -387,9 +496,11 @@ def multipath_groups(maps: Iterable, links: Mapping[str, Link], config=None) -> 
     path group (dm-mpath.c choose_pgpath only balances inside the current group),
     ``failover`` otherwise.  Without multipathd or the dm status line the groups are
     unknown: every path is taken to share the load.  Bytes are the path's own
-    /proc/diskstats (never the map's), speed is its NIC's."""
+    /proc/diskstats (never the map's), speed is its NIC's.  Preferred paths:
+    ``multipath_preferred_paths``."""
     out = []
     for m in maps:
+        preferred = multipath_preferred_paths(m)
         members = tuple(
             Member(
                 name=p.dev,
@@ -398,6 +509,7 @@ def multipath_groups(maps: Iterable, links: Mapping[str, Link], config=None) -> 
                 tx_bytes=p.written_bytes,
                 speed_bytes=_nic_speed(links, p.netdev),
                 sample=("disk", p.dev),
+                preferred=None if preferred is None else p.dev in preferred,
             )
             for p in sorted(m.paths, key=lambda p: p.dev)
         )
@@ -420,16 +532,49 @@ def multipath_groups(maps: Iterable, links: Mapping[str, Link], config=None) -> 
     return out
 
 
-def iscsi_groups(sessions: Mapping, records: Iterable, disks: Mapping, links: Mapping[str, Link], config=None) -> list[Group]:
+def path_roles(mp_groups: Iterable[Group]) -> dict[str, tuple[bool, str]]:
+    """sdX -> (preferred, balancing of its map), from the kind="multipath" groups: what an
+    iSCSI session learns from the maps that ride it."""
+    return {mb.name: (mb.is_preferred, g.balancing) for g in mp_groups for mb in g.members}
+
+
+def iscsi_session_judgement(disks_by_member: Mapping[str, Sequence[str]], roles: Mapping[str, tuple[bool, str]]) -> tuple[dict[str, bool], str | None]:
+    """An iSCSI target's sessions take preference and balancing from the multipath maps that
+    ride them (SPEC §12): a session is preferred when one of its disks is a preferred path
+    of its map; the target's sessions share the load only when every map riding them
+    balances its load and every session is preferred in all of its maps or in none (else
+    each LUN uses its own subset of sessions: imbalance between sessions says nothing).
+    Returns ({member: preferred}, balancing); ({}, None) when no disk is a path of a map."""
+    preferred: dict[str, bool] = {}
+    uniform, all_load = True, True
+    for member, disks in disks_by_member.items():
+        known = [roles[d] for d in disks if d in roles]
+        if not known:
+            continue
+        prefs = {p for p, _ in known}
+        preferred[member] = True in prefs
+        uniform = uniform and len(prefs) == 1
+        all_load = all_load and all(b == "load" for _, b in known)
+    if not preferred:
+        return {}, None
+    return preferred, "load" if all_load and uniform else "failover"
+
+
+def iscsi_groups(
+    sessions: Mapping, records: Iterable, disks: Mapping, links: Mapping[str, Link], config=None, roles: Mapping[str, tuple[bool, str]] | None = None
+) -> list[Group]:
     """kind="iscsi" (Linux): group = target IQN, member = session named ``<portal>@<iface>``
     (stable across relogins, unlike the session number).  ``sessions`` are
     ``iscsi_linux.Session`` values, ``records`` the node records: a record with no session
     is a member that is down (logged out, or never logged in).  A session is up when its
-    state is LOGGED_IN; its bytes are the sum of its disks; speed is its NIC's.  Sessions of
-    one target are used together by dm-multipath (or stand alone): balancing ``load``."""
+    state is LOGGED_IN; its bytes are the sum of its disks; speed is its NIC's.  ``roles``
+    (``path_roles`` of the multipath maps) give preference and balancing
+    (``iscsi_session_judgement``); without maps the sessions share the load."""
     by_target: dict[str, dict[str, Member]] = {}
+    disks_of: dict[str, dict[str, Sequence[str]]] = {}
     for s in sessions.values():
         i = s.identity
+        disks_of.setdefault(i.target, {})[i.member] = s.disks
         d = [disks[x] for x in s.disks if x in disks]
         by_target.setdefault(i.target, {})[i.member] = Member(
             name=i.member,
@@ -443,20 +588,31 @@ def iscsi_groups(sessions: Mapping, records: Iterable, disks: Mapping, links: Ma
         members = by_target.setdefault(r.target, {})
         if r.member not in members:
             members[r.member] = Member(name=r.member, up=False)
-    return [
-        Group(
-            kind="iscsi",
-            name=target,
-            policy="open-iscsi",
-            balancing="load",
-            members=tuple(members[k] for k in sorted(members)),
-            expected=expected_members(config, "iscsi", target),
+    out = []
+    for target, members in sorted(by_target.items()):
+        preferred, balancing = iscsi_session_judgement(disks_of.get(target, {}), roles or {})
+        out.append(
+            Group(
+                kind="iscsi",
+                name=target,
+                policy="open-iscsi",
+                balancing=balancing or "load",
+                members=tuple(dataclasses.replace(members[k], preferred=preferred[k]) if k in preferred else members[k] for k in sorted(members)),
+                expected=expected_members(config, "iscsi", target),
+            )
         )
-        for target, members in sorted(by_target.items())
-    ]
+    return out
 
 
 # ------------------------------------------------------------------ illumos: ipmp (IP multipathing)
+
+
+def ipmp_member_preferred(group, ifname: str, iface) -> bool:
+    """IPMP sends data traffic over active interfaces only (ipmpstat(8) ACTIVE "yes"; the
+    group's "active" list of ipmpstat -g): an inactive standby waits for a failure."""
+    if iface is not None:
+        return bool(iface.active)
+    return ifname in group.active
 
 
 def ipmp_groups(ipmp: Mapping[str, object], interfaces: Mapping[str, object], links: Mapping[str, Link]) -> list[Group]:
@@ -487,6 +643,7 @@ def ipmp_groups(ipmp: Mapping[str, object], interfaces: Mapping[str, object], li
                     tx_bytes=link.tx_bytes if link else None,
                     speed_bytes=link.speed_bytes if link else None,
                     sample=(_link_common.SAMPLE_SOURCE, ifname),
+                    preferred=ipmp_member_preferred(g, ifname, i),
                 )
             )
         carriers = len(names) - standby
@@ -525,6 +682,14 @@ def team_port_up(team, port, link: Link | None) -> bool:
     return port.lacp_selected is not False and port.aggregator_selected is not False
 
 
+def team_port_preferred(team, port) -> bool | None:
+    """The activebackup runner's active port (teamd state runner.active_port, teamd.conf(5));
+    None for the other runners (every up port carries traffic) or when teamd does not say."""
+    if team.runner != "activebackup" or not team.active_port:
+        return None
+    return port.name == team.active_port
+
+
 def team_groups(teams: Iterable, links: Mapping[str, Link]) -> list[Group]:
     """teamd teams (collectors.team_linux.Team) -> kind="team" groups; bytes and speed are
     the port NICs' own counters."""
@@ -535,7 +700,15 @@ def team_groups(teams: Iterable, links: Mapping[str, Link]) -> list[Group]:
             link = links.get(p.name)
             base = link_member(p.name, link)
             speed = base.speed_bytes if base.speed_bytes else (p.speed_mbps * 125_000 if p.speed_mbps else None)
-            members.append(dataclasses.replace(base, up=team_port_up(t, p, link), speed_bytes=speed, sample=(_link_common.SAMPLE_SOURCE, p.name)))
+            members.append(
+                dataclasses.replace(
+                    base,
+                    up=team_port_up(t, p, link),
+                    speed_bytes=speed,
+                    sample=(_link_common.SAMPLE_SOURCE, p.name),
+                    preferred=team_port_preferred(t, p),
+                )
+            )
         out.append(
             Group(
                 kind="team",

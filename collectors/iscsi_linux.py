@@ -560,11 +560,19 @@ class IscsiLinux(Collector):
         fams = self._session_families(sessions)
         register_disk_sets("+".join(s.disks) for s in sessions.values() if len(s.disks) > 1)
         fams += groups.group_families(
-            self.memory.apply(groups.iscsi_groups(sessions, records, disks, links, self.ctx.config)), self.ctx.sampler
+            self.memory.apply(groups.iscsi_groups(sessions, records, disks, links, self.ctx.config, self._path_roles(sessions))), self.ctx.sampler
         )
         if denied is not None:
             fams += self._denied_family(denied)
         return fams
+
+    def _path_roles(self, sessions: Mapping[str, Session]) -> dict[str, tuple[bool, str]]:
+        """Preference and balancing of the multipath paths behind the sessions (SPEC §12)."""
+        if not any(s.disks for s in sessions.values()):
+            return {}
+        from collectors import multipath_linux  # local: multipath_linux imports this module
+
+        return multipath_linux.path_roles(self.host, self.ctx.shared)
 
     def _denied_family(self, denied: int) -> list[Family]:
         f = gauge(

@@ -38,7 +38,7 @@ from collections.abc import Iterable, Sequence
 from collectors._base import Collector, ParseError
 from collectors._cadence import Cadence
 from collectors._text import split_kv
-from collectors.groups import Member, MemberMemory, group_families, mpxio_groups
+from collectors.groups import Member, MemberMemory, group_families, mpxio_groups, mpxio_preferred_ports
 from exporter.host import CommandNotFound, Host
 from exporter.metrics import Family, add_stateset, gauge, info
 
@@ -92,6 +92,8 @@ class MpPath:
 class Tpg:
     id: str
     access_state: str
+    #: names of the target ports in the group (``Target Ports:`` / ``Name:``)
+    ports: tuple[str, ...] = ()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -220,7 +222,7 @@ def parse_show_lu(text: str) -> list[LuDetail]:
             if p["initiator_port"] is None or p["target_port"] is None or p["state"] is None:
                 raise ParseError(SRC_SHOW, None, f"{lu['device']}: incomplete path block")
             paths.append(MpPath(p["initiator_port"], p["target_port"], p["state"], p["disabled"], p["override"]))
-        tpgs = tuple(Tpg(t["id"], t["access"]) for t in lu["tpgs"])
+        tpgs = tuple(Tpg(t["id"], t["access"], tuple(t["ports"])) for t in lu["tpgs"])
         props = {k: lu[k] for k in ("vendor", "product", "revision", "name", "asymmetric", "load_balance")}
         out.append(LuDetail(lu["device"], paths=tuple(paths), tpgs=tpgs, **props))
 
@@ -270,12 +272,14 @@ def parse_show_lu(text: str) -> list[LuDetail]:
                 path["override"] = _yes_no(value)
         elif section in ("tpgs", "tports"):
             if key == "ID":
-                tpg = {"id": value, "access": ""}
+                tpg = {"id": value, "access": "", "ports": []}
                 lu["tpgs"].append(tpg)
                 section = "tpgs"
             elif key == "Access State" and tpg is not None:
                 tpg["access"] = value
-            # Name:/Relative ID:/Explicit Failover: of target ports are not needed
+            elif key == "Name" and section == "tports" and tpg is not None:
+                tpg["ports"].append(value)
+            # Relative ID:/Explicit Failover: are not needed
     close()
     return out
 
@@ -419,10 +423,11 @@ class Mpxio(Collector):
             if d is None:
                 continue  # not detailed yet (large JBOD, first runs): counts only
             members = []
+            preferred = mpxio_preferred_ports([(_state_word(t.access_state), t.ports) for t in d.tpgs])
             for p in d.paths:
                 add_stateset(ps, (lu.lu, p.name), PATH_STATES, _state_word(p.state))
                 pd.add((lu.lu, p.name), p.disabled)
-                members.append(Member(name=p.name, up=p.up))
+                members.append(Member(name=p.name, up=p.up, preferred=None if preferred is None else p.target_port in preferred))
             for t in d.tpgs:
                 add_stateset(ta, (lu.lu, t.id), ACCESS_STATES, _state_word(t.access_state))
             all_active = all(_state_word(t.access_state).startswith("active") for t in d.tpgs)

@@ -45,6 +45,7 @@ import json
 import re
 import struct
 import threading
+import weakref
 from collections.abc import Mapping, Sequence
 
 from collectors import _diskstats, _link_common, groups
@@ -568,6 +569,26 @@ class MapView:
     paths: tuple[PathView, ...]
 
 
+#: ctx.shared key of (map views, link table) of one scrape
+SHARED_VIEWS = "multipath_views"
+#: host -> its enabled multipath collector, for the iSCSI collector (path_roles)
+_COLLECTORS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def path_roles(host: Host, shared) -> dict[str, tuple[bool, str]]:
+    """sdX -> (preferred, map balancing) for this scrape, read through the multipath
+    collector of ``host`` (one read shared with it); {} when that collector is off or its
+    sources fail (it reports its own failure)."""
+    mp = _COLLECTORS.get(host)
+    if mp is None:
+        return {}
+    try:
+        views, links = shared.get(SHARED_VIEWS, mp.views)
+    except Exception:
+        return {}
+    return groups.path_roles(groups.multipath_groups(views, links))
+
+
 class MultipathLinux(Collector):
     name = "multipath"
     platforms = frozenset({"linux"})
@@ -581,6 +602,7 @@ class MultipathLinux(Collector):
         self.sessions = SessionReader()
         self.identity: dict = {}
         self.statesets = path_statesets()
+        _COLLECTORS[host] = self
 
     # -- dm-level sources
 
@@ -654,9 +676,21 @@ class MultipathLinux(Collector):
     # -- assembling
 
     def collect(self) -> list[Family]:
+        views, links = self.ctx.shared.get(SHARED_VIEWS, self.views)
+        if not views:
+            return []
+        fams = map_families(views) + path_families(views, self.statesets)
+        fams.append(path_info_family(views))
+        fams += groups.group_families(self.memory.apply(groups.multipath_groups(views, links, self.ctx.config)), self.ctx.sampler)
+        return fams
+
+    def views(self) -> tuple[list[MapView], Mapping]:
+        """Every map with its paths, once per scrape (``ctx.shared`` key SHARED_VIEWS):
+        this collector and the iSCSI collector (sessions take preference and balancing
+        from the maps that ride them) share one read."""
         smaps = read_sysfs_maps(self.host, self.identity, shared_block(self.host, self.ctx))
         if not smaps:
-            return []
+            return [], {}
         dm = self.read_dm_state()
         disks = _diskstats.shared_diskstats(self.host, self.ctx)
         sessions = disk_session_map(shared_sessions(self.host, self.ctx, self.sessions))
@@ -725,10 +759,7 @@ class MultipathLinux(Collector):
                 )
             )
         self.unwrap.keep(keys)
-        fams = map_families(views) + path_families(views, self.statesets)
-        fams.append(path_info_family(views))
-        fams += groups.group_families(self.memory.apply(groups.multipath_groups(views, links, self.ctx.config)), self.ctx.sampler)
-        return fams
+        return views, links
 
 
 def path_info_family(views: Sequence[MapView]) -> Family:
