@@ -58,33 +58,64 @@ class Group:
 
 
 class MemberMemory:
-    """Members seen earlier in this process's life, per (kind, group): a path that the
-    kernel forgets (logged-out session, removed sdX) still counts and shows as down."""
+    """Members seen earlier, per (kind, group): a path that the kernel forgets (logged-out
+    session, removed sdX) still counts and shows as down.  What it remembers is kept across
+    restarts by the process-wide state store (exporter/state.py, ``--state.dir``), which
+    SIGHUP empties (members gone on purpose are then forgotten)."""
 
-    def __init__(self) -> None:
-        self._seen: dict[tuple[str, str], dict[str, Member]] = {}
+    def __init__(self, store=None) -> None:
+        from exporter import state
+
+        self._store = store if store is not None else state.current()
+        self._generation = self._store.generation
+        #: (kind, group) -> member -> last known speed
+        self._seen: dict[tuple[str, str], dict[str, int | None]] = {}
+        self._kinds: set[str] = set()
         self._lock = threading.Lock()
+
+    def _learn(self, kind: str) -> None:
+        """First sight of this kind: take what the store kept (called under the lock)."""
+        if kind not in self._kinds:
+            self._kinds.add(kind)
+            for key, members in self._store.remembered(kind).items():
+                self._seen.setdefault(key, {}).update(members)
+
+    def known(self, kind: str) -> set[str]:
+        """Names of the groups of ``kind`` seen earlier (in this process or kept in the state)."""
+        with self._lock:
+            self._learn(kind)
+            return {g for k, g in self._seen if k == kind}
 
     def apply(self, groups: Iterable[Group]) -> list[Group]:
         out = []
+        changes: dict[tuple[str, str], dict[str, int | None] | None] = {}
         with self._lock:
             current = set()
             for g in groups:
+                self._learn(g.kind)
                 key = (g.kind, g.name)
                 current.add(key)
-                seen = self._seen.setdefault(key, {})
-                now = {m.name for m in g.members}
+                seen = self._seen.get(key)
+                if seen is None:
+                    seen = self._seen[key] = {}
+                    changes[key] = seen
                 for m in g.members:
-                    seen[m.name] = m
-                vanished = tuple(
-                    Member(name=n, up=False, speed_bytes=m.speed_bytes, preferred=False)
-                    for n, m in sorted(seen.items())
-                    if n not in now
-                )
-                out.append(dataclasses.replace(g, members=g.members + vanished) if vanished else g)
+                    if m.name not in seen:
+                        changes[key] = seen
+                    seen[m.name] = m.speed_bytes if m.speed_bytes is not None else seen.get(m.name)
+                if len(seen) > len(g.members):
+                    now = {m.name for m in g.members}
+                    vanished = tuple(
+                        Member(name=n, up=False, speed_bytes=speed, preferred=False) for n, speed in sorted(seen.items()) if n not in now
+                    )
+                    g = dataclasses.replace(g, members=g.members + vanished) if vanished else g
+                out.append(g)
             # each collector owns its memory: a whole group that is gone is forgotten
-            for key in [k for k in self._seen if k not in current]:
+            for key in [k for k in self._seen if k not in current and k[0] in self._kinds]:
                 del self._seen[key]
+                changes[key] = None
+            if changes:
+                self._store.update(self._generation, {k: (dict(v) if v is not None else None) for k, v in changes.items()})
         return out
 
 
@@ -185,12 +216,24 @@ class DeclaredGroups(Collector):
     platforms = frozenset({"linux", "illumos"})
     description = "Groups of links declared in the config file (kind=declared)"
 
+    def __init__(self, host, ctx):
+        super().__init__(host, ctx)
+        self.memory = MemberMemory()
+
     def collect(self) -> Iterable[Family]:
         declared = getattr(self.ctx.config, "groups", None) or {}
         if not declared:
             return []
         links = _link_common.shared_links(self.host, self.ctx)
-        return group_families(declared_groups(declared, links), self.ctx.sampler)
+        return group_families(self.memory.apply(present_groups(declared_groups(declared, links), links, self.memory.known("declared"))), self.ctx.sampler)
+
+
+def present_groups(groups: Sequence[Group], links: Mapping[str, Link], known: set[str]) -> list[Group]:
+    """Declared groups that belong to this host: one of their links exists, or existed
+    earlier (remembered, also across restarts).  A group none of whose links was ever here
+    is another host's (a config shared by a fleet, the example config copied as is): it is
+    left out, not reported down (SPEC §12); --check-config and the log name its members."""
+    return [g for g in groups if g.name in known or any(m.name in links for m in g.members)]
 
 
 # ------------------------------------------------------------------ nvme (NVMe native multipath)
