@@ -199,3 +199,11 @@ def test_serving_a_live_host_defaults_to_var_lib_lanes_or_says_why_not(monkeypat
     directory, why = cli.state_dir(args, True)
     assert directory is None and "not a directory" in why and "forgotten at restart" in why
     assert cli.state_dir(args, False)[0] is None
+
+
+@pytest.mark.parametrize("scenario", ["linux-declared-mpio", "linux-bond-ab-healthy", "illumos-net-ipmp-degraded"])
+def test_the_example_config_copied_as_is_pages_nobody(scenario):
+    snap = os.path.join(ROOT, "tests", "scenarios", scenario)
+    r = lanes("--snapshot", snap, "--config.file", os.path.join(ROOT, "deploy", "config.example.yml"), "--once", "--sampler.interval", "0")
+    assert r.returncode == 0, r.stderr
+    assert 'kind="declared"' not in r.stdout
