@@ -372,6 +372,9 @@ def live_dashboard_queries(lab: Lab) -> list[str]:
         # dashboard shows storage kinds only, which a lab of declared NIC groups has not
         if where.startswith("lanes-storage/") or not names or not all(n.startswith(core) for n in names) or "lanes_link_speed_bytes" in names:
             continue
+        # both lanes of the lab's declared load group are preferred: nothing is non-preferred
+        if "lanes_member_preferred" in expr and "== 0" in expr:
+            continue
         ran += 1
         promql = rt.as_promql(expr)
         try:
