@@ -416,15 +416,16 @@ def group() -> Dashboard:
         .with_panel(
             graph(
                 "Preferred vs non-preferred members",
-                "Bytes per second (both directions, 5m) over the members the technology means to carry traffic now (ALUA active/optimized "
-                "paths, the active port, ...) and over the others. The non-preferred line stays near zero on a healthy group; when it rises, "
-                "I/O is proxied or a failover happened (LanesNonPreferredPathIO).",
-                "Bps",
+                "Share of the group's bytes (both directions) on the members the technology means to carry traffic now (ALUA active/optimized "
+                "paths, the active port, IPMP active interfaces, ...) and on the others. Non-preferred stays near 0 on a healthy group; when it "
+                "rises, I/O is proxied through the other controller or a failover happened (LanesNonPreferredPathIO above 5%).",
+                "percentunit",
                 span=24,
             )
-            .with_target(q(f"sum by (instance, kind, group) (group:lanes_member_bytes:rate5m{{{G}}} and on ({MEMBER}) (lanes_member_preferred{{{G}}} == 1))", "{{instance}} {{group}} preferred", "A"))
-            .with_target(q(f"sum by (instance, kind, group) (group:lanes_member_bytes:rate5m{{{G}}} and on ({MEMBER}) (lanes_member_preferred{{{G}}} == 0))", "{{instance}} {{group}} non-preferred", "B"))
+            .with_target(q(f"sum by (instance, kind, group) (group:lanes_member_share:ratio{{{G}}} and on ({MEMBER}) (lanes_member_preferred{{{G}}} == 1))", "{{instance}} {{group}} preferred", "A"))
+            .with_target(q(f"sum by (instance, kind, group) (group:lanes_member_share:ratio{{{G}}} and on ({MEMBER}) (lanes_member_preferred{{{G}}} == 0))", "{{instance}} {{group}} non-preferred", "B"))
             .min(0)
+            .max(1)
         )
         .with_panel(
             series(
