@@ -219,13 +219,27 @@ class DeclaredGroups(Collector):
     def __init__(self, host, ctx):
         super().__init__(host, ctx)
         self.memory = MemberMemory()
+        self._told: set[tuple[str, str]] = set()
 
     def collect(self) -> Iterable[Family]:
         declared = getattr(self.ctx.config, "groups", None) or {}
         if not declared:
             return []
         links = _link_common.shared_links(self.host, self.ctx)
+        self._tell_missing(declared, links)
         return group_families(self.memory.apply(present_groups(declared_groups(declared, links), links, self.memory.known("declared"))), self.ctx.sampler)
+
+    def _tell_missing(self, declared: Mapping[str, object], links: Mapping[str, Link]) -> None:
+        """Log each declared member that does not exist, once per (re)load of the config."""
+        for name, spec in sorted(declared.items()):
+            for m in spec.members:
+                if m not in links and (name, m) not in self._told:
+                    self._told.add((name, m))
+                    self.ctx.log.warning(
+                        "declared member does not exist on this host: it counts as down once its group has had a member here; "
+                        "a group none of whose members was ever here is not exported",
+                        extra={"group": name, "member": m},
+                    )
 
 
 def present_groups(groups: Sequence[Group], links: Mapping[str, Link], known: set[str]) -> list[Group]:

@@ -572,7 +572,7 @@ class IscsiLinux(Collector):
             return {}
         from collectors import multipath_linux  # local: multipath_linux imports this module
 
-        return multipath_linux.path_roles(self.host, self.ctx.shared)
+        return multipath_linux.path_roles(self.host, self.ctx.shared, min(1.0, 0.25 * float(self.ctx.option("timeout", 8.0))))
 
     def _denied_family(self, denied: int) -> list[Family]:
         f = gauge(

@@ -569,24 +569,40 @@ class MapView:
     paths: tuple[PathView, ...]
 
 
-#: ctx.shared key of (map views, link table) of one scrape
-SHARED_VIEWS = "multipath_views"
+#: ctx.shared key of the box in which this collector hands its map views to the iSCSI
+#: collector, once per scrape
+SHARED_ROLES = "multipath_path_roles"
 #: host -> its enabled multipath collector, for the iSCSI collector (path_roles)
 _COLLECTORS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
-def path_roles(host: Host, shared) -> dict[str, tuple[bool, str]]:
-    """sdX -> (preferred, map balancing) for this scrape, read through the multipath
-    collector of ``host`` (one read shared with it); {} when that collector is off or its
-    sources fail (it reports its own failure)."""
+class RolesBox:
+    """This scrape's path roles, handed from the multipath collector to the iSCSI collector
+    without making either wait on the other's sources: the iSCSI collector waits a bounded
+    moment, then takes the roles of the multipath collector's previous run."""
+
+    def __init__(self) -> None:
+        self._done = threading.Event()
+        self.roles: dict[str, tuple[bool, str]] | None = None
+
+    def set(self, roles: dict[str, tuple[bool, str]] | None) -> None:
+        self.roles = roles
+        self._done.set()
+
+    def wait(self, timeout: float) -> dict[str, tuple[bool, str]] | None:
+        return self.roles if self._done.wait(timeout) else None
+
+
+def path_roles(host: Host, shared, timeout: float = 1.0) -> dict[str, tuple[bool, str]]:
+    """sdX -> (preferred, map balancing) from the multipath collector of ``host``: this
+    scrape's when it has them within ``timeout`` seconds (it reads its sources on its own
+    deadline: a stuck multipathd never holds up the iSCSI collector), else its last run's;
+    {} when that collector is off."""
     mp = _COLLECTORS.get(host)
     if mp is None:
         return {}
-    try:
-        views, links = shared.get(SHARED_VIEWS, mp.views)
-    except Exception:
-        return {}
-    return groups.path_roles(groups.multipath_groups(views, links))
+    roles = shared.get(SHARED_ROLES, RolesBox).wait(timeout)
+    return roles if roles is not None else dict(mp.last_roles)
 
 
 class MultipathLinux(Collector):
@@ -602,6 +618,8 @@ class MultipathLinux(Collector):
         self.sessions = SessionReader()
         self.identity: dict = {}
         self.statesets = path_statesets()
+        #: sdX -> (preferred, map balancing) of the last run, for the iSCSI collector
+        self.last_roles: dict[str, tuple[bool, str]] = {}
         _COLLECTORS[host] = self
 
     # -- dm-level sources
@@ -676,18 +694,22 @@ class MultipathLinux(Collector):
     # -- assembling
 
     def collect(self) -> list[Family]:
-        views, links = self.ctx.shared.get(SHARED_VIEWS, self.views)
+        box = self.ctx.shared.get(SHARED_ROLES, RolesBox)
+        try:
+            views, links = self.views()
+            model = groups.multipath_groups(views, links, self.ctx.config)
+            self.last_roles = groups.path_roles(model)
+        finally:
+            box.set(self.last_roles)  # the iSCSI sessions' preference and balancing (SPEC §12)
         if not views:
             return []
         fams = map_families(views) + path_families(views, self.statesets)
         fams.append(path_info_family(views))
-        fams += groups.group_families(self.memory.apply(groups.multipath_groups(views, links, self.ctx.config)), self.ctx.sampler)
+        fams += groups.group_families(self.memory.apply(model), self.ctx.sampler)
         return fams
 
     def views(self) -> tuple[list[MapView], Mapping]:
-        """Every map with its paths, once per scrape (``ctx.shared`` key SHARED_VIEWS):
-        this collector and the iSCSI collector (sessions take preference and balancing
-        from the maps that ride them) share one read."""
+        """Every map with its paths, and the link table."""
         smaps = read_sysfs_maps(self.host, self.identity, shared_block(self.host, self.ctx))
         if not smaps:
             return [], {}

@@ -244,8 +244,9 @@ def open_state(args, host: Host, platform: str) -> state.MemberStore:
     return store
 
 
-def missing_declared_members(config: Config, host: Host) -> list[tuple[str, str]]:
-    """(group, member) of declared groups whose link does not exist on the host."""
+def missing_declared_members(config: Config, host: Host, timeout: float = 10.0) -> list[tuple[str, str]] | None:
+    """(group, member) of declared groups whose link does not exist on the host; None when
+    the link table could not be read within ``timeout`` (a thread: never a hang)."""
     if not config.groups:
         return []
     from collectors import _link_common
@@ -253,21 +254,21 @@ def missing_declared_members(config: Config, host: Host) -> list[tuple[str, str]
     reader = _link_common.LINK_READERS.get(host.platform)
     if reader is None:
         return []
-    try:
-        links = reader(host, Context("groups", {}, config))
-    except Exception as e:  # the collectors report their own failures; this is advice
-        log.debug("link table not readable for the declared groups check", extra={"err": str(e)})
-        return []
+    box: list = []
+
+    def read():
+        try:
+            box.append(reader(host, Context("groups", {}, config)))
+        except Exception as e:  # the collectors report their own failures; this is advice
+            box.append(e)
+
+    t = threading.Thread(target=read, name="check-declared", daemon=True)
+    t.start()
+    t.join(timeout)
+    if not box or isinstance(box[0], Exception):
+        return None
+    links = box[0]
     return [(g, m) for g, spec in sorted(config.groups.items()) for m in spec.members if m not in links]
-
-
-def warn_missing_declared(config: Config, host: Host) -> None:
-    for group, member in missing_declared_members(config, host):
-        log.warning(
-            "declared member does not exist on this host: it counts as down once its group has had a member here; "
-            "a group none of whose members was ever here is not exported",
-            extra={"group": group, "member": member},
-        )
 
 
 def check_config(args, config: Config, web: WebConfig | None, platform: str) -> int:
@@ -298,7 +299,10 @@ def check_config(args, config: Config, web: WebConfig | None, platform: str) -> 
             host = None
         if host is not None:
             try:
-                for group, member in missing_declared_members(config, host):
+                missing = missing_declared_members(config, host)
+                if missing is None:
+                    print("warning: the link table could not be read: declared members not checked")
+                for group, member in missing or ():
                     print(f"warning: declared group {group}: member {member} does not exist on this host")
             finally:
                 host.close()
@@ -413,7 +417,6 @@ def reload(args, app, sampler: Sampler | None, host: Host, platform: str, had_tl
         if new_sampler is not None:
             new_sampler.start()
     log.info("config reloaded", extra={"collectors": ",".join(r.name for r in scraper.runners), "groups": ",".join(sorted(config.groups))})
-    warn_missing_declared(config, new_host)
     return new_sampler
 
 
@@ -455,7 +458,6 @@ def run(argv: Sequence[str] | None) -> int:
             sys.stdout.flush()
             return 0
         open_state(args, host, platform)
-        warn_missing_declared(config, host)
         sampler = make_sampler(config, host)
         scraper = build(args, config, platform, host, sampler)
         return serve(args, scraper, web, sampler, host, platform)
