@@ -140,3 +140,27 @@ def test_a_down_member_is_never_preferred_and_vanished_members_are_not():
     mem.apply([g])
     (g2,) = mem.apply([dataclasses.replace(g, members=(groups.Member("a", True),))])
     assert [(m.name, m.up, m.is_preferred) for m in g2.members] == [("a", True, True), ("b", False, False)]
+
+
+def test_iscsi_never_waits_long_for_the_multipath_collector():
+    """The hand-over of the map roles is bounded: with the multipath collector stuck in this
+    scrape, the iSCSI collector takes its previous run's roles after the wait."""
+    import time
+
+    from collectors import multipath_linux
+    from collectors._base import Shared
+
+    class FakeHost:
+        pass
+
+    host = FakeHost()
+    mp = NS(last_roles={"sdc": (True, "failover")})
+    multipath_linux._COLLECTORS[host] = mp
+    shared = Shared()
+    t0 = time.monotonic()
+    assert multipath_linux.path_roles(host, shared, timeout=0.2) == {"sdc": (True, "failover")}
+    assert time.monotonic() - t0 < 2
+    # this scrape's roles, once the multipath collector hands them over
+    shared.get(multipath_linux.SHARED_ROLES, multipath_linux.RolesBox).set({"sdd": (False, "load")})
+    assert multipath_linux.path_roles(host, shared, timeout=0.2) == {"sdd": (False, "load")}
+    assert multipath_linux.path_roles(FakeHost(), shared) == {}, "no multipath collector: nothing to take"
