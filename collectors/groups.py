@@ -345,12 +345,18 @@ def mpxio_groups(lus: Iterable[tuple[str, str, bool, Sequence[Member]]], config=
 MPXIO_PREFERRED_TPG = ("active_optimized", "active")
 
 
-def mpxio_preferred_ports(tpgs: Sequence[tuple[str, Sequence[str]]]) -> frozenset[str] | None:
+def mpxio_preferred_ports(tpgs: Sequence[tuple[str, Sequence[str]]], path_ports: Iterable[str] = ()) -> frozenset[str] | None:
     """Target ports of the target port groups the LU means I/O to go to: those in an
     active/optimized (or plain active) group; if none is, those in an active/non-optimized
     group (scsi_vhci then has nothing better).  ``tpgs`` holds (access state word, target
-    ports).  None for a symmetric LU (no target port groups): every path is equal."""
+    ports), ``path_ports`` the target ports of the LU's paths.  None (every path equal) for
+    a symmetric LU (no target port groups), and when no port of any group is a path's
+    target port: the names are then not comparable (research/illumos.md: iSCSI port names
+    differ between the two sections), and guessing would call healthy paths non-preferred."""
     if not tpgs:
+        return None
+    paths = set(path_ports)
+    if paths and not any(p in paths for _, ports_ in tpgs for p in ports_):
         return None
     for wanted in (MPXIO_PREFERRED_TPG, ("active_not_optimized",)):
         ports = frozenset(p for state, ports_ in tpgs if state in wanted for p in ports_)

@@ -423,7 +423,7 @@ class Mpxio(Collector):
             if d is None:
                 continue  # not detailed yet (large JBOD, first runs): counts only
             members = []
-            preferred = mpxio_preferred_ports([(_state_word(t.access_state), t.ports) for t in d.tpgs])
+            preferred = mpxio_preferred_ports([(_state_word(t.access_state), t.ports) for t in d.tpgs], [p.target_port for p in d.paths])
             for p in d.paths:
                 add_stateset(ps, (lu.lu, p.name), PATH_STATES, _state_word(p.state))
                 pd.add((lu.lu, p.name), p.disabled)
