@@ -55,6 +55,9 @@ class Group:
     #: records); lanes_group_members is the largest of this, the members seen now and the
     #: members remembered from earlier scrapes
     expected: int = 0
+    #: exported only when the member memory knows the group already (seen earlier, also
+    #: before a restart): a declared group none of whose links exists is another host's
+    only_if_known: bool = False
 
 
 class MemberMemory:
@@ -80,12 +83,6 @@ class MemberMemory:
             for key, members in self._store.remembered(kind).items():
                 self._seen.setdefault(key, {}).update(members)
 
-    def known(self, kind: str) -> set[str]:
-        """Names of the groups of ``kind`` seen earlier (in this process or kept in the state)."""
-        with self._lock:
-            self._learn(kind)
-            return {g for k, g in self._seen if k == kind}
-
     def apply(self, groups: Iterable[Group]) -> list[Group]:
         out = []
         changes: dict[tuple[str, str], dict[str, int | None] | None] = {}
@@ -94,6 +91,8 @@ class MemberMemory:
             for g in groups:
                 self._learn(g.kind)
                 key = (g.kind, g.name)
+                if g.only_if_known and key not in self._seen:
+                    continue
                 current.add(key)
                 seen = self._seen.get(key)
                 if seen is None:
@@ -227,7 +226,7 @@ class DeclaredGroups(Collector):
             return []
         links = _link_common.shared_links(self.host, self.ctx)
         self._tell_missing(declared, links)
-        return group_families(self.memory.apply(present_groups(declared_groups(declared, links), links, self.memory.known("declared"))), self.ctx.sampler)
+        return group_families(self.memory.apply(mark_absent(declared_groups(declared, links), links)), self.ctx.sampler)
 
     def _tell_missing(self, declared: Mapping[str, object], links: Mapping[str, Link]) -> None:
         """Log each declared member that does not exist, once per (re)load of the config."""
@@ -242,12 +241,13 @@ class DeclaredGroups(Collector):
                     )
 
 
-def present_groups(groups: Sequence[Group], links: Mapping[str, Link], known: set[str]) -> list[Group]:
-    """Declared groups that belong to this host: one of their links exists, or existed
-    earlier (remembered, also across restarts).  A group none of whose links was ever here
-    is another host's (a config shared by a fleet, the example config copied as is): it is
-    left out, not reported down (SPEC §12); --check-config and the log name its members."""
-    return [g for g in groups if g.name in known or any(m.name in links for m in g.members)]
+def mark_absent(groups: Sequence[Group], links: Mapping[str, Link]) -> list[Group]:
+    """Declared groups none of whose links exists now are exported only if they belong to
+    this host: seen here earlier (the member memory, kept across restarts).  A group none of
+    whose links was ever here is another host's (a config shared by a fleet, the example
+    config copied as is): left out, not reported down (SPEC §12); --check-config and the
+    log name its members."""
+    return [g if any(m.name in links for m in g.members) else dataclasses.replace(g, only_if_known=True) for g in groups]
 
 
 # ------------------------------------------------------------------ nvme (NVMe native multipath)

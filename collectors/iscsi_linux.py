@@ -46,7 +46,7 @@ import re
 import threading
 from collections.abc import Iterable, Mapping
 
-from collectors import _diskstats, _link_common, groups
+from collectors import _diskstats, _link_common, _path_roles, groups
 from collectors._base import SAMPLE_READERS, Collector, ParseError
 from exporter.host import Host
 from exporter.metrics import Family, gauge, info
@@ -570,9 +570,7 @@ class IscsiLinux(Collector):
         """Preference and balancing of the multipath paths behind the sessions (SPEC §12)."""
         if not any(s.disks for s in sessions.values()):
             return {}
-        from collectors import multipath_linux  # local: multipath_linux imports this module
-
-        return multipath_linux.path_roles(self.host, self.ctx.shared, min(1.0, 0.25 * float(self.ctx.option("timeout", 8.0))))
+        return _path_roles.roles_for(self.host, self.ctx.shared, min(1.0, 0.25 * float(self.ctx.option("timeout", 8.0))))
 
     def _denied_family(self, denied: int) -> list[Family]:
         f = gauge(

@@ -45,10 +45,9 @@ import json
 import re
 import struct
 import threading
-import weakref
 from collections.abc import Mapping, Sequence
 
-from collectors import _diskstats, _link_common, groups
+from collectors import _diskstats, _link_common, _path_roles, groups
 from collectors._base import Collector, ParseError
 from collectors.iscsi_linux import SessionReader, Stateset, disk_session_map, shared_block, shared_sessions
 from exporter.host import CommandNotFound, CommandTimeout, Host, HostError
@@ -569,42 +568,6 @@ class MapView:
     paths: tuple[PathView, ...]
 
 
-#: ctx.shared key of the box in which this collector hands its map views to the iSCSI
-#: collector, once per scrape
-SHARED_ROLES = "multipath_path_roles"
-#: host -> its enabled multipath collector, for the iSCSI collector (path_roles)
-_COLLECTORS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-
-
-class RolesBox:
-    """This scrape's path roles, handed from the multipath collector to the iSCSI collector
-    without making either wait on the other's sources: the iSCSI collector waits a bounded
-    moment, then takes the roles of the multipath collector's previous run."""
-
-    def __init__(self) -> None:
-        self._done = threading.Event()
-        self.roles: dict[str, tuple[bool, str]] | None = None
-
-    def set(self, roles: dict[str, tuple[bool, str]] | None) -> None:
-        self.roles = roles
-        self._done.set()
-
-    def wait(self, timeout: float) -> dict[str, tuple[bool, str]] | None:
-        return self.roles if self._done.wait(timeout) else None
-
-
-def path_roles(host: Host, shared, timeout: float = 1.0) -> dict[str, tuple[bool, str]]:
-    """sdX -> (preferred, map balancing) from the multipath collector of ``host``: this
-    scrape's when it has them within ``timeout`` seconds (it reads its sources on its own
-    deadline: a stuck multipathd never holds up the iSCSI collector), else its last run's;
-    {} when that collector is off."""
-    mp = _COLLECTORS.get(host)
-    if mp is None:
-        return {}
-    roles = shared.get(SHARED_ROLES, RolesBox).wait(timeout)
-    return roles if roles is not None else dict(mp.last_roles)
-
-
 class MultipathLinux(Collector):
     name = "multipath"
     platforms = frozenset({"linux"})
@@ -618,9 +581,7 @@ class MultipathLinux(Collector):
         self.sessions = SessionReader()
         self.identity: dict = {}
         self.statesets = path_statesets()
-        #: sdX -> (preferred, map balancing) of the last run, for the iSCSI collector
-        self.last_roles: dict[str, tuple[bool, str]] = {}
-        _COLLECTORS[host] = self
+        _path_roles.enable(host)
 
     # -- dm-level sources
 
@@ -694,13 +655,18 @@ class MultipathLinux(Collector):
     # -- assembling
 
     def collect(self) -> list[Family]:
-        box = self.ctx.shared.get(SHARED_ROLES, RolesBox)
+        roles = None
         try:
             views, links = self.views()
             model = groups.multipath_groups(views, links, self.ctx.config)
-            self.last_roles = groups.path_roles(model)
+            roles = groups.path_roles(model)
         finally:
-            box.set(self.last_roles)  # the iSCSI sessions' preference and balancing (SPEC §12)
+            # the iSCSI sessions' preference and balancing (SPEC §12); on a failure the
+            # iSCSI collector takes the last run's at once
+            if roles is not None:
+                _path_roles.publish(self.host, self.ctx.shared, roles)
+            else:
+                _path_roles.publish_failed(self.host, self.ctx.shared)
         if not views:
             return []
         fams = map_families(views) + path_families(views, self.statesets)

@@ -151,20 +151,21 @@ def test_iscsi_never_waits_long_for_the_multipath_collector():
     scrape, the iSCSI collector takes its previous run's roles after the wait."""
     import time
 
-    from collectors import multipath_linux
+    from collectors import _path_roles
     from collectors._base import Shared
 
     class FakeHost:
         pass
 
     host = FakeHost()
-    mp = NS(last_roles={"sdc": (True, "failover")})
-    multipath_linux._COLLECTORS[host] = mp
+    assert _path_roles.roles_for(host, Shared()) == {}, "no multipath collector: nothing to wait for"
+    _path_roles.enable(host)
+    _path_roles.publish(host, Shared(), {"sdc": (True, "failover")})  # an earlier scrape
     shared = Shared()
     t0 = time.monotonic()
-    assert multipath_linux.path_roles(host, shared, timeout=0.2) == {"sdc": (True, "failover")}
+    assert _path_roles.roles_for(host, shared, timeout=0.2) == {"sdc": (True, "failover")}
     assert time.monotonic() - t0 < 2
     # this scrape's roles, once the multipath collector hands them over
-    shared.get(multipath_linux.SHARED_ROLES, multipath_linux.RolesBox).set({"sdd": (False, "load")})
-    assert multipath_linux.path_roles(host, shared, timeout=0.2) == {"sdd": (False, "load")}
-    assert multipath_linux.path_roles(FakeHost(), shared) == {}, "no multipath collector: nothing to take"
+    shared = Shared()
+    _path_roles.publish(host, shared, {"sdd": (False, "load")})
+    assert _path_roles.roles_for(host, shared, timeout=0.2) == {"sdd": (False, "load")}

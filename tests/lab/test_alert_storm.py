@@ -184,7 +184,7 @@ def pipeline():
 
 
 def test_one_nic_failure_is_one_critical_and_one_warning_notification(pipeline):
-    hook, prom, am = pipeline["hook"], pipeline["prom"], pipeline["am"]
+    hook, am = pipeline["hook"], pipeline["am"]
     time.sleep(3)
     assert hook.notifications() == [], f"a healthy host notifies nothing: {hook.notifications()}"
 
