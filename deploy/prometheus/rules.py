@@ -326,9 +326,9 @@ def alert_rules(p: Params) -> list[dict]:
         ),
         alert(
             "LanesMemberFlapping",
-            f"changes(lanes_member_up{{{s}}}[{p.flap_window}]) > {_num(p.flap_changes)}",
+            with_netdev(f"changes(lanes_member_up{{{s}}}[{p.flap_window}]) > {_num(p.flap_changes)}", "group:lanes_member_netdev:info", MEMBER),
             "A lane keeps going down and up.",
-            f"{where_m} changed state {{{{ $value }}}} times in {p.flap_window}.",
+            f"{where_m}{nic} changed state {{{{ $value }}}} times in {p.flap_window}.",
         ),
         alert(
             "LanesLinkErrors",
