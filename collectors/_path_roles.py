@@ -44,26 +44,26 @@ def enable(host) -> None:
         _last.setdefault(host, {})
 
 
-def publish(host, shared, roles: Roles) -> None:
+def publish(host, ctx, roles: Roles) -> None:
     with _lock:
         _last[host] = dict(roles)
-    shared.get(SHARED_KEY, RolesBox).set(roles)
+    ctx.shared.get(SHARED_KEY, RolesBox).set(roles)
 
 
-def publish_failed(host, shared) -> None:
+def publish_failed(host, ctx) -> None:
     """The multipath collector failed this scrape: hand over its last roles at once."""
     with _lock:
         last = dict(_last.get(host, {}))
-    shared.get(SHARED_KEY, RolesBox).set(last)
+    ctx.shared.get(SHARED_KEY, RolesBox).set(last)
 
 
-def roles_for(host, shared, timeout: float = 1.0) -> Roles:
+def roles_for(host, ctx, timeout: float = 1.0) -> Roles:
     """This scrape's roles when the multipath collector has them within ``timeout``
     seconds, else its last run's; {} when no multipath collector runs on ``host``."""
     with _lock:
         if host not in _last:
             return {}
-    roles = shared.get(SHARED_KEY, RolesBox).wait(timeout)
+    roles = ctx.shared.get(SHARED_KEY, RolesBox).wait(timeout)
     if roles is not None:
         return roles
     with _lock:

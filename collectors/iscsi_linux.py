@@ -570,7 +570,7 @@ class IscsiLinux(Collector):
         """Preference and balancing of the multipath paths behind the sessions (SPEC §12)."""
         if not any(s.disks for s in sessions.values()):
             return {}
-        return _path_roles.roles_for(self.host, self.ctx.shared, min(1.0, 0.25 * float(self.ctx.option("timeout", 8.0))))
+        return _path_roles.roles_for(self.host, self.ctx, min(1.0, 0.25 * float(self.ctx.option("timeout", 8.0))))
 
     def _denied_family(self, denied: int) -> list[Family]:
         f = gauge(

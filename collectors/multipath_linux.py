@@ -664,9 +664,9 @@ class MultipathLinux(Collector):
             # the iSCSI sessions' preference and balancing (SPEC §12); on a failure the
             # iSCSI collector takes the last run's at once
             if roles is not None:
-                _path_roles.publish(self.host, self.ctx.shared, roles)
+                _path_roles.publish(self.host, self.ctx, roles)
             else:
-                _path_roles.publish_failed(self.host, self.ctx.shared)
+                _path_roles.publish_failed(self.host, self.ctx)
         if not views:
             return []
         fams = map_families(views) + path_families(views, self.statesets)

@@ -152,20 +152,20 @@ def test_iscsi_never_waits_long_for_the_multipath_collector():
     import time
 
     from collectors import _path_roles
-    from collectors._base import Shared
+    from collectors._base import Context
 
     class FakeHost:
         pass
 
     host = FakeHost()
-    assert _path_roles.roles_for(host, Shared()) == {}, "no multipath collector: nothing to wait for"
+    assert _path_roles.roles_for(host, Context("t")) == {}, "no multipath collector: nothing to wait for"
     _path_roles.enable(host)
-    _path_roles.publish(host, Shared(), {"sdc": (True, "failover")})  # an earlier scrape
-    shared = Shared()
+    _path_roles.publish(host, Context("t"), {"sdc": (True, "failover")})  # an earlier scrape
+    shared = Context("t")
     t0 = time.monotonic()
     assert _path_roles.roles_for(host, shared, timeout=0.2) == {"sdc": (True, "failover")}
     assert time.monotonic() - t0 < 2
     # this scrape's roles, once the multipath collector hands them over
-    shared = Shared()
+    shared = Context("t")
     _path_roles.publish(host, shared, {"sdd": (False, "load")})
     assert _path_roles.roles_for(host, shared, timeout=0.2) == {"sdd": (False, "load")}
