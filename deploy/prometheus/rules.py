@@ -109,6 +109,11 @@ class Params:
     non_preferred_share: float = 0.05
     #: a target that answered within this window and is gone now counts as down
     exporter_absent_window: str = "1h"
+    #: group kinds whose lost redundancy does not page (LanesGroupNoRedundancy and
+    #: LanesGroupDown skip them; LanesGroupDegraded still opens a ticket): a storage target
+    #: sees its initiators' sessions come and go with the initiators, and the initiator's
+    #: own lanes pages for its paths
+    no_page_kinds: tuple[str, ...] = ("iscsi_target",)
     #: more than this many up/down changes within flap_window is flapping
     flap_changes: int = 3
     flap_window: str = "10m"
@@ -249,8 +254,9 @@ def alert_rules(p: Params) -> list[dict]:
         return f"({expr})\n* on ({GROUP}) group_left (policy)\nlanes_group_info{{{s}}}"
 
     member_down = f"lanes_member_up{{{s}}} == 0"
-    no_redundancy = f"lanes_group_members_up{{{s}}} == 1\nand on ({GROUP})\nlanes_group_members{{{s}}} > 1"
-    group_down = f"lanes_group_members_up{{{s}}} == 0\nand on ({GROUP})\nlanes_group_members{{{s}}} > 0"
+    paging = f', kind!~"{"|".join(p.no_page_kinds)}"' if p.no_page_kinds else ""
+    no_redundancy = f"lanes_group_members_up{{{s}{paging}}} == 1\nand on ({GROUP})\nlanes_group_members{{{s}}} > 1"
+    group_down = f"lanes_group_members_up{{{s}{paging}}} == 0\nand on ({GROUP})\nlanes_group_members{{{s}}} > 0"
     degraded = f"lanes_group_members_up{{{s}}} < lanes_group_members{{{s}}}"
     gnd = "group:lanes_group_down_netdev:info"
     return [
