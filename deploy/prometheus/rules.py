@@ -233,11 +233,15 @@ def alert_rules(p: Params) -> list[dict]:
     where_g = "{{ $labels.kind }} group {{ $labels.group }} on {{ $labels.instance }}"
     where_m = "Member {{ $labels.member }} of {{ $labels.kind }} group {{ $labels.group }} on {{ $labels.instance }}"
 
-    def alert(name: str, expr: str, summary: str, description: str) -> dict:
+    def alert(name: str, expr: str, *text: str) -> dict:
+        """text: (summary, description), or (severity, summary, description) for an alert
+        whose default severity is given here rather than in DEFAULT_SEVERITY."""
+        severity = p.severity_of(name) if len(text) == 2 else dict(p.severity).get(name, text[0])
+        summary, description = text[-2:]
         rule = {"alert": name, "expr": expr}
         if p.for_of(name) not in ("0", "0s", "0m"):
             rule["for"] = p.for_of(name)
-        rule["labels"] = {"severity": p.severity_of(name)}
+        rule["labels"] = {"severity": severity}
         rule["annotations"] = {
             "summary": summary,
             "description": description,
