@@ -16,7 +16,7 @@ import weakref
 
 Roles = dict  # sdX -> (preferred, balancing)
 
-#: key of the box in the scrape's shared values
+#: key of the box in the scrape's facts
 SHARED_KEY = "multipath_path_roles"
 
 _last: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # host -> Roles of the last run
@@ -47,14 +47,14 @@ def enable(host) -> None:
 def publish(host, ctx, roles: Roles) -> None:
     with _lock:
         _last[host] = dict(roles)
-    ctx.shared.get(SHARED_KEY, RolesBox).set(roles)
+    ctx.facts.once(SHARED_KEY, RolesBox).set(roles)
 
 
 def publish_failed(host, ctx) -> None:
     """The multipath collector failed this scrape: hand over its last roles at once."""
     with _lock:
         last = dict(_last.get(host, {}))
-    ctx.shared.get(SHARED_KEY, RolesBox).set(last)
+    ctx.facts.once(SHARED_KEY, RolesBox).set(last)
 
 
 def roles_for(host, ctx, timeout: float = 1.0) -> Roles:
@@ -63,7 +63,7 @@ def roles_for(host, ctx, timeout: float = 1.0) -> Roles:
     with _lock:
         if host not in _last:
             return {}
-    roles = ctx.shared.get(SHARED_KEY, RolesBox).wait(timeout)
+    roles = ctx.facts.once(SHARED_KEY, RolesBox).wait(timeout)
     if roles is not None:
         return roles
     with _lock:

@@ -112,7 +112,7 @@ def test_writes_are_atomic_and_only_on_change(tmp_path):
     again.update(old, {("bond", "bond0"): {"eth0": None}})
     assert state.MemberStore(str(tmp_path), hostname="h", platform="linux").count() == 0
     # the member memory writes only when the set of members changes
-    from collectors.groups import Group, Member, MemberMemory
+    from exporter.model import Group, Member, MemberMemory
 
     store = state.MemberStore(str(tmp_path), hostname="h", platform="linux")
     mem = MemberMemory(store)
