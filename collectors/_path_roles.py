@@ -3,7 +3,7 @@ an iSCSI target group takes its balancing and preference from the maps that ride
 sessions).
 
 The multipath collector publishes, every run, sdX -> (preferred, balancing of its map) for
-the scrape (a box in the scrape's shared values) and keeps the last ones per host.  The
+the scrape (a box in the scrape's facts, ctx.facts) and keeps the last ones per host.  The
 iSCSI collector waits a bounded moment for this scrape's, then takes the last: neither
 collector ever waits on the other's sources (a stuck multipathd holds up only the
 multipath collector).
