@@ -91,7 +91,10 @@ class MemberStore:
             return sum(len(v) for v in self._groups.values())
 
     def remembered(self, kind: str) -> dict[Key, dict[str, int | None]]:
-        """Copies of the groups of one kind, for a member memory that starts."""
+        """Copies of the groups of one kind, for a member memory that starts ({} without a
+        state directory: each memory then starts empty, as lanes always did)."""
+        if not self.directory:
+            return {}
         with self._lock:
             return {k: dict(v) for k, v in self._groups.items() if k[0] == kind}
 
@@ -100,7 +103,7 @@ class MemberStore:
     def update(self, generation: int, changes: Mapping[Key, Mapping[str, int | None] | None]) -> None:
         """Replace (or with None drop) the given groups and save; ignored from a memory
         older than the last forget()."""
-        if not changes:
+        if not changes or not self.directory:
             return
         with self._lock:
             if generation != self.generation:
