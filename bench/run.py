@@ -299,6 +299,12 @@ def storage_host(args, logdir: str) -> dict:
     t = time.monotonic()
     gen.ensure(tree, nics, bonds, maps=maps, paths=paths)
     gen_s = time.monotonic() - t
+    # a real host's sysfs lives in memory; the fixture tree's files are read once so that the
+    # first scrape measures lanes, not the disk (another program may have evicted the
+    # tree's pages since it was written)
+    t = time.monotonic()
+    warm_files = warm_tree(os.path.join(tree, "root"))
+    warm_s = time.monotonic() - t
     cfg = os.path.join(logdir, "storage.yml")
     with open(cfg, "w") as f:
         f.write(STORAGE_CONFIG)
@@ -344,11 +350,25 @@ def storage_host(args, logdir: str) -> dict:
     objects = nics + bonds + maps + 2 * maps * paths  # NICs, bonds, maps, paths, sessions
     res.update({
         "nics": nics, "bonds": bonds, "maps": maps, "paths": maps * paths, "sessions": maps * paths, "objects": objects,
-        "tree": tree, "generate_s": gen_s, "lanes_argv": argv[len(LANES_CMD):],
+        "tree": tree, "generate_s": gen_s, "warm_files": warm_files, "warm_s": warm_s, "lanes_argv": argv[len(LANES_CMD):],
         "per_object_ms": {k: v * 1000 / objects for k, v in res["median_s"].items()},
         "load_before": load_before, "load_after": loadavg(),
     })  # fmt: skip
     return res
+
+
+def warm_tree(root: str) -> int:
+    """Read every regular file below ``root`` once (page and dentry caches); the count."""
+    n = 0
+    for d, _dirs, files in os.walk(root):
+        for f in files:
+            try:
+                with open(os.path.join(d, f), "rb") as fh:
+                    fh.read(4096)
+                n += 1
+            except OSError:
+                pass
+    return n
 
 
 def series_per_object(s: dict) -> dict:
@@ -529,7 +549,7 @@ def table(result: dict) -> str:
             "",
             "  SPEC §9 large storage host        lanes                      node_exporter        target",
             f"  median scrape                     {m['lanes'] * 1000:>8.1f} ms                {m['node_exporter'] * 1000:>8.1f} ms (NICs)   ratio {st['ratio']:.2f} (<= 0.75)",
-            f"  first scrape after start          {st.get('first_scrape_s', 0) * 1000:>8.1f} ms                                     <= 2,000 ms",
+            f"  first scrape after start          {st.get('first_scrape_s', 0) * 1000:>8.1f} ms   (tree read once before: {st.get('warm_files', 0)} files, {st.get('warm_s', 0):.1f} s)   <= 2,000 ms",
             f"  peak RSS (VmHWM)                  {(st['lanes_vmhwm_kb'] or 0) / 1024:>8.1f} MB                {(st.get('node_vmhwm_kb') or 0) / 1024:>8.1f} MB        <= 60 MB",
             f"  series per path (max/mean)        {spo.get('path_max', 0):>8} / {spo.get('path_mean', 0):.1f} ({spo.get('paths', 0)} paths)                          <= 16",
             f"  series per session (max/mean)     {spo.get('session_max', 0):>8} / {spo.get('session_mean', 0):.1f} ({spo.get('sessions', 0)} sessions)                       <= 8",
