@@ -15,11 +15,43 @@ from collections.abc import Iterable, Sequence
 PREFIX = "lanes_"
 TYPES = ("gauge", "counter", "untyped")
 
+#: Values a source can hold: counters and gauges are unsigned 64-bit at most in every
+#: kernel and tool lanes reads (a u64 sysfs/netlink counter); anything beyond is a lie.
+#: Prometheus parses sample values as float64: 2^64 is exactly representable, a 401-digit
+#: number is not (strconv.ParseFloat: value out of range) and would break the exposition.
+VALUE_MAX = 2**64
+#: Gauges that may go below zero (a priority of -1 = undefined) say so with signed=True.
+SIGNED_MIN = -(2**63)
+
+
+class Limits:
+    """Size caps applied where data enters a family (SPEC §10); set from the config."""
+
+    label_value_bytes = 4096
+
+
+LIMITS = Limits()
+
+
+class ValueRangeError(ValueError):
+    """A value outside what its source can hold: the collector fails naming it."""
+
+
+def _source(help_: str) -> str:
+    """The source named by a HELP text (its "From ..." sentence), for error messages."""
+    i = help_.rfind("From ")
+    return help_[i + 5 :].rstrip(". ") if i >= 0 else ""
+
+
+def _short(v) -> str:
+    text = repr(v) if isinstance(v, float) else str(v)
+    return text if len(text) <= 40 else f"{text[:20]}...({len(text)} digits)"
+
 
 class Family:
-    __slots__ = ("name", "type", "help", "labels", "samples")
+    __slots__ = ("name", "type", "help", "labels", "samples", "lo")
 
-    def __init__(self, name: str, type_: str, help_: str, labels: Sequence[str] = ()):
+    def __init__(self, name: str, type_: str, help_: str, labels: Sequence[str] = (), signed: bool = False):
         if not name.startswith(PREFIX):
             name = PREFIX + name
         if type_ not in TYPES:
@@ -31,21 +63,57 @@ class Family:
         self.help = help_
         self.labels = tuple(labels)
         self.samples: list[tuple[tuple[str, ...], int | float]] = []
+        #: lowest value the source can hold (counters never go below zero)
+        self.lo = SIGNED_MIN if signed and type_ != "counter" else 0
 
     def add(self, label_values: Sequence[str], value: int | float | bool | None) -> None:
-        """Add one sample; None (value unknown) adds nothing."""
+        """Add one sample; None (value unknown) adds nothing.  A value outside the
+        source's range (negative, beyond 2^64, NaN, ±Inf) or a label value past its cap
+        raises ValueRangeError: the collector fails instead of exporting a lie."""
         if value is None:
             return
         if len(label_values) != len(self.labels):
             raise ValueError(f"{self.name}: {len(self.labels)} labels, got {len(label_values)}")
         if isinstance(value, bool):
             value = int(value)
-        self.samples.append((tuple("" if v is None else str(v) for v in label_values), value))
+        lv = tuple("" if v is None else str(v) for v in label_values)
+        self.add_str(lv, value)
 
     def add_str(self, label_values: tuple[str, ...], value: int | float | bool | None) -> None:
         """``add`` for hot paths whose label values are already a tuple of str."""
-        if value is not None:
-            self.samples.append((label_values, int(value) if value is True or value is False else value))
+        if value is None:
+            return
+        if value is True or value is False:
+            value = int(value)
+        elif not self.lo <= value <= VALUE_MAX:  # also false for NaN
+            self._bad_value(label_values, value)
+        cap = LIMITS.label_value_bytes
+        for v in label_values:
+            if len(v) > cap or not v.isascii():
+                self._check_label(label_values, v, cap)
+        self.samples.append((label_values, value))
+
+    def _series_text(self, label_values: tuple[str, ...]) -> str:
+        pairs = ",".join(f'{k}="{_escape_value(v[:64])}"' for k, v in zip(self.labels, label_values))
+        return f"{self.name}{{{pairs}}}"
+
+    def _bad_value(self, label_values, value) -> None:
+        if not isinstance(value, (int, float)):
+            raise ValueRangeError(f"{self._series_text(label_values)}: not a number: {type(value).__name__}")
+        src = _source(self.help)
+        lo = "0" if self.lo == 0 else "-2^63"
+        raise ValueRangeError(
+            f"{self._series_text(label_values)}: value {_short(value)} outside [{lo}, 2^64]"
+            + (f" (source: {src})" if src else "")
+        )
+
+    def _check_label(self, label_values, v: str, cap: int) -> None:
+        if len(v.encode("utf-8", "surrogatepass")) > cap:
+            raise ValueRangeError(f"{self.name}: a label value of {len(v)} characters exceeds the {cap}-byte cap (limits.label_value_bytes)" + (f" (source: {_source(self.help)})" if _source(self.help) else ""))
+        try:
+            v.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueRangeError(f"{self.name}: label value {v.encode('utf-8', 'surrogateescape')[:64]!r} is not UTF-8") from None
 
     def __repr__(self) -> str:
         return f"Family({self.name!r}, {len(self.samples)} samples)"
@@ -60,8 +128,9 @@ class Family:
         return fam
 
 
-def gauge(name: str, help_: str, labels: Sequence[str] = ()) -> Family:
-    return Family(name, "gauge", help_, labels)
+def gauge(name: str, help_: str, labels: Sequence[str] = (), signed: bool = False) -> Family:
+    """A gauge; values below zero fail the collector unless ``signed``."""
+    return Family(name, "gauge", help_, labels, signed)
 
 
 def counter(name: str, help_: str, labels: Sequence[str] = ()) -> Family:
@@ -94,7 +163,7 @@ def merge(families: Iterable[Family]) -> list[Family]:
         have = by_name.get(fam.name)
         if have is None:
             merged = Family.__new__(Family)
-            merged.name, merged.type, merged.help, merged.labels = fam.name, fam.type, fam.help, fam.labels
+            merged.name, merged.type, merged.help, merged.labels, merged.lo = fam.name, fam.type, fam.help, fam.labels, fam.lo
             merged.samples = list(fam.samples)
             by_name[fam.name] = merged
         elif have.labels == fam.labels and have.type == fam.type:
@@ -137,10 +206,25 @@ def format_value(v: int | float) -> str:
     return repr(v)
 
 
-#: "name{labels}" strings of recent scrapes: the same series come back every scrape, and
-#: building the label part is most of the cost of rendering
-_SERIES: dict[tuple[str, tuple[str, ...], tuple[str, ...]], str] = {}
-_SERIES_MAX = 500_000
+class SeriesCache:
+    """"name{labels} " strings of the last scrape: the same series come back every scrape,
+    and building the label part is most of the cost of rendering.  Each render keeps only
+    the series it rendered (interface churn with unique names does not accumulate), and
+    the strings held are capped at ``budget`` bytes."""
+
+    __slots__ = ("budget", "data", "size")
+
+    def __init__(self, budget: int = 256 * 1024 * 1024):
+        self.budget = budget
+        self.data: dict[tuple[str, tuple[str, ...], tuple[str, ...]], str] = {}
+        self.size = 0
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+
+#: the cache of renders that are not given one (the scraper owns its own)
+_DEFAULT_CACHE = SeriesCache()
 
 
 def _series(name: str, labels: tuple[str, ...], lv: tuple[str, ...]) -> str:
@@ -148,13 +232,16 @@ def _series(name: str, labels: tuple[str, ...], lv: tuple[str, ...]) -> str:
     return f"{name}{{{','.join(parts)}}} "
 
 
-def render(families: Iterable[Family]) -> bytes:
+def render(families: Iterable[Family], cache: SeriesCache | None = None) -> bytes:
     """Prometheus text format 0.0.4 (exposition_formats.md)."""
     out: list[str] = []
     append = out.append
-    cache = _SERIES
-    if len(cache) > _SERIES_MAX:
-        cache.clear()
+    if cache is None:
+        cache = _DEFAULT_CACHE
+    old = cache.data
+    new: dict[tuple[str, tuple[str, ...], tuple[str, ...]], str] = {}
+    size = 0
+    budget = cache.budget
     for fam in families:
         if not fam.samples:
             continue
@@ -164,11 +251,15 @@ def render(families: Iterable[Family]) -> bytes:
             labels = fam.labels
             for lv, v in fam.samples:
                 key = (name, labels, lv)
-                head = cache.get(key)
+                head = old.get(key)
                 if head is None:
-                    head = cache[key] = _series(name, labels, lv)
+                    head = _series(name, labels, lv)
+                if size < budget:
+                    new[key] = head
+                    size += len(head)
                 append(head + (str(v) if type(v) is int else format_value(v)) + "\n")
         else:
             for _lv, v in fam.samples:
                 append(f"{name} {format_value(v)}\n")
+    cache.data, cache.size = new, size
     return "".join(out).encode("utf-8")
