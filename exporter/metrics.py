@@ -94,7 +94,7 @@ class Family:
         self.samples.append((label_values, value))
 
     def _series_text(self, label_values: tuple[str, ...]) -> str:
-        pairs = ",".join(f'{k}="{_escape_value(v[:64])}"' for k, v in zip(self.labels, label_values))
+        pairs = ",".join(f'{k}="{_escape_value(v[:64])}"' for k, v in zip(self.labels, label_values))  # noqa: B905 - lengths checked by add
         return f"{self.name}{{{pairs}}}"
 
     def _bad_value(self, label_values, value) -> None:
