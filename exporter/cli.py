@@ -169,7 +169,7 @@ def load_settings(args) -> tuple[Config, WebConfig | None, str]:
             config.sampler_interval = parse_duration(args.sampler_interval)
         except ValueError as e:
             raise UsageError(f"bad flags: --sampler.interval: {e}") from None
-        why = check_range(config.sampler_interval, *SAMPLER_RANGE, zero_ok=True)
+        why = check_range(config.sampler_interval, *SAMPLER_RANGE, zero_ok=True, shown=args.sampler_interval[:40])
         if why:
             raise UsageError(f"bad flags: --sampler.interval: {why}")
     platform = args.platform

@@ -43,14 +43,15 @@ def _fmt_seconds(v: float) -> str:
     return f"{v:g}s"
 
 
-def check_range(value: float, lo: float, hi: float, zero_ok: bool = False) -> str | None:
-    """None if ``value`` (seconds) lies in [lo, hi] (or is 0 when ``zero_ok``), else why."""
+def check_range(value: float, lo: float, hi: float, zero_ok: bool = False, shown: str | None = None) -> str | None:
+    """None if ``value`` (seconds) lies in [lo, hi] (or is 0 when ``zero_ok``), else why;
+    ``shown``: the value as the user wrote it."""
     if zero_ok and value == 0:
         return None
     if not value <= hi:  # also inf and NaN
-        return f"{_fmt_seconds(value) if value < 1e12 else value} is above the limit of {_fmt_seconds(hi)}"
+        return f"{shown or value} is above the limit of {_fmt_seconds(hi)}"
     if value < lo:
-        return f"{_fmt_seconds(value)} is below the limit of {_fmt_seconds(lo)}" + (" (0 turns it off)" if zero_ok else "")
+        return f"{shown or _fmt_seconds(value)} is below the limit of {_fmt_seconds(lo)}" + (" (0 turns it off)" if zero_ok else "")
     return None
 
 
@@ -168,12 +169,13 @@ def _option(doc: _Doc, node: yaml.Node, where: str, kind: str) -> Any:
             raise doc.err(node, f"{where}: bad regular expression: {e}") from None
         return text
     if kind == "duration":
+        raw = doc.scalar(node, where)
         try:
-            seconds = parse_duration(doc.scalar(node, where))
+            seconds = parse_duration(raw)
         except ValueError as e:
             raise doc.err(node, f"{where}: {e}") from None
         lo, hi = duration_range(where.rpartition(".")[2])
-        why = check_range(seconds, lo, hi, zero_ok=lo == 0)
+        why = check_range(seconds, lo, hi, zero_ok=lo == 0, shown=str(raw)[:40])
         if why:
             raise doc.err(node, f"{where}: {why}")
         return seconds
@@ -267,7 +269,7 @@ def parse_config(text: str, file: str, collector_options: Mapping[str, Mapping[s
             for sk, sv in doc.mapping(value, "sampler"):
                 if sk.value == "interval":
                     cfg.sampler_interval = _option(doc, sv, "sampler.interval", "duration")
-                    why = check_range(cfg.sampler_interval, *SAMPLER_RANGE, zero_ok=True)
+                    why = check_range(cfg.sampler_interval, *SAMPLER_RANGE, zero_ok=True, shown=str(doc.scalar(sv, "sampler.interval"))[:40])
                     if why:
                         raise doc.err(sv, f"sampler.interval: {why}")
                 else:
