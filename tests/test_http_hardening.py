@@ -280,10 +280,14 @@ def _pids_cgroup() -> str | None:
         else:
             return None
         os.mkdir(path)
+    except OSError:
+        return None
+    try:
         with open(os.path.join(path, "pids.max"), "w") as f:
             f.write("64")
         return path
-    except OSError:
+    except OSError:  # the pids controller is not enabled below the root
+        os.rmdir(path)
         return None
 
 
@@ -401,3 +405,54 @@ def test_sigterm_stops_accepting_at_once():
     finally:
         if d.proc.poll() is None:
             d.stop()
+
+
+def test_prometheus_scrapes_with_two_deadlines(tmp_path):
+    """Prometheus itself, two jobs on one lanes: a tight scrape_timeout (1 s: its
+    X-Prometheus-Scrape-Timeout-Seconds header gives a 0.5 s deadline) and a generous one
+    (5 s); both are up and see every collector of the snapshot succeed."""
+    import json
+    import urllib.parse
+    import urllib.request
+
+    from test_http import free_port
+
+    prometheus = require_tool("prometheus")
+    d = Daemon()
+    port = free_port()
+    cfg = tmp_path / "prometheus.yml"
+    target = f"127.0.0.1:{d.port}"
+    cfg.write_text(
+        "global: {scrape_interval: 1s}\n"
+        "scrape_configs:\n"
+        f"  - {{job_name: tight, scrape_timeout: 1s, static_configs: [{{targets: ['{target}']}}]}}\n"
+        f"  - {{job_name: generous, scrape_interval: 5s, scrape_timeout: 5s, static_configs: [{{targets: ['{target}']}}]}}\n"
+    )
+    prom = subprocess.Popen(
+        [prometheus, f"--config.file={cfg}", f"--storage.tsdb.path={tmp_path / 'data'}", f"--web.listen-address=127.0.0.1:{port}"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+
+    def query(q: str):
+        url = f"http://127.0.0.1:{port}/api/v1/query?" + urllib.parse.urlencode({"query": q})
+        with urllib.request.urlopen(url, timeout=5) as r:
+            return json.load(r)["data"]["result"]
+
+    try:
+        deadline = time.monotonic() + 60
+        ups: dict = {}
+        while time.monotonic() < deadline:
+            time.sleep(1)
+            try:
+                ups = {r["metric"]["job"]: r["value"][1] for r in query("up")}
+                ok = query('min by (job) (lanes_collector_success)')
+            except OSError:
+                continue
+            if ups.get("tight") == "1" and ups.get("generous") == "1" and len(ok) == 2:
+                break
+        assert ups == {"tight": "1", "generous": "1"}, ups
+        assert {r["metric"]["job"]: r["value"][1] for r in ok} == {"tight": "1", "generous": "1"}
+    finally:
+        prom.terminate()
+        prom.wait(20)
+        d.stop()
