@@ -298,6 +298,11 @@ def parse_head(head: bytes) -> Request:
     if len(parts) != 3 or not parts[0] or not parts[1]:
         raise HTTPError(400, "malformed request line")
     method, target, version = parts
+    if target[:7].lower() == b"http://" or target[:8].lower() == b"https://":
+        # absolute-form (RFC 9112 §3.2.2): servers accept it; the path is what counts
+        rest = target.split(b"//", 1)[1]
+        slash = rest.find(b"/")
+        target = rest[slash:] if slash >= 0 else b"/"
     if not set(method) <= _TOKEN:
         raise HTTPError(400, "malformed method")
     if version not in (b"HTTP/1.1", b"HTTP/1.0"):
@@ -395,6 +400,7 @@ class Server:
         sock.setblocking(False)
         self._sel.register(sock, selectors.EVENT_READ, "listen")
         self._sel.register(self._wake_r, selectors.EVENT_READ, "wake")
+        next_expiry = 0.0
         try:
             while not self._stopping.is_set():
                 events = self._sel.select(min(poll_interval, 0.5))
@@ -407,7 +413,9 @@ class Server:
                     else:
                         self._readable(key.data, now)
                 self._take_returned(now)
-                self._expire(now)
+                if now >= next_expiry:
+                    self._expire(now)
+                    next_expiry = now + 0.25
         finally:
             self._close_listener()
             for conn in list(self._conns.values()):
