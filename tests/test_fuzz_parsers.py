@@ -13,6 +13,7 @@ many more examples; see docs/hardening.md.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import inspect
 import os
@@ -40,9 +41,12 @@ def _parsers():
             params = list(inspect.signature(fn).parameters.values())
             if not params or params[0].name != "text":
                 continue
-            if any(p.default is inspect.Parameter.empty for p in params[1:]):
+            # other required parameters are names (source, device): a fixed word
+            required = [p.name for p in params[1:] if p.default is inspect.Parameter.empty]
+            if any("str" not in str(p.annotation) for p in params[1:] if p.name in required):
                 continue
-            found.append(pytest.param(fn, id=f"{mod.name}.{name}"))
+            fixed = dict.fromkeys(required, "fuzz")
+            found.append(pytest.param(functools.partial(fn, **fixed) if fixed else fn, id=f"{mod.name}.{name}"))
     return found
 
 
