@@ -33,7 +33,7 @@ PROG = "lanes_exporter"
 DEFAULT_CONFIG = "/etc/lanes/config.yml"
 DEFAULT_LISTEN = ":10147"
 #: how long SIGTERM waits for in-flight requests (SPEC §10: exit within 5 s)
-DRAIN_SECONDS = 4.0
+DRAIN_SECONDS = 3.5
 log = logging.getLogger("lanes")
 
 

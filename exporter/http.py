@@ -16,6 +16,7 @@ import gzip
 import hashlib
 import html
 import logging
+import queue
 import selectors
 import socket
 import ssl
@@ -23,7 +24,6 @@ import threading
 import time
 import urllib.parse
 from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import parse_qs
 
 from exporter import __version__
@@ -370,6 +370,47 @@ class _Conn:
         self.since = time.monotonic()
 
 
+class _Pool:
+    """At most ``size`` daemon worker threads, started as needed.  Not a
+    ThreadPoolExecutor: its threads are joined at interpreter exit, so a worker stuck on a
+    slow client would hold lanes past SIGTERM's 5 s."""
+
+    def __init__(self, size: int, name: str):
+        self.size = size
+        self.name = name
+        self._q: queue.SimpleQueue = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._threads: list[threading.Thread] = []
+        self._idle = 0
+
+    def submit(self, fn, *args) -> None:
+        with self._lock:
+            if self._idle <= 0 and len(self._threads) < self.size:
+                t = threading.Thread(target=self._work, name=f"{self.name}-{len(self._threads)}", daemon=True)
+                self._threads.append(t)
+                t.start()
+            else:
+                self._idle -= 1  # this job will wake an idle worker
+        self._q.put((fn, args))
+
+    def _work(self) -> None:
+        while True:
+            item = self._q.get()
+            if item is None:
+                return
+            fn, args = item
+            try:
+                fn(*args)
+            except Exception:  # pragma: no cover - _serve handles its own errors
+                log.debug("worker failed", exc_info=True)
+            with self._lock:
+                self._idle += 1
+
+    def shutdown(self) -> None:
+        for _ in self._threads:
+            self._q.put(None)
+
+
 class Server:
     """HTTP/1.1 server: one I/O thread (``serve_forever``), a bounded worker pool."""
 
@@ -388,7 +429,7 @@ class Server:
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._stopped = threading.Event()
-        self._pool = ThreadPoolExecutor(workers, thread_name_prefix="http")
+        self._pool = _Pool(workers, "http")
         self._busy = 0  # requests dispatched to workers and not yet written
 
     # -- compatibility with socketserver's API (cli.serve, tests)
@@ -436,7 +477,7 @@ class Server:
     def server_close(self) -> None:
         self._stopping.set()
         self._close_listener()
-        self._pool.shutdown(wait=False)
+        self._pool.shutdown()
         for s in (self._wake_r, self._wake_w):
             s.close()
 

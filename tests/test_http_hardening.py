@@ -17,7 +17,7 @@ import threading
 import time
 
 import pytest
-from helpers import SCENARIOS, require, require_tool
+from helpers import ROOT, SCENARIOS, require, require_tool
 from test_http import Daemon
 
 from collectors._base import Collector, Context
@@ -456,3 +456,50 @@ def test_prometheus_scrapes_with_two_deadlines(tmp_path):
         prom.terminate()
         prom.wait(20)
         d.stop()
+
+
+def test_sigterm_during_a_stuck_scrape_exits_within_5s(tmp_path):
+    """A scrape in flight whose collector blocks (a FIFO in place of a sysfs attribute,
+    the collector's timeout 30 s): SIGTERM still ends lanes within 5 s."""
+    import shutil
+    import sys
+
+    from test_http import free_port
+
+    snap = tmp_path / "snap"
+    shutil.copytree(SCENARIO, snap, symlinks=True)
+    mtu = snap / "root/sys/class/net/ens2f0/mtu"
+    mtu.unlink()
+    os.mkfifo(mtu)
+    import yaml
+
+    doc = yaml.safe_load((snap / "config.yml").read_text())
+    doc.setdefault("collectors", {}).setdefault("link", {})["timeout"] = "30s"
+    cfg = tmp_path / "config.yml"
+    cfg.write_text(yaml.safe_dump(doc))
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "exporter", "--snapshot", str(snap), "--config.file", str(cfg), "--web.listen-address", f"127.0.0.1:{port}"],
+        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        for _ in range(200):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                time.sleep(0.05)
+        scrape = subprocess.Popen([require_tool("curl"), "-sS", "-o", "/dev/null", f"http://127.0.0.1:{port}/metrics"])
+        time.sleep(1.0)  # the scrape waits on the stuck collector
+        assert scrape.poll() is None
+        t0 = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        rc = proc.wait(20)
+        took = time.monotonic() - t0
+        print(f"SIGTERM during a stuck scrape: exit after {took:.2f} s")
+        assert rc == 0 and took < 5, (took, proc.stderr.read()[-1000:])
+        scrape.wait(10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
