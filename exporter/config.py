@@ -26,7 +26,7 @@ SAMPLER_RANGE = (0.01, 3600.0)  # the sampler's interval when on (0 turns it off
 #: (deploy/systemd/lanes.service) for one source at a time.
 LIMITS = {
     "file_bytes": (16 * 1024 * 1024, 4096, 64 * 1024 * 1024),
-    "command_output_bytes": (64 * 1024 * 1024, 4096, 64 * 1024 * 1024),
+    "command_output_bytes": (32 * 1024 * 1024, 4096, 64 * 1024 * 1024),
     "line_bytes": (1024 * 1024, 256, 16 * 1024 * 1024),
     "label_value_bytes": (4096, 64, 1024 * 1024),
 }

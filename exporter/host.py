@@ -50,7 +50,7 @@ class Limits:
     cap, instead of buffering without end (a 100 MB dm/name, a tool printing forever)."""
 
     file_bytes = 16 * 1024 * 1024
-    command_output_bytes = 64 * 1024 * 1024
+    command_output_bytes = 32 * 1024 * 1024
     line_bytes = 1024 * 1024
 
 
@@ -58,6 +58,11 @@ LIMITS = Limits()
 #: how long the output of a command that has exited is still read: a daemonizing
 #: descendant may keep the pipe open for ever (its output is not the command's)
 EXIT_GRACE = 0.5
+
+
+def _argv_text(argv: Sequence[str]) -> str:
+    """A command line for a one-line message."""
+    return " ".join(argv).replace("\n", "\\n")[:200]
 
 
 def _long_line(data: bytes | bytearray, cap: int) -> bool:
@@ -287,7 +292,7 @@ def _kill_group(proc: subprocess.Popen) -> None:
         pass
 
 
-def _communicate(proc: subprocess.Popen, argv: list[str], timeout: float, start: float) -> tuple[bytes, bytes]:
+def _communicate(proc: subprocess.Popen, argv: list[str], timeout: float, start: float) -> tuple[bytearray, bytearray]:
     """Read stdout and stderr until both close, the deadline passes or the output passes
     its cap.  Once the command itself has exited, its pipes are read for EXIT_GRACE more
     at most: a descendant that left the process group may hold them open for ever.
@@ -319,16 +324,16 @@ def _communicate(proc: subprocess.Popen, argv: list[str], timeout: float, start:
                 buf = bufs[key.fd]
                 buf += data
                 if len(out) + len(err) > cap:
-                    raise LimitExceeded(" ".join(argv)[:200], "output", cap, "limits.command_output_bytes")
+                    raise LimitExceeded(_argv_text(argv), "output", cap, "limits.command_output_bytes")
     if len(out) > LIMITS.line_bytes and _long_line(out, LIMITS.line_bytes):
-        raise LimitExceeded(" ".join(argv)[:200], "line", LIMITS.line_bytes, "limits.line_bytes")
+        raise LimitExceeded(_argv_text(argv), "line", LIMITS.line_bytes, "limits.line_bytes")
     if proc.returncode is None:
         # output closed: the command is exiting; wait for it within the deadline
         try:
             proc.wait(max(0.0, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
             raise CommandTimeout(argv, timeout) from None
-    return bytes(out), bytes(err)
+    return out, err
 
 
 def _release(proc: subprocess.Popen) -> None:
@@ -476,7 +481,7 @@ class LiveHost(Host):
                         return CommandResult(tuple(name), 0, text, "", timeout - (deadline - time.monotonic()))
                     buf += chunk
                     if len(buf) > LIMITS.command_output_bytes:
-                        raise LimitExceeded(" ".join(name)[:200], "reply", LIMITS.command_output_bytes, "limits.command_output_bytes")
+                        raise LimitExceeded(_argv_text(name), "reply", LIMITS.command_output_bytes, "limits.command_output_bytes")
             except TimeoutError:
                 raise CommandTimeout(list(name), timeout) from None
             finally:
@@ -521,7 +526,7 @@ def read_snapshot_meta(directory: str) -> dict:
 
 def _read_output(path: str, label: str) -> str:
     """A recorded command output, under the same caps as a live one."""
-    with open(path, "rb") as f:
+    with open(path, "rb", buffering=0) as f:
         data = f.read(LIMITS.command_output_bytes + 1)
     if len(data) > LIMITS.command_output_bytes:
         raise LimitExceeded(label, "output", LIMITS.command_output_bytes, "limits.command_output_bytes")
@@ -605,7 +610,7 @@ class SnapshotHost(Host):
 
     def _recorded(self, name: Sequence[str]) -> CommandResult:
         base = os.path.join(self.dir, "commands", slug(name[0], name[1:]))
-        label = " ".join(name)[:200]
+        label = _argv_text(name)
         try:
             out = _read_output(base + ".out", label)
         except FileNotFoundError:

@@ -161,6 +161,8 @@ def _peak_rss_of(args: list[str]) -> tuple[int, subprocess.CompletedProcess]:
     [
         ("linux-mpio-failover-only", "root/sys/devices/virtual/block/dm-2/dm/name", "multipath"),
         ("linux-nvme-tcp-round-robin", "root/sys/devices/virtual/nvme-subsystem/nvme-subsys0/subsysnqn", "nvme"),
+        # an illumos tool printing 100 MB (its recorded output)
+        ("illumos-storage-mpxio", "commands/mpathadm_list_lu.out", "mpxio"),
     ],
 )
 @pytest.mark.parametrize("content", ["zeros", "one_line", "lines"])
@@ -274,3 +276,24 @@ def test_rlimit_is_raised_for_connections():
     from exporter.http import _max_connections
 
     assert _max_connections() >= 16
+
+
+def test_a_live_tool_printing_100mb_stays_under_memory_max():
+    """With the default caps: a tool printing 100 MB is cut at limits.command_output_bytes;
+    the peak RSS of the process running it stays under half the unit's MemoryMax."""
+    code = (
+        "import resource, sys\n"
+        "from exporter.host import LiveHost, LimitExceeded\n"
+        "spew = [sys.executable, '-c', \"import sys\\nb = b'x' * 1023 + b'\\\\n'\\nfor _ in range(102400): sys.stdout.buffer.write(b)\"]\n"
+        "try:\n"
+        "    LiveHost(commands={'spew': spew}).run('spew', [], timeout=60)\n"
+        "    print('no cap')\n"
+        "except LimitExceeded as e:\n"
+        "    print(e)\n"
+        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)\n"
+    )
+    p = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    message, rss = p.stdout.strip().splitlines()
+    print(f"live tool printing 100 MB: {message}; peak RSS {int(rss) / 1e6:.1f} MB")
+    assert "limits.command_output_bytes" in message, p.stdout + p.stderr
+    assert int(rss) < MEMORY_MAX / 2
