@@ -67,31 +67,29 @@ class Family:
         self.lo = SIGNED_MIN if signed and type_ != "counter" else 0
 
     def add(self, label_values: Sequence[str], value: int | float | bool | None) -> None:
-        """Add one sample; None (value unknown) adds nothing.  A value outside the
-        source's range (negative, beyond 2^64, NaN, ±Inf) or a label value past its cap
-        raises ValueRangeError: the collector fails instead of exporting a lie."""
+        """Add one sample; None (value unknown) adds nothing.  Label values are str (None
+        becomes "", anything else goes through str()); their count must match the labels.
+        A value outside the source's range (negative, beyond 2^64, NaN, ±Inf) or a label
+        value past its cap or not UTF-8 raises ValueRangeError: the collector fails
+        instead of exporting a lie (SPEC §10)."""
         if value is None:
             return
-        if len(label_values) != len(self.labels):
-            raise ValueError(f"{self.name}: {len(self.labels)} labels, got {len(label_values)}")
-        if isinstance(value, bool):
-            value = int(value)
-        lv = tuple("" if v is None else str(v) for v in label_values)
-        self.add_str(lv, value)
-
-    def add_str(self, label_values: tuple[str, ...], value: int | float | bool | None) -> None:
-        """``add`` for hot paths whose label values are already a tuple of str."""
-        if value is None:
-            return
+        lv = label_values if type(label_values) is tuple else tuple(label_values)
+        if len(lv) != len(self.labels):
+            raise ValueError(f"{self.name}: {len(self.labels)} labels, got {len(lv)}")
+        cap = LIMITS.label_value_bytes
+        for v in lv:
+            if type(v) is not str:
+                lv = tuple("" if v is None else str(v) for v in lv)
+                break
+        for v in lv:
+            if len(v) > cap or not v.isascii():
+                self._check_label(v, cap)
         if value is True or value is False:
             value = int(value)
         elif not self.lo <= value <= VALUE_MAX:  # also false for NaN
-            self._bad_value(label_values, value)
-        cap = LIMITS.label_value_bytes
-        for v in label_values:
-            if len(v) > cap or not v.isascii():
-                self._check_label(label_values, v, cap)
-        self.samples.append((label_values, value))
+            self._bad_value(lv, value)
+        self.samples.append((lv, value))
 
     def _series_text(self, label_values: tuple[str, ...]) -> str:
         pairs = ",".join(f'{k}="{_escape_value(v[:64])}"' for k, v in zip(self.labels, label_values))  # noqa: B905 - lengths checked by add
@@ -107,9 +105,10 @@ class Family:
             + (f" (source: {src})" if src else "")
         )
 
-    def _check_label(self, label_values, v: str, cap: int) -> None:
+    def _check_label(self, v: str, cap: int) -> None:
         if len(v.encode("utf-8", "surrogatepass")) > cap:
-            raise ValueRangeError(f"{self.name}: a label value of {len(v)} characters exceeds the {cap}-byte cap (limits.label_value_bytes)" + (f" (source: {_source(self.help)})" if _source(self.help) else ""))
+            src = _source(self.help)
+            raise ValueRangeError(f"{self.name}: a label value of {len(v)} characters exceeds the {cap}-byte cap (limits.label_value_bytes)" + (f" (source: {src})" if src else ""))
         try:
             v.encode("utf-8")
         except UnicodeEncodeError:
@@ -153,6 +152,41 @@ def add_stateset(fam: Family, label_values: Sequence[str], states: Sequence[str]
         current = "unknown"
     for s in states:
         fam.add((*label_values, s), 1 if s == current else 0)
+
+
+class Stateset:
+    """``add_stateset`` for hot paths, same series and values.  The 0/1 samples of one
+    series set (label values, current state) are built (and checked) once and reused while
+    they come back scrape after scrape.  One instance per collector (a collector never
+    runs twice at once); ``roll()`` at the end of each collect keeps what that scrape used
+    and drops the rest, so it holds at most one scrape's series."""
+
+    __slots__ = ("states", "rows", "other", "_memo", "_used")
+
+    def __init__(self, states: tuple[str, ...]):
+        self.states = states
+        self.rows = {c: tuple((s, 1 if s == c else 0) for s in states) for c in states}
+        # a state outside the set: unknown where the set has it, else every state 0
+        self.other = self.rows["unknown"] if "unknown" in states else tuple((s, 0) for s in states)
+        self._memo: dict[tuple, tuple] = {}
+        self._used: dict[tuple, tuple] = {}
+
+    def add(self, fam: Family, label_values: Sequence[str], current: str | None) -> None:
+        if current is None:
+            return
+        key = (label_values, current)
+        samples = self._memo.get(key)
+        if samples is None:
+            probe = Family.__new__(Family)
+            probe.name, probe.help, probe.labels, probe.lo, probe.samples = fam.name, fam.help, fam.labels, fam.lo, []
+            for s, v in self.rows.get(current, self.other):
+                probe.add((*label_values, s), v)
+            samples = tuple(probe.samples)
+        self._used[key] = samples
+        fam.samples.extend(samples)
+
+    def roll(self) -> None:
+        self._memo, self._used = self._used, {}
 
 
 def merge(families: Iterable[Family]) -> list[Family]:
@@ -207,29 +241,23 @@ def format_value(v: int | float) -> str:
 
 
 class SeriesCache:
-    """"name{labels} " strings of the last scrape: the same series come back every scrape,
-    and building the label part is most of the cost of rendering.  Each render keeps only
-    the series it rendered (interface churn with unique names does not accumulate), and
-    the strings held are capped at ``budget`` bytes."""
+    """The ``{label="value",...}`` part of the last render's series, per (label names,
+    label values): the same series come back every scrape, and building the label part is
+    most of the cost of rendering.  One per scraper (``Scraper.series``).  Each render
+    keeps only the series it rendered, at most ``max_entries`` (about 150 bytes each):
+    interface churn with unique names never accumulates."""
 
-    __slots__ = ("budget", "data", "size")
-
-    def __init__(self, budget: int = 256 * 1024 * 1024):
-        self.budget = budget
-        self.data: dict[tuple[str, tuple[str, ...], tuple[str, ...]], str] = {}
-        self.size = 0
+    def __init__(self, max_entries: int = 300_000) -> None:
+        self.max_entries = max_entries
+        self.heads: dict[tuple[tuple[str, ...], tuple[str, ...]], str] = {}
 
     def __len__(self) -> int:
-        return len(self.data)
+        return len(self.heads)
 
 
-#: the cache of renders that are not given one (the scraper owns its own)
-_DEFAULT_CACHE = SeriesCache()
-
-
-def _series(name: str, labels: tuple[str, ...], lv: tuple[str, ...]) -> str:
+def _labels(labels: tuple[str, ...], lv: tuple[str, ...]) -> str:
     parts = [f'{k}="{_escape_value(v)}"' for k, v in zip(labels, lv, strict=True)]
-    return f"{name}{{{','.join(parts)}}} "
+    return "{" + ",".join(parts) + "} "
 
 
 def render(families: Iterable[Family], cache: SeriesCache | None = None) -> bytes:
@@ -237,11 +265,10 @@ def render(families: Iterable[Family], cache: SeriesCache | None = None) -> byte
     out: list[str] = []
     append = out.append
     if cache is None:
-        cache = _DEFAULT_CACHE
-    old = cache.data
-    new: dict[tuple[str, tuple[str, ...], tuple[str, ...]], str] = {}
-    size = 0
-    budget = cache.budget
+        cache = SeriesCache(0)
+    old = cache.heads
+    heads: dict[tuple[tuple[str, ...], tuple[str, ...]], str] = {}
+    room = cache.max_entries
     for fam in families:
         if not fam.samples:
             continue
@@ -250,16 +277,18 @@ def render(families: Iterable[Family], cache: SeriesCache | None = None) -> byte
         if fam.labels:
             labels = fam.labels
             for lv, v in fam.samples:
-                key = (name, labels, lv)
-                head = old.get(key)
+                key = (labels, lv)
+                head = heads.get(key)
                 if head is None:
-                    head = _series(name, labels, lv)
-                if size < budget:
-                    new[key] = head
-                    size += len(head)
-                append(head + (str(v) if type(v) is int else format_value(v)) + "\n")
+                    head = old.get(key)
+                    if head is None:
+                        head = _labels(labels, lv)
+                    if room > 0:
+                        heads[key] = head
+                        room -= 1
+                append(name + head + (str(v) if type(v) is int else format_value(v)) + "\n")
         else:
             for _lv, v in fam.samples:
                 append(f"{name} {format_value(v)}\n")
-    cache.data, cache.size = new, size
+    cache.heads = heads
     return "".join(out).encode("utf-8")

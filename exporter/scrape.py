@@ -10,6 +10,10 @@
   each caller waits for the shared run until its own deadline (a collector not done by
   then is failed in that caller's answer only).  A request that had to wait for a worker
   takes the result of a run started after it arrived.
+* A collector returns its families and its groups (``exporter.api.Collected``); its
+  runner applies the collector's member memory, adds the sampler's peaks and renders the
+  group series in the collector's worker, inside the same try: a failing collector
+  contributes no group series either.
 * Output is merged by family name (several collectors emit the group model), sorted by
   name and label values: deterministic.
 """
@@ -24,9 +28,10 @@ import threading
 import time
 from collections.abc import Sequence
 
-from collectors._base import Collector, Shared
 from exporter import __version__
+from exporter.api import Collected, Collector, Facts
 from exporter.metrics import Family, SeriesCache, gauge, merge
+from exporter.model import Group, group_families
 
 log = logging.getLogger("lanes.scrape")
 
@@ -43,11 +48,32 @@ class Status:
     error: str = ""
 
 
+def collect_families(collector: Collector, sampler=None) -> list[Family]:
+    """One run of ``collector``: its families plus the series of its groups, after its
+    member memory (``collector.memory``) and with the sampler's peaks.  Raises whatever
+    the collector or that step raises (the caller's all-or-nothing boundary)."""
+    out = collector.collect()
+    if isinstance(out, Collected):
+        families, groups = list(out.families), out.groups
+    else:
+        families, groups = list(out), None
+    for f in families:
+        if not isinstance(f, Family):
+            raise TypeError(f"collector returned {type(f).__name__}, not a Family")
+    if groups is not None:
+        for g in groups:
+            if not isinstance(g, Group):
+                raise TypeError(f"collector returned {type(g).__name__}, not a Group")
+        families.extend(group_families(collector.memory.apply(groups), sampler))
+    return families
+
+
 class Runner:
     """One collector and its own long-lived worker thread (no thread start per scrape)."""
 
-    def __init__(self, collector: Collector, timeout: float):
+    def __init__(self, collector: Collector, timeout: float, sampler=None):
         self.collector = collector
+        self.sampler = sampler
         self.name = collector.name
         self.timeout = timeout
         self.status = Status()
@@ -65,10 +91,7 @@ class Runner:
             done, box = job
             t0 = time.monotonic()
             try:
-                families = list(self.collector.collect())
-                for f in families:
-                    if not isinstance(f, Family):
-                        raise TypeError(f"collector returned {type(f).__name__}, not a Family")
+                families = self._run()
                 box.append(("ok", families, time.monotonic() - t0))
             except Exception as e:  # isolation: one collector never fails the scrape
                 # the text, not the exception: its traceback would hold this frame (and
@@ -77,6 +100,9 @@ class Runner:
                 del e
             self._busy.clear()
             done.set()
+
+    def _run(self) -> list[Family]:
+        return collect_families(self.collector, self.sampler)
 
     def start(self) -> bool:
         """Hand a run to the worker; False if the previous run is still stuck."""
@@ -138,14 +164,14 @@ class _Flight:
 
 class Scraper:
     def __init__(self, collectors: Sequence[Collector], timeouts: dict[str, float], platform: str, sampler=None):
-        self.runners = [Runner(c, timeouts.get(c.name, DEFAULT_TIMEOUT)) for c in collectors]
+        self.runners = [Runner(c, timeouts.get(c.name, DEFAULT_TIMEOUT), sampler) for c in collectors]
+        #: the exposition's label strings of recent scrapes (exporter.metrics.render)
+        self.series = SeriesCache()
         self.platform = platform
         self.sampler = sampler
         self._lock = threading.Lock()
         self._flight: _Flight | None = None
         self.scrapes = 0
-        #: "name{labels}" strings of the last render (exporter.metrics.render)
-        self.render_cache = SeriesCache()
         #: (unix time, families) of the last two scrapes, for the status page
         self.last: tuple[float, list[Family]] | None = None
         self.prev: tuple[float, list[Family]] | None = None
@@ -167,10 +193,10 @@ class Scraper:
         self.scrapes += 1
         if self.sampler is not None:
             self.sampler.roll()
-        shared = Shared()
+        facts = Facts()
         flight = _Flight(now, time.time())
         for r in self.runners:
-            r.collector.ctx.shared = shared
+            r.collector.ctx.facts = facts
             flight.jobs.append((r, r._job if r.start() else None))
         return flight
 

@@ -25,7 +25,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import collectors
-from collectors._base import ParseError
+from exporter.api import ParseError
 
 DEFAULT_EXAMPLES = 60
 SOAK_EXAMPLES = int(os.environ.get("LANES_FUZZ_EXAMPLES", "3000"))
@@ -33,8 +33,8 @@ SOAK_EXAMPLES = int(os.environ.get("LANES_FUZZ_EXAMPLES", "3000"))
 
 def _parsers():
     found = []
-    for mod in pkgutil.iter_modules(collectors.__path__):
-        m = importlib.import_module(f"collectors.{mod.name}")
+    for mod in pkgutil.walk_packages(collectors.__path__, "collectors."):
+        m = importlib.import_module(mod.name)
         for name, fn in vars(m).items():
             if not name.startswith("parse_") or not inspect.isfunction(fn) or fn.__module__ != m.__name__:
                 continue
@@ -46,7 +46,7 @@ def _parsers():
             if any("str" not in str(p.annotation) for p in params[1:] if p.name in required):
                 continue
             fixed = dict.fromkeys(required, "fuzz")
-            found.append(pytest.param(functools.partial(fn, **fixed) if fixed else fn, id=f"{mod.name}.{name}"))
+            found.append(pytest.param(functools.partial(fn, **fixed) if fixed else fn, id=f"{mod.name.removeprefix('collectors.')}.{name}"))
     return found
 
 

@@ -26,9 +26,9 @@ from hypothesis import strategies as st
 from prometheus_client.parser import text_string_to_metric_families
 
 import collectors
-from collectors._base import Context
 from exporter import host as host_mod
 from exporter import metrics
+from exporter.api import Context
 from exporter.cli import collector_options
 from exporter.config import Config, load_config
 from exporter.host import SnapshotHost
@@ -239,7 +239,7 @@ def test_family_refuses_values_outside_the_source_range(value):
         fam.add(("a",), value)
     g = metrics.gauge("g", "test", ())
     with pytest.raises(metrics.ValueRangeError):
-        g.add_str((), value)
+        g.add((), value)
 
 
 def test_signed_gauge_and_label_caps():

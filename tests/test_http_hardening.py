@@ -20,8 +20,8 @@ import pytest
 from helpers import ROOT, SCENARIOS, require, require_tool
 from test_http import Daemon
 
-from collectors._base import Collector, Context
 from exporter import http as http_mod
+from exporter.api import Collector, Context
 from exporter.http import App, make_server
 from exporter.metrics import gauge
 from exporter.scrape import Scraper

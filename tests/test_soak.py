@@ -12,7 +12,7 @@ import psutil
 from helpers import SCENARIOS
 
 import collectors
-from collectors._base import Context
+from exporter.api import Context
 from exporter.cli import collector_options
 from exporter.config import load_config
 from exporter.host import SnapshotHost
@@ -53,7 +53,7 @@ import time  # noqa: E402
 
 import pytest  # noqa: E402
 
-from collectors._base import Collector  # noqa: E402
+from exporter.api import Collector  # noqa: E402
 from exporter.host import LiveHost  # noqa: E402
 from exporter.metrics import counter, gauge  # noqa: E402
 
@@ -138,17 +138,17 @@ def _churn_scrapes(n: int) -> None:
     proc = psutil.Process()
     try:
         for _ in range(100):
-            render(scraper.scrape(), scraper.render_cache)
+            render(scraper.scrape(), scraper.series)
         gc.collect()
         rss0 = proc.memory_info().rss
         for _ in range(n):
-            render(scraper.scrape(), scraper.render_cache)
+            render(scraper.scrape(), scraper.series)
         gc.collect()
         grown = proc.memory_info().rss - rss0
     finally:
         scraper.close()
-    print(f"{n} scrapes with 200 new interface names each: render cache {len(scraper.render_cache)} entries, RSS +{grown / 1e6:.1f} MB")
-    assert len(scraper.render_cache) <= 400 + 10  # this scrape's series only
+    print(f"{n} scrapes with 200 new interface names each: render cache {len(scraper.series)} entries, RSS +{grown / 1e6:.1f} MB")
+    assert len(scraper.series) <= 400 + 10  # this scrape's series only
     assert grown < 5 * 1024 * 1024
 
 
