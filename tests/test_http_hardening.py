@@ -283,10 +283,14 @@ def _pids_cgroup() -> str | None:
     except OSError:
         return None
     try:
+        if not os.path.exists(os.path.join(path, "pids.max")) and path.startswith(v2 + "/lanes-test-"):
+            # cgroup v2: the controller must be enabled for the root's children
+            with open(os.path.join(v2, "cgroup.subtree_control"), "w") as f:
+                f.write("+pids")
         with open(os.path.join(path, "pids.max"), "w") as f:
             f.write("64")
         return path
-    except OSError:  # the pids controller is not enabled below the root
+    except OSError:  # the pids controller cannot be enabled below the root
         os.rmdir(path)
         return None
 
