@@ -81,8 +81,10 @@ class Family:
         for v in lv:
             if type(v) is not str:
                 lv = tuple("" if v is None else str(v) for v in lv)
+                for v2 in lv:
+                    if len(v2) > cap or not v2.isascii():
+                        self._check_label(v2, cap)
                 break
-        for v in lv:
             if len(v) > cap or not v.isascii():
                 self._check_label(v, cap)
         if value is True or value is False:
