@@ -701,13 +701,15 @@ class Server:
             headers.append(("Connection", "close"))
         elif req.version == "HTTP/1.0":
             headers.append(("Connection", "keep-alive"))
-        out = _head(int(code), reason, headers)
+        out = _head(int(code), reason, headers, req.version)
         # HEAD: the GET's header fields (its Content-Length included), no content (RFC 9110 §9.3.2)
         conn.sock.sendall(out if req.method == "HEAD" else out + body)
 
 
-def _head(code: int, reason: str, headers) -> bytes:
-    lines = [f"HTTP/1.1 {code} {reason}", f"Date: {email.utils.formatdate(usegmt=True)}"]
+def _head(code: int, reason: str, headers, version: str = "HTTP/1.1") -> bytes:
+    """The status line (an HTTP/1.0 request gets an HTTP/1.0 answer, as Go's net/http
+    gives) and header fields."""
+    lines = [f"{version} {code} {reason}", f"Date: {email.utils.formatdate(usegmt=True)}"]
     lines.extend(f"{k}: {v}" for k, v in headers)
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
 

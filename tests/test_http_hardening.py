@@ -507,3 +507,9 @@ def test_sigterm_during_a_stuck_scrape_exits_within_5s(tmp_path):
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_http_1_0_gets_an_http_1_0_answer_and_a_close(served):
+    s = served(Scraper([Fixed(None, Context("fixed"))], {}, "linux"))
+    out = raw(s.port, b"GET /-/healthy HTTP/1.0\r\n\r\n")
+    assert out.startswith(b"HTTP/1.0 200 OK\r\n") and b"\r\nConnection: close\r\n" in out and out.endswith(b"OK\n")
