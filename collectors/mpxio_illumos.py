@@ -200,7 +200,7 @@ def parse_list_lu(text: str) -> list[LuPaths]:
         key, value = split_kv(line)
         if cur is None or key not in ("Total Path Count", "Operational Path Count"):
             raise ParseError(SRC_LIST, lineno, f"unexpected line {line[:40]!r}")
-        if not value.isdigit():
+        if not (value.isascii() and value.isdigit()):
             raise ParseError(SRC_LIST, lineno, f"{key}: not a number: {value[:20]!r}")
         cur["total" if key.startswith("Total") else "op"] = int(value)
     close(0)
