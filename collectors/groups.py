@@ -164,7 +164,7 @@ def declared_groups(declared: Mapping[str, object], links: Mapping[str, Link]) -
 
 class DeclaredGroups(Collector):
     name = "groups"
-    platforms = frozenset({"linux", "illumos"})
+    platforms = frozenset({"linux", "illumos", "freebsd"})
     description = "Groups of links declared in the config file (kind=declared)"
 
     def collect(self) -> Iterable[Family]:

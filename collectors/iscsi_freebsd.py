@@ -1,0 +1,146 @@
+"""Collector ``iscsi`` (FreeBSD): iscsictl(8)/iscsid(8) initiator sessions (kind=iscsi).
+
+Source (every scrape): ``iscsictl -L`` (usr.bin/iscsictl/iscsictl.c kernel_list, the
+non-verbose branch): a header ``Target name`` (``%-36s``) ``Target portal`` (``%-16s``)
+``State``, then one row per session: target, portal, and either the failure reason
+(``iss_reason``, e.g. ``Connection refused``, printed while the session is enabled and
+not connected), ``Discovery``, ``Disabled``, ``Connected: da0 da1 `` (the CAM peripherals
+of the session, usr.bin/iscsictl/periphs.c, each followed by a blank) or
+``Disconnected``.  ``iscsictl -L -v`` is not used: it prints the CHAP ``Secret:`` and
+``Mutual secret:`` of every session, which must never land in a ``--record`` bundle.
+
+/dev/iscsi is root:wheel 0600: iscsictl runs as root or through a ``commands:`` prefix
+(``[/usr/local/bin/sudo, -n, /usr/bin/iscsictl]``).  Without the iscsi module
+(``failed to open /dev/iscsi``) the collector reports nothing and succeeds.
+
+Group model: one group per target (its IQN), a member per session named by its portal
+(``10.0.1.10`` or ``10.0.1.10:3260`` as configured); up when connected.  Discovery
+sessions carry no I/O and are left out of the groups; a disabled session is a member down.
+Sessions of one target are paths of gmultipath or ZFS (balancing load).  Per-session
+bytes are not in iscsictl's output: absent.
+
+By hand: ``iscsictl -L``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Sequence
+
+from collectors import groups
+from collectors._base import Collector, ParseError
+from exporter.host import CommandNotFound, Host
+from exporter.metrics import Family, gauge, info
+
+ARGS = ("-L",)
+SOURCE = "iscsictl -L"
+TIMEOUT = 5.0
+STATES = ("connected", "disconnected", "disabled", "discovery", "failed")
+
+
+@dataclasses.dataclass(frozen=True)
+class Session:
+    target: str
+    portal: str
+    state: str  # one of STATES
+    reason: str  # the failure reason when state is "failed", else ""
+    devices: tuple[str, ...]  # da0, da1, ... when connected
+
+    @property
+    def up(self) -> bool:
+        return self.state == "connected"
+
+
+def parse_iscsictl_list(text: str) -> list[Session]:
+    out: list[Session] = []
+    for lineno, raw in enumerate(text.split("\n"), 1):
+        line = raw.rstrip("\r")
+        if not line.strip():
+            continue
+        words = line.split()
+        if words[:2] == ["Target", "name"]:
+            continue
+        if len(words) < 3:
+            raise ParseError(SOURCE, lineno, f"expected target, portal and state: {line[:80]!r}")
+        target, portal, rest = words[0], words[1], words[2:]
+        state_text = " ".join(rest)
+        devices: tuple[str, ...] = ()
+        reason = ""
+        if rest[0] == "Connected:" or state_text == "Connected":
+            state = "connected"
+            devices = tuple(rest[1:])
+        elif state_text in ("Disconnected", "Disabled", "Discovery"):
+            state = state_text.lower()
+        else:
+            state, reason = "failed", state_text
+        out.append(Session(target, portal, state, reason, devices))
+    return out
+
+
+def read_sessions(host: Host) -> list[Session] | None:
+    """None when the initiator is absent (no iscsictl, no iscsi module)."""
+    try:
+        r = host.run("iscsictl", list(ARGS), timeout=TIMEOUT)
+    except CommandNotFound:
+        return None
+    if r.returncode != 0:
+        err = r.stderr.strip()
+        if "/dev/iscsi" in err and "No such file or directory" in err:
+            return None
+        why = (err.splitlines() or ["no message"])[0][:200]
+        raise RuntimeError(f"iscsictl -L: exit {r.returncode}: {why}")
+    return parse_iscsictl_list(r.stdout)
+
+
+def member_names(sessions: Iterable[Session]) -> list[tuple[str, Session]]:
+    """The portal names the member; a second session to one portal gets ``#2``."""
+    out = []
+    seen: dict[tuple[str, str], int] = {}
+    for s in sessions:
+        key = (s.target, s.portal)
+        seen[key] = seen.get(key, 0) + 1
+        out.append((s.portal if seen[key] == 1 else f"{s.portal}#{seen[key]}", s))
+    return out
+
+
+def to_groups(sessions: Sequence[Session], config=None) -> list[groups.Group]:
+    by_target: dict[str, list[groups.Member]] = {}
+    for member, s in member_names(x for x in sessions if x.state != "discovery"):
+        by_target.setdefault(s.target, []).append(groups.Member(name=member, up=s.up))
+    return [
+        groups.Group(
+            kind="iscsi",
+            name=target,
+            policy="iscsictl",
+            balancing="load",
+            members=tuple(sorted(members, key=lambda m: m.name)),
+            expected=groups.expected_members(config, "iscsi", target),
+        )
+        for target, members in sorted(by_target.items())
+    ]
+
+
+class IscsiFreebsd(Collector):
+    name = "iscsi"
+    platforms = frozenset({"freebsd"})
+    description = "iscsictl initiator sessions: target, portal, state, devices (kind=iscsi)"
+
+    def __init__(self, host, ctx):
+        super().__init__(host, ctx)
+        self.memory = groups.MemberMemory()
+
+    def collect(self) -> Iterable[Family]:
+        sessions = read_sessions(self.host)
+        if sessions is None:
+            return []
+        K = ("target", "member")
+        si = info("iscsi_session_info", f"iSCSI session identity; value 1. reason is the failure reason iscsictl prints (empty unless failed). From {SOURCE}.", ("target", "member", "portal", "devices", "reason"))
+        st = gauge("iscsi_session_state", f"iSCSI session state: one series, value 1, state connected, disconnected, disabled, discovery or failed (enabled but not connected, with a reason). From {SOURCE}.", ("target", "member", "state"))
+        nd = gauge("iscsi_session_disks", f"CAM peripherals (da) of the session. From {SOURCE} Connected: list.", K)
+        for member, s in member_names(sessions):
+            lv = (s.target, member)
+            si.add((*lv, s.portal, " ".join(s.devices), s.reason), 1)
+            st.add((*lv, s.state), 1)  # current state only (SPEC §9)
+            nd.add(lv, len(s.devices))
+        model = self.memory.apply(to_groups(sessions, self.ctx.config))
+        return [si, st, nd, *groups.group_families(model, self.ctx.sampler)]
