@@ -60,6 +60,8 @@ def parse_iscsictl_list(text: str) -> list[Session]:
         words = line.split()
         if words[:2] == ["Target", "name"]:
             continue
+        if line[0].isspace():  # a discovery session has no target name: blank column
+            words = ["", *words]
         if len(words) < 3:
             raise ParseError(SOURCE, lineno, f"expected target, portal and state: {line[:80]!r}")
         target, portal, rest = words[0], words[1], words[2:]
@@ -73,6 +75,8 @@ def parse_iscsictl_list(text: str) -> list[Session]:
             state = state_text.lower()
         else:
             state, reason = "failed", state_text
+        if not target and state != "discovery":
+            raise ParseError(SOURCE, lineno, f"session without a target name: {line[:80]!r}")
         out.append(Session(target, portal, state, reason, devices))
     return out
 
