@@ -23,31 +23,43 @@ runs as root or through a ``commands:`` prefix such as ``[/usr/local/bin/sudo, -
                             tests/captures/freebsd/).  Optional: without it the portal
                             groups are missing, the sessions are still served.
 
+  ``ctlstat -j -t -n 4096 -c 1``  cumulative I/O per CTL port (usr.bin/ctlstat/ctlstat.c:
+                            ``-t`` selects ports when no ``-l``/``-p`` mask is given, ``-n``
+                            lifts the default limit of 3 items, ``-c 1`` prints once without
+                            sleeping; ctlstat_json prints ``{"ports":[{"num":N,"io":[{"type":
+                            "NO IO"|"READ"|"WRITE","bytes":..,"operations":..,"dmas":..,"io
+                            time":s.us,"dma time":s.us}]}]}``).  Needs /dev/cam/ctl like
+                            ctladm; optional like the portlist.
+
 A member of a target's group is one session, named ``<initiator>@<initiator address>``
 (``#2``, ``#3`` appended when one initiator holds several sessions from one address):
-stable across reconnects, unlike the session ID.  CTL keeps no per-session byte counters,
-and per-port or per-LUN bytes would need ``ctlstat`` (not read yet): member bytes are
-absent.
+stable across reconnects, unlike the session ID.  CTL keeps no per-session byte counters:
+member bytes are absent; the bytes of a port (one target on one portal group, all its
+sessions) are ``lanes_ctl_port_{read,written}_bytes_total``.
 
-By hand: ``ctladm islist -v``; ``ctladm portlist -i -v``.
+By hand: ``ctladm islist -v``; ``ctladm portlist -i -v``; ``ctlstat -j -t -n 4096 -c 1``.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
 
 from collectors import groups
 from collectors._base import Collector, ParseError
 from exporter.host import CommandNotFound, Host
-from exporter.metrics import Family, gauge, info
+from exporter.metrics import Family, counter, gauge, info
 
 ISLIST_ARGS = ("islist", "-v")
 PORTLIST_ARGS = ("portlist", "-i", "-v")
+CTLSTAT_ARGS = ("-j", "-t", "-n", "4096", "-c", "1")
 TIMEOUT = 5.0
 ISLIST = "ctladm islist -v"
 PORTLIST = "ctladm portlist -i -v"
+CTLSTAT = "ctlstat -j -t -n 4096 -c 1"
+MAX_COUNTER = 1 << 64
 
 
 @dataclasses.dataclass(frozen=True)
@@ -183,13 +195,47 @@ def parse_portlist(text: str) -> list[CtlPort]:
     return out
 
 
+@dataclasses.dataclass(frozen=True)
+class PortIo:
+    read_bytes: int  # data sent to initiators (SCSI READ)
+    written_bytes: int  # data received from initiators (SCSI WRITE)
+
+
+def parse_ctlstat_json(text: str) -> dict[int, PortIo]:
+    """Per port number its cumulative READ and WRITE bytes."""
+    try:
+        doc = json.loads(text)
+    except (ValueError, RecursionError) as e:
+        raise ParseError(CTLSTAT, None, f"not JSON: {str(e)[:80]}") from None
+    ports = doc.get("ports") if isinstance(doc, dict) else None
+    if not isinstance(ports, list):
+        raise ParseError(CTLSTAT, None, "no ports list (ctlstat without -t prints luns)")
+    out: dict[int, PortIo] = {}
+    for p in ports:
+        num = p.get("num") if isinstance(p, dict) else None
+        io = p.get("io") if isinstance(p, dict) else None
+        if isinstance(num, bool) or not isinstance(num, int) or not isinstance(io, list):
+            raise ParseError(CTLSTAT, None, f"bad port entry {str(p)[:60]!r}")
+        by_type: dict[str, int] = {}
+        for entry in io:
+            t = entry.get("type") if isinstance(entry, dict) else None
+            b = entry.get("bytes") if isinstance(entry, dict) else None
+            if not isinstance(t, str) or isinstance(b, bool) or not isinstance(b, int) or not 0 <= b < MAX_COUNTER:
+                raise ParseError(CTLSTAT, None, f"port {num}: bad io entry {str(entry)[:60]!r}")
+            by_type[t] = b
+        if "READ" not in by_type or "WRITE" not in by_type:
+            raise ParseError(CTLSTAT, None, f"port {num}: no READ or WRITE entry")
+        out[num] = PortIo(by_type["READ"], by_type["WRITE"])
+    return out
+
+
 # ------------------------------------------------------------------ reading
 
 
-def _ctladm(host: Host, args: Sequence[str], required: bool, log=None) -> str | None:
+def _ctladm(host: Host, args: Sequence[str], required: bool, log=None, tool: str = "ctladm") -> str | None:
     """None when CTL is absent (no ctladm, or /dev/cam/ctl missing: ctl.ko not loaded)."""
     try:
-        r = host.run("ctladm", list(args), timeout=TIMEOUT)
+        r = host.run(tool, list(args), timeout=TIMEOUT)
     except CommandNotFound:
         return None
     if r.returncode != 0:
@@ -198,10 +244,10 @@ def _ctladm(host: Host, args: Sequence[str], required: bool, log=None) -> str | 
             return None
         if not required:
             if log:
-                log.warning("ctladm %s: exit %s: %s", " ".join(args), r.returncode, err[:200])
+                log.warning("%s %s: exit %s: %s", tool, " ".join(args), r.returncode, err[:200])
             return None
         why = (err.splitlines() or ["no message"])[0][:200]
-        raise RuntimeError(f"ctladm {' '.join(args)}: exit {r.returncode}: {why}")
+        raise RuntimeError(f"{tool} {' '.join(args)}: exit {r.returncode}: {why}")
     return r.stdout
 
 
@@ -253,6 +299,8 @@ class CtlFreebsd(Collector):
         sessions = parse_islist(text)
         ptext = _ctladm(self.host, PORTLIST_ARGS, required=False, log=self.ctx.log)
         ports = [p for p in parse_portlist(ptext) if p.frontend == "iscsi"] if ptext else []
+        stext = _ctladm(self.host, CTLSTAT_ARGS, required=False, log=self.ctx.log, tool="ctlstat") if ports else None
+        port_io = parse_ctlstat_json(stext) if stext else {}
         T = ("target",)
         src_i, src_p = f"From {ISLIST}.", f"From {PORTLIST}."
         tn = gauge("ctl_target_sessions", f"iSCSI sessions logged in to the target. {src_i}", T)
@@ -261,6 +309,9 @@ class CtlFreebsd(Collector):
         pi = info("ctl_port_info", f"A CTL iSCSI port: a target on a portal group (ctld port options ctld_portal_group_name and cfiscsi_portal_group_tag); value 1. {src_p}", ("port", "target", "portal_group", "tag"))
         po = gauge("ctl_port_online", f"1 if the CTL port is online. {src_p}", ("port", "target", "portal_group"))
         pin = gauge("ctl_port_initiators", f"Initiators (I_T nexus) known on the port. {src_p}", ("port", "target", "portal_group"))
+        PL = ("port", "target", "portal_group")
+        prd = counter("ctl_port_read_bytes_total", f"Bytes read by initiators through the port (sent to them), all its sessions. From {CTLSTAT} (READ bytes).", PL)
+        pwr = counter("ctl_port_written_bytes_total", f"Bytes written by initiators through the port (received from them). From {CTLSTAT} (WRITE bytes).", PL)
         per_target: dict[str, int] = {}
         per_init: dict[tuple[str, str], int] = {}
         for member, s in session_members(x for x in sessions if x.target):
@@ -272,6 +323,10 @@ class CtlFreebsd(Collector):
             pi.add((str(p.id), p.target, p.portal_group, p.tag), 1)
             po.add((str(p.id), p.target, p.portal_group), p.online)
             pin.add((str(p.id), p.target, p.portal_group), len(p.initiators))
+            pio = port_io.get(p.id)
+            if pio is not None:
+                prd.add((str(p.id), p.target, p.portal_group), pio.read_bytes)
+                pwr.add((str(p.id), p.target, p.portal_group), pio.written_bytes)
         for target, count in sorted(per_target.items()):
             if target:
                 tn.add((target,), count)
@@ -280,4 +335,4 @@ class CtlFreebsd(Collector):
         # a target nobody ever logged in to (in this process's life) is not a set of
         # paths: left out of the group model unless expect: names it
         model = [g for g in self.memory.apply(to_groups(sessions, self.ctx.config)) if g.members or g.expected]
-        return [tn, isess, si, pi, po, pin, *groups.group_families(model, self.ctx.sampler)]
+        return [tn, isess, si, pi, po, pin, prd, pwr, *groups.group_families(model, self.ctx.sampler)]

@@ -23,6 +23,8 @@ FreeBSD sources print it, checked against the public captures in tests/captures/
 * ``ctladm islist -v``: usr.sbin/ctladm/ctladm.c cctl_islist ``%-25s %s`` lines, a blank
   line after each session; ``ctladm portlist -i -v``: cctl_portlist, after the real FreeNAS
   capture (tests/captures/freebsd/freenas-ctladm-portlist.txt).
+* ``ctlstat -j -t -n 4096 -c 1``: usr.bin/ctlstat/ctlstat.c ctlstat_json (per port: NO IO,
+  READ, WRITE with bytes, operations, dmas and bintime seconds), then a newline.
 * ``iscsictl -L``: usr.bin/iscsictl/iscsictl.c kernel_list ``%-36s %-16s`` then the state
   (``Connected: da0 `` with the trailing blank of periphs.c, or the failure reason).
 * ``gmultipath list``: sbin/geom/core/geom.c list_one_geom with the config of
@@ -260,6 +262,16 @@ def make_head() -> None:
             + f"{1:<4} {'YES':<6} {'tpc':<8} {'tpc':<8} {0:<2} {0:<2}\n      port_type=8\n"
             + port(5, TARGET, 1, [(ESX01, "00023d000001"), (ESX02, "00023d000001"), (ESX01, "00023d000002")], [(0, 0), (1, 1)])
             + port(6, TARGET_IDLE, 1, [], [(0, 2)]))
+
+    def stat(num: int, read: int, written: int) -> str:
+        io = []
+        for kind, b, ops in (("NO IO", 0, 912), ("READ", read, read // 65536), ("WRITE", written, written // 32768)):
+            io.append(f'{{"type":"{kind}","bytes":{b},"operations":{ops},"dmas":{ops},"io time":{ops // 4000}.{ops % 1000000:06d},"dma time":0.000000}}')
+        return f'{{"num":{num},"io":[{",".join(io)}]}}'
+
+    # ctlstat_json: ports 0 (ioctl) and 1 (tpc) carry nothing; 5 serves tank-vm01, 6 is idle
+    command(d, "ctlstat", ["-j", "-t", "-n", "4096", "-c", "1"],
+            '{"ports":[' + ",".join([stat(0, 0, 0), stat(1, 0, 0), stat(5, 48518123520000, 21912345600000), stat(6, 0, 0)]) + "]}\n")
 
 
 # ------------------------------------------------------------------ initiator with gmultipath

@@ -64,10 +64,11 @@ def test_example_config_checks_on_freebsd(tmp_path):
 
 def test_privilege_rules_grant_exactly_the_commands_lanes_runs():
     cfg = yaml.safe_load(_read("config.yml"))
-    assert set(cfg["commands"]) == {"ctladm", "iscsictl"}
+    assert set(cfg["commands"]) == {"ctladm", "ctlstat", "iscsictl"}
     wanted = {
         " ".join(["/usr/sbin/ctladm", *ctl_freebsd.ISLIST_ARGS]),
         " ".join(["/usr/sbin/ctladm", *ctl_freebsd.PORTLIST_ARGS]),
+        " ".join(["/usr/bin/ctlstat", *ctl_freebsd.CTLSTAT_ARGS]),
         " ".join(["/usr/bin/iscsictl", *iscsi_freebsd.ARGS]),
     }
     rule = [line for line in _read("lanes.sudoers").splitlines() if line.startswith("lanes ")][0]
@@ -76,5 +77,5 @@ def test_privilege_rules_grant_exactly_the_commands_lanes_runs():
     doas = {" ".join(line.split()[6:]).replace(" args ", " ") for line in _read("lanes.doas.conf").splitlines() if line.startswith("permit ")}
     assert doas == wanted
     for tool, argv in cfg["commands"].items():
-        assert argv[-1] in {w.split()[0] for w in wanted}, f"{tool}: {argv}"
+        assert argv[-1] in {w.split()[0] for w in wanted} and argv[-1].endswith("/" + tool), f"{tool}: {argv}"
     assert "-v" not in iscsi_freebsd.ARGS, "iscsictl -L -v prints CHAP secrets"

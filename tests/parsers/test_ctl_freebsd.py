@@ -125,3 +125,46 @@ def test_permission_denied_fails_and_portlist_is_optional():
     fams = {f.name: f for f in CtlFreebsd(host, Context("ctl", {})).collect()}
     assert dict(fams["lanes_ctl_initiator_sessions"].samples) == {(TGT, ESX01): 1}
     assert fams["lanes_ctl_port_info"].samples == []
+
+
+def _stat(num, read, written, extra=""):
+    io = ",".join(f'{{"type":"{t}","bytes":{b},"operations":1,"dmas":1,"io time":0.000100,"dma time":0.000000{extra}}}' for t, b in (("NO IO", 0), ("READ", read), ("WRITE", written)))
+    return f'{{"num":{num},"io":[{io}]}}'
+
+
+def test_ctlstat_json_per_port():
+    from collectors.ctl_freebsd import PortIo, parse_ctlstat_json
+
+    text = '{"ports":[' + _stat(5, 48518123520000, 21912345600000) + "," + _stat(6, 0, 0) + "]}\n"
+    assert parse_ctlstat_json(text) == {5: PortIo(48518123520000, 21912345600000), 6: PortIo(0, 0)}
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"luns":[]}',  # per-LUN output: -t missing
+        '{"ports":[{"num":"5","io":[]}]}',
+        '{"ports":[{"num":5,"io":[{"type":"READ","bytes":-1}]}]}',
+        '{"ports":[{"num":5,"io":[{"type":"READ","bytes":1}]}]}',  # no WRITE
+        '{"ports":[' + _stat(5, 1 << 64, 0) + "]}",
+        "ctlstat: cannot open /dev/cam/ctl",
+    ],
+)
+def test_ctlstat_rejects(text):
+    from collectors.ctl_freebsd import parse_ctlstat_json
+
+    with pytest.raises(ParseError):
+        parse_ctlstat_json(text)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=6), lambda c: st.lists(c, max_size=3) | st.dictionaries(st.sampled_from(["ports", "num", "io", "type", "bytes", "READ"]), c, max_size=4), max_leaves=12))
+def test_ctlstat_on_odd_json(doc):
+    import json
+
+    from collectors.ctl_freebsd import parse_ctlstat_json
+
+    try:
+        parse_ctlstat_json(json.dumps(doc))
+    except ParseError:
+        pass
