@@ -263,11 +263,12 @@ def session_members(sessions: Iterable[CtlSession]) -> list[tuple[str, CtlSessio
     return out
 
 
-def to_groups(sessions: Sequence[CtlSession], config=None) -> list[groups.Group]:
+def to_groups(sessions: Sequence[CtlSession], config=None, targets: Iterable[str] = ()) -> list[groups.Group]:
     """kind="iscsi_target": one group per target with sessions, a member per session (up:
     CTL lists logged-in sessions only).  Several sessions of one target are meant to be
-    used together (initiator MPIO): balancing load."""
-    by_target: dict[str, list[groups.Member]] = {}
+    used together (initiator MPIO): balancing load.  ``targets`` (from the port list) adds
+    the targets without sessions; the caller keeps those only when ``expect:`` names them."""
+    by_target: dict[str, list[groups.Member]] = {t: [] for t in targets if t}
     for member, s in session_members(x for x in sessions if x.target):
         by_target.setdefault(s.target, []).append(groups.Member(name=member, up=True))
     return [
@@ -334,5 +335,5 @@ class CtlFreebsd(Collector):
             isess.add(key, count)
         # a target nobody ever logged in to (in this process's life) is not a set of
         # paths: left out of the group model unless expect: names it
-        model = [g for g in self.memory.apply(to_groups(sessions, self.ctx.config)) if g.members or g.expected]
+        model = [g for g in self.memory.apply(to_groups(sessions, self.ctx.config, (p.target for p in ports))) if g.members or g.expected]
         return [tn, isess, si, pi, po, pin, prd, pwr, *groups.group_families(model, self.ctx.sampler)]

@@ -168,3 +168,12 @@ def test_ctlstat_on_odd_json(doc):
         parse_ctlstat_json(json.dumps(doc))
     except ParseError:
         pass
+
+
+def test_expected_target_without_sessions_is_a_group_with_every_member_down():
+    class Config:
+        expect = {"iscsi_target": {"iqn.x:idle": 2}}
+
+    gs = {g.name: g for g in to_groups(parse_islist(block(3, ESX01, "10.20.1.21", TGT)), Config(), [TGT, "iqn.x:idle", "iqn.x:other"])}
+    assert (len(gs["iqn.x:idle"].members), gs["iqn.x:idle"].expected) == (0, 2)
+    assert gs["iqn.x:other"].expected == 0  # the collector drops these: not a set of paths
