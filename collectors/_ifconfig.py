@@ -33,8 +33,9 @@ blanks instead of TABs: any leading whitespace marks a property line.
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 from collectors._base import ParseError
 
@@ -113,6 +114,9 @@ class Interface:
     status: str | None = None  # "active", "no carrier", ...; None where not printed
     groups: tuple[str, ...] = ()
     lagg: Lagg | None = None
+    #: the interface's IP networks, ``10.20.1.10/24``, ``fd00::10/64`` (af_inet.c: ``inet <addr>
+    #: netmask 0x<hex>``; af_inet6.c: ``inet6 <addr>[%scope] prefixlen <n>``)
+    addresses: tuple[str, ...] = ()
 
     @property
     def admin_up(self) -> bool:
@@ -307,10 +311,46 @@ def parse_ifconfig(text: str) -> dict[str, Interface]:
             cur.fields["status"] = value.strip()
         elif key == "groups:":
             cur.fields["groups"] = tuple(value.split())
+        elif key in ("inet", "inet6"):
+            cur.fields["addresses"] = (*cur.fields.get("addresses", ()), _address(key, value, lineno))
     if cur is not None:
         iface = cur.build()
         out[iface.name] = iface
     return out
+
+
+def _address(family: str, value: str, lineno: int) -> str:
+    words = value.split()
+    try:
+        if family == "inet":
+            mask = words[words.index("netmask") + 1]
+            prefix = bin(int(mask, 16)).count("1") if mask.startswith("0x") else ipaddress.IPv4Network(f"0.0.0.0/{mask}").prefixlen
+            iface = ipaddress.IPv4Interface(f"{words[0]}/{prefix}")
+        else:
+            prefix = int(words[words.index("prefixlen") + 1])
+            iface = ipaddress.IPv6Interface(f"{words[0].partition('%')[0]}/{prefix}")
+    except (ValueError, IndexError):
+        raise ParseError(SOURCE, lineno, f"bad {family} line {value[:60]!r}") from None
+    return str(iface)
+
+
+def interface_for(address: str, interfaces: Iterable[Interface]) -> str:
+    """The interface whose network holds ``address`` (longest prefix wins; loopback and
+    link-local networks are left out): the NIC a peer on that network is reached by,
+    without a routing-table lookup.  ``""`` when none (routed peer) or not an address."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return ""
+    best, best_len = "", -1
+    for iface in interfaces:
+        if iface.flags & IFF_LOOPBACK:
+            continue
+        for a in iface.addresses:
+            net = ipaddress.ip_interface(a).network
+            if net.version == ip.version and ip in net and not net.is_link_local and net.prefixlen > best_len:
+                best, best_len = iface.name, net.prefixlen
+    return best
 
 
 _SPEED = re.compile(r"^(\d+(?:\.\d+)?)(G?)base", re.IGNORECASE)

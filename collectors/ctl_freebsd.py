@@ -47,8 +47,9 @@ import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
 
-from collectors import groups
+from collectors import _ifconfig, groups
 from collectors._base import Collector, ParseError
+from collectors.link_freebsd import nic_table
 from exporter.host import CommandNotFound, Host
 from exporter.metrics import Family, counter, gauge, info
 
@@ -263,14 +264,16 @@ def session_members(sessions: Iterable[CtlSession]) -> list[tuple[str, CtlSessio
     return out
 
 
-def to_groups(sessions: Sequence[CtlSession], config=None, targets: Iterable[str] = ()) -> list[groups.Group]:
+def to_groups(sessions: Sequence[CtlSession], config=None, targets: Iterable[str] = (), speeds: Mapping[str, int | None] | None = None) -> list[groups.Group]:
     """kind="iscsi_target": one group per target with sessions, a member per session (up:
     CTL lists logged-in sessions only).  Several sessions of one target are meant to be
-    used together (initiator MPIO): balancing load.  ``targets`` (from the port list) adds
+    used together (initiator MPIO): balancing load.  ``speeds``: initiator address ->
+    speed of the local NIC the session arrives on.  ``targets`` (from the port list) adds
     the targets without sessions; the caller keeps those only when ``expect:`` names them."""
     by_target: dict[str, list[groups.Member]] = {t: [] for t in targets if t}
     for member, s in session_members(x for x in sessions if x.target):
-        by_target.setdefault(s.target, []).append(groups.Member(name=member, up=True))
+        speed = (speeds or {}).get(s.initiator_portal)
+        by_target.setdefault(s.target, []).append(groups.Member(name=member, up=True, speed_bytes=speed))
     return [
         groups.Group(
             kind="iscsi_target",
@@ -306,19 +309,22 @@ class CtlFreebsd(Collector):
         src_i, src_p = f"From {ISLIST}.", f"From {PORTLIST}."
         tn = gauge("ctl_target_sessions", f"iSCSI sessions logged in to the target. {src_i}", T)
         isess = gauge("ctl_initiator_sessions", f"Sessions per initiator per target: 1 means that initiator has a single path (no MPIO) to the target. {src_i}", ("target", "initiator"))
-        si = info("ctl_session_info", f"One iSCSI session; value 1. member is the session's name in the group model. {src_i}", ("target", "member", "initiator", "initiator_address", "initiator_alias", "session_id", "header_digest", "data_digest", "offload"))
+        si = info("ctl_session_info", f"One iSCSI session; value 1. member is the session's name in the group model; netdev the local interface whose network holds the initiator address (ifconfig -a; empty for a routed initiator). {src_i}", ("target", "member", "initiator", "initiator_address", "initiator_alias", "netdev", "session_id", "header_digest", "data_digest", "offload"))
         pi = info("ctl_port_info", f"A CTL iSCSI port: a target on a portal group (ctld port options ctld_portal_group_name and cfiscsi_portal_group_tag); value 1. {src_p}", ("port", "target", "portal_group", "tag"))
         po = gauge("ctl_port_online", f"1 if the CTL port is online. {src_p}", ("port", "target", "portal_group"))
         pin = gauge("ctl_port_initiators", f"Initiators (I_T nexus) known on the port. {src_p}", ("port", "target", "portal_group"))
         PL = ("port", "target", "portal_group")
         prd = counter("ctl_port_read_bytes_total", f"Bytes read by initiators through the port (sent to them), all its sessions. From {CTLSTAT} (READ bytes).", PL)
         pwr = counter("ctl_port_written_bytes_total", f"Bytes written by initiators through the port (received from them). From {CTLSTAT} (WRITE bytes).", PL)
+        interfaces, links = nic_table(self.host, self.ctx)
+        netdevs = {s.initiator_portal: _ifconfig.interface_for(s.initiator_portal, interfaces.values()) for s in sessions}
+        speeds = {a: (links[n].speed_bytes if n in links else None) for a, n in netdevs.items()}
         per_target: dict[str, int] = {}
         per_init: dict[tuple[str, str], int] = {}
         for member, s in session_members(x for x in sessions if x.target):
             per_target[s.target] = per_target.get(s.target, 0) + 1
             per_init[(s.target, s.initiator)] = per_init.get((s.target, s.initiator), 0) + 1
-            si.add((s.target, member, s.initiator, s.initiator_portal, s.initiator_alias, str(s.id), s.header_digest, s.data_digest, s.offload), 1)
+            si.add((s.target, member, s.initiator, s.initiator_portal, s.initiator_alias, netdevs.get(s.initiator_portal, ""), str(s.id), s.header_digest, s.data_digest, s.offload), 1)
         for p in ports:
             per_target.setdefault(p.target, 0)
             pi.add((str(p.id), p.target, p.portal_group, p.tag), 1)
@@ -335,5 +341,5 @@ class CtlFreebsd(Collector):
             isess.add(key, count)
         # a target nobody ever logged in to (in this process's life) is not a set of
         # paths: left out of the group model unless expect: names it
-        model = [g for g in self.memory.apply(to_groups(sessions, self.ctx.config, (p.target for p in ports))) if g.members or g.expected]
+        model = [g for g in self.memory.apply(to_groups(sessions, self.ctx.config, (p.target for p in ports), speeds)) if g.members or g.expected]
         return [tn, isess, si, pi, po, pin, prd, pwr, *groups.group_families(model, self.ctx.sampler)]

@@ -25,10 +25,11 @@ By hand: ``iscsictl -L``.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
-from collectors import groups
+from collectors import _ifconfig, groups
 from collectors._base import Collector, ParseError
+from collectors.link_freebsd import nic_table
 from exporter.host import CommandNotFound, Host
 from exporter.metrics import Family, gauge, info
 
@@ -107,10 +108,23 @@ def member_names(sessions: Iterable[Session]) -> list[tuple[str, Session]]:
     return out
 
 
-def to_groups(sessions: Sequence[Session], config=None) -> list[groups.Group]:
+def portal_address(portal: str) -> str:
+    """``10.0.1.10``, ``10.0.1.10:3260``, ``[fd00::10]:3260`` -> the address (a host name
+    stays as it is: it maps to no NIC)."""
+    if portal.startswith("["):
+        return portal[1:].partition("]")[0]
+    host, colon, port = portal.rpartition(":")
+    if colon and port.isdigit() and ":" not in host:
+        return host
+    return portal
+
+
+def to_groups(sessions: Sequence[Session], config=None, speeds: Mapping[str, int | None] | None = None) -> list[groups.Group]:
+    """``speeds``: portal -> speed of the local NIC the portal is reached by."""
     by_target: dict[str, list[groups.Member]] = {}
     for member, s in member_names(x for x in sessions if x.state != "discovery"):
-        by_target.setdefault(s.target, []).append(groups.Member(name=member, up=s.up))
+        speed = (speeds or {}).get(s.portal)
+        by_target.setdefault(s.target, []).append(groups.Member(name=member, up=s.up, speed_bytes=speed))
     return [
         groups.Group(
             kind="iscsi",
@@ -138,13 +152,16 @@ class IscsiFreebsd(Collector):
         if sessions is None:
             return []
         K = ("target", "member")
-        si = info("iscsi_session_info", f"iSCSI session identity; value 1. reason is the failure reason iscsictl prints (empty unless failed). From {SOURCE}.", ("target", "member", "portal", "devices", "reason"))
+        si = info("iscsi_session_info", f"iSCSI session identity; value 1. reason is the failure reason iscsictl prints (empty unless failed); netdev the local interface whose network holds the portal (ifconfig -a; empty for a routed portal). From {SOURCE}.", ("target", "member", "portal", "netdev", "devices", "reason"))
         st = gauge("iscsi_session_state", f"iSCSI session state: one series, value 1, state connected, disconnected, disabled, discovery or failed (enabled but not connected, with a reason). From {SOURCE}.", ("target", "member", "state"))
         nd = gauge("iscsi_session_disks", f"CAM peripherals (da) of the session. From {SOURCE} Connected: list.", K)
+        interfaces, links = nic_table(self.host, self.ctx)
+        netdevs = {s.portal: _ifconfig.interface_for(portal_address(s.portal), interfaces.values()) for s in sessions}
+        speeds = {p: (links[n].speed_bytes if n in links else None) for p, n in netdevs.items()}
         for member, s in member_names(sessions):
             lv = (s.target, member)
-            si.add((*lv, s.portal, " ".join(s.devices), s.reason), 1)
+            si.add((*lv, s.portal, netdevs.get(s.portal, ""), " ".join(s.devices), s.reason), 1)
             st.add((*lv, s.state), 1)  # current state only (SPEC §9)
             nd.add(lv, len(s.devices))
-        model = self.memory.apply(to_groups(sessions, self.ctx.config))
+        model = self.memory.apply(to_groups(sessions, self.ctx.config, speeds))
         return [si, st, nd, *groups.group_families(model, self.ctx.sampler)]

@@ -129,6 +129,17 @@ def shared_interfaces(host: Host, ctx: Context) -> Mapping[str, _ifconfig.Interf
     return ctx.shared.get("freebsd-ifconfig", lambda: read_interfaces(host))
 
 
+def nic_table(host: Host, ctx: Context) -> tuple[Mapping[str, _ifconfig.Interface], Mapping[str, Link]]:
+    """Interfaces and links for storage collectors that map a peer address to the NIC it is
+    reached by; empty (and logged) when ifconfig or netstat cannot be read, so a storage
+    collector does not fail with the link table."""
+    try:
+        return shared_interfaces(host, ctx), _link_common.shared_links(host, ctx)
+    except Exception as e:  # noqa: BLE001 - the link collector reports the failure itself
+        ctx.log.debug("no link table for NIC mapping: %s", e)
+        return {}, {}
+
+
 def read_counters_table(host: Host) -> dict[str, IfCounters]:
     return parse_netstat_json(run(host, "netstat", NETSTAT_ARGS))
 

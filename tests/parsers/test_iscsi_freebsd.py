@@ -82,3 +82,10 @@ def test_session_state_exports_the_current_state_only():
     assert dict(fams["lanes_iscsi_session_state"].samples)[(DB, "10.30.2.10", "failed")] == 1
     assert all(v == 1 for _, v in fams["lanes_iscsi_session_state"].samples)
     assert dict(fams["lanes_iscsi_session_disks"].samples)[(DB, "10.30.1.10")] == 2
+
+
+@pytest.mark.parametrize("portal,address", [("10.30.1.10", "10.30.1.10"), ("10.30.1.10:3260", "10.30.1.10"), ("[fd00::10]:3260", "fd00::10"), ("fd00::10", "fd00::10"), ("nas01:3260", "nas01")])
+def test_portal_address(portal, address):
+    from collectors.iscsi_freebsd import portal_address
+
+    assert portal_address(portal) == address

@@ -189,3 +189,24 @@ def test_netstat_on_odd_json(doc):
         parse_netstat_json(json.dumps(doc))
     except ParseError:
         pass
+
+
+def test_addresses_and_the_interface_a_peer_is_reached_by():
+    from collectors._ifconfig import interface_for
+
+    text = (
+        "lagg0: flags=8843 metric 0 mtu 9000\n\tinet 10.20.1.10 netmask 0xffffff00 broadcast 10.20.1.255\n"
+        "\tinet6 fe80::1%lagg0 prefixlen 64 scopeid 0x5\n\tinet6 fd00:20::10 prefixlen 64\n"
+        "vlan20: flags=8843 metric 0 mtu 9000\n\tinet 10.20.1.130 netmask 0xffffff80 broadcast 10.20.1.255\n"
+        "lo0: flags=8049<UP,LOOPBACK,RUNNING,MULTICAST> metric 0 mtu 16384\n\tinet 127.0.0.1 netmask 0xff000000\n"
+    )
+    ifs = parse_ifconfig(text)
+    assert ifs["lagg0"].addresses == ("10.20.1.10/24", "fe80::1/64", "fd00:20::10/64")
+    assert interface_for("10.20.1.21", ifs.values()) == "lagg0"
+    assert interface_for("10.20.1.200", ifs.values()) == "vlan20"  # longest prefix
+    assert interface_for("fd00:20::99", ifs.values()) == "lagg0"
+    assert interface_for("fe80::99", ifs.values()) == ""  # link-local: ambiguous
+    assert interface_for("127.0.0.1", ifs.values()) == ""
+    assert interface_for("192.0.2.1", ifs.values()) == "" and interface_for("nas01", ifs.values()) == ""
+    with pytest.raises(ParseError):
+        parse_ifconfig("em0: flags=8843 mtu 1500\n\tinet 10.0.0.1 netmask 0xzz\n")
