@@ -29,7 +29,7 @@ from collections.abc import Iterable, Mapping, Sequence
 
 from collectors import _ifconfig, groups
 from collectors._base import Collector, ParseError
-from collectors.link_freebsd import nic_table
+from collectors._freebsd import nic_table
 from exporter.host import CommandNotFound, Host
 from exporter.metrics import Family, gauge, info
 

@@ -38,8 +38,8 @@ from collections.abc import Iterable, Mapping
 
 from collectors import _ifconfig, _link_common, groups
 from collectors._base import Collector
+from collectors._freebsd import shared_interfaces
 from collectors._link_common import Link
-from collectors.link_freebsd import run, shared_interfaces
 from exporter.host import Host
 from exporter.metrics import Family, counter, gauge, info
 

@@ -9,10 +9,10 @@ import shutil
 import subprocess
 
 import yaml
+from conftest import ROOT
 from helpers import lanes
 
 from collectors import ctl_freebsd, iscsi_freebsd
-from conftest import ROOT
 
 D = os.path.join(ROOT, "deploy", "freebsd")
 RC = os.path.join(D, "lanes_exporter")
