@@ -18,6 +18,8 @@ import threading
 _IQN = re.compile(r"\biqn\.\d{4}-\d{2}\.[A-Za-z0-9][A-Za-z0-9.\-]*(?::[^\s,;\"'<>()\[\]{}]+)?")
 _NQN = re.compile(r"\bnqn\.\d{4}-\d{2}\.[A-Za-z0-9][^\s,;\"'<>()\[\]{}]*")
 _MAC = re.compile(r"(?<![0-9A-Fa-f:])[0-9A-Fa-f]{1,2}(?:(?:\\?:)[0-9A-Fa-f]{1,2}){5}(?![0-9A-Fa-f:])")
+#: IEEE style (upper-case, dashes), as FreeBSD ifconfig prints LACP system IDs (iflagg.c)
+_MAC_DASH = re.compile(r"(?<![0-9A-Fa-f-])[0-9A-Fa-f]{2}(?:-[0-9A-Fa-f]{2}){5}(?![0-9A-Fa-f-])")
 _IPV4 = re.compile(r"(?<![\d.])(?:\d{1,3}\.){3}\d{1,3}(?![\d.])")
 _IPV6 = re.compile(r"(?<![0-9A-Fa-f:.])(?:[0-9A-Fa-f]{0,4}(?:\\?:)){2,7}[0-9A-Fa-f]{0,4}(?![0-9A-Fa-f:])")
 _KEEP_NQN = ("nqn.2014-08.org.nvmexpress.discovery",)
@@ -47,6 +49,12 @@ class Scrubber:
         key = ":".join(f"{o:02x}" for o in octets)
         new = self._placeholder("mac", key, lambda n: f"02:00:00:{(n >> 16) & 0xFF:02x}:{(n >> 8) & 0xFF:02x}:{n & 0xFF:02x}")
         return new.replace(":", "\\:") if escaped else new
+
+    def _mac_dash(self, m: re.Match) -> str:
+        """The same placeholder as the colon form of the MAC, written back in dash form."""
+        raw = m.group(0)
+        new = self._mac(_MAC.match(raw.replace("-", ":")))
+        return new.replace(":", "-").upper() if raw.isupper() or not any(c.isalpha() for c in raw) else new.replace(":", "-")
 
     def _v4(self, m: re.Match) -> str:
         raw = m.group(0)
@@ -85,6 +93,7 @@ class Scrubber:
             text,
         )
         text = _MAC.sub(self._mac, text)
+        text = _MAC_DASH.sub(self._mac_dash, text)
         text = _IPV6.sub(self._v6, text)
         text = _IPV4.sub(self._v4, text)
         return text
