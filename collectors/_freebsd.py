@@ -11,10 +11,9 @@ import dataclasses
 import json
 from collections.abc import Iterable, Mapping
 
-from collectors import _ifconfig, _link_common
-from collectors._base import SAMPLE_READERS, Context, ParseError
+from collectors import _facts, _ifconfig, _link_common
 from collectors._link_common import Link
-from exporter.host import Host
+from exporter.api import SAMPLE_READERS, Context, Host, ParseError
 
 DEFAULT_COMMAND_TIMEOUT = 5.0
 IFCONFIG_ARGS = ("-a",)
@@ -99,9 +98,9 @@ def read_interfaces(host: Host) -> dict[str, _ifconfig.Interface]:
     return _ifconfig.parse_ifconfig(run(host, "ifconfig", IFCONFIG_ARGS))
 
 
-def shared_interfaces(host: Host, ctx: Context) -> Mapping[str, _ifconfig.Interface]:
-    """This scrape's one ``ifconfig -a``, shared by the link table and ``lagg``."""
-    return ctx.shared.get("freebsd-ifconfig", lambda: read_interfaces(host))
+def interfaces(host: Host, ctx: Context) -> Mapping[str, _ifconfig.Interface]:
+    """Fact: this scrape's one ``ifconfig -a``, shared by the link table and ``lagg``."""
+    return ctx.facts.once(interfaces, lambda: read_interfaces(host))
 
 
 def nic_table(host: Host, ctx: Context) -> tuple[Mapping[str, _ifconfig.Interface], Mapping[str, Link]]:
@@ -109,7 +108,7 @@ def nic_table(host: Host, ctx: Context) -> tuple[Mapping[str, _ifconfig.Interfac
     reached by; empty (and logged) when ifconfig or netstat cannot be read, so a storage
     collector does not fail with the link table."""
     try:
-        return shared_interfaces(host, ctx), _link_common.shared_links(host, ctx)
+        return interfaces(host, ctx), _facts.links(host, ctx)
     except Exception as e:  # noqa: BLE001 - the link collector reports the failure itself
         ctx.log.debug("no link table for NIC mapping: %s", e)
         return {}, {}
@@ -172,7 +171,7 @@ def build_links(interfaces: Mapping[str, _ifconfig.Interface], counters: Mapping
 
 
 def read_links(host: Host, ctx: Context) -> dict[str, Link]:
-    return build_links(shared_interfaces(host, ctx), read_counters_table(host))
+    return build_links(interfaces(host, ctx), read_counters_table(host))
 
 
 def read_counters(host: Host) -> dict[str, tuple[int, int]]:

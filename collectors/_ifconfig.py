@@ -17,7 +17,8 @@ FreeBSD 15 tree):
   ``-v`` ``lagg options:`` (``flags=<hex><...>``, ``flowid_shift: n``, ``rr_limit: n``),
   ``lagg statistics:`` (``active ports: n``, ``flapping: n``), for LACP ``lag id:`` and
   the peer tuples; then one ``laggport: <port> flags=<hex><MASTER,...>`` per port, with
-  `` state=<hex><ACTIVITY,...>`` (the actor's LACP state) and the tuple
+  `` state=<hex><ACTIVITY,...>`` (the actor's LACP state octet, sys/net/ieee8023ad_lacp.h
+  LACP_STATE_BITS: the IEEE 802.1AX bits of collectors/_lacp.py) and the tuple
   ``[(prio,MAC,key,portprio,portno),\\n\\t\\t (prio,MAC,key,portprio,portno)]`` (actor,
   partner; iflagg.c lacp_format_peer, upper-case hex, MAC with dashes) under ``-v``.
   Older releases (FreeBSD 7-12) print ``laggproto`` without ``lagghash`` and before or
@@ -37,7 +38,7 @@ import ipaddress
 import re
 from collections.abc import Iterable, Mapping
 
-from collectors._base import ParseError
+from exporter.api import ParseError
 
 SOURCE = "ifconfig"
 
@@ -48,17 +49,6 @@ IFF_RUNNING = 0x40
 
 # sys/net/if_lagg.h LAGG_PORT_BITS
 LAGG_PORT_FLAGS = {"MASTER": 0x1, "STACK": 0x2, "ACTIVE": 0x4, "COLLECTING": 0x8, "DISTRIBUTING": 0x10}
-# sys/net/ieee8023ad_lacp.h LACP_STATE_BITS (IEEE 802.1AX actor/partner state octet)
-LACP_STATE_BITS = {
-    "activity": 0x01,
-    "timeout": 0x02,
-    "aggregation": 0x04,
-    "sync": 0x08,
-    "collecting": 0x10,
-    "distributing": 0x20,
-    "defaulted": 0x40,
-    "expired": 0x80,
-}
 # sys/net/if_lagg.h LAGG_PROTOS (``<unknown>`` when the kernel has a newer one)
 LAGG_PROTOCOLS = ("failover", "lacp", "loadbalance", "roundrobin", "broadcast", "none")
 
@@ -68,7 +58,7 @@ class LacpPeer:
     """One ``(prio,MAC,key,portprio,portno)`` tuple of iflagg.c lacp_format_peer."""
 
     system_priority: int
-    system: str  # MAC as printed: upper-case, dash-separated
+    system: str  # the MAC, written like every MAC of lanes: lower-case, colon-separated
     key: int
     port_priority: int
     port: int
@@ -76,7 +66,7 @@ class LacpPeer:
     @property
     def present(self) -> bool:
         """The partner tuple is all zero until a LACPDU was received."""
-        return self.system.replace("-", "").strip("0") != ""
+        return self.system.replace(":", "").strip("0") != ""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -161,7 +151,7 @@ def parse_peers(text: str, lineno: int) -> tuple[LacpPeer, LacpPeer]:
         if not m:
             raise ParseError(SOURCE, lineno, f"bad LACP tuple {part[:60]!r}")
         prio, mac, key, pprio, pno = m.groups()
-        peers.append(LacpPeer(int(prio, 16), mac.upper(), int(key, 16), int(pprio, 16), int(pno, 16)))
+        peers.append(LacpPeer(int(prio, 16), mac.lower().replace("-", ":"), int(key, 16), int(pprio, 16), int(pno, 16)))
     return peers[0], peers[1]
 
 

@@ -47,11 +47,21 @@ import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
 
-from collectors import _ifconfig, groups
-from collectors._base import Collector, ParseError
-from collectors._freebsd import nic_table
-from exporter.host import CommandNotFound, Host
-from exporter.metrics import Family, counter, gauge, info
+from collectors import _freebsd, _ifconfig
+from exporter.api import (
+    Collected,
+    Collector,
+    CommandNotFound,
+    Family,
+    Group,
+    Host,
+    Member,
+    ParseError,
+    counter,
+    expected_members,
+    gauge,
+    info,
+)
 
 ISLIST_ARGS = ("islist", "-v")
 PORTLIST_ARGS = ("portlist", "-i", "-v")
@@ -264,24 +274,26 @@ def session_members(sessions: Iterable[CtlSession]) -> list[tuple[str, CtlSessio
     return out
 
 
-def to_groups(sessions: Sequence[CtlSession], config=None, targets: Iterable[str] = (), speeds: Mapping[str, int | None] | None = None) -> list[groups.Group]:
+def to_groups(sessions: Sequence[CtlSession], config=None, targets: Iterable[str] = (), speeds: Mapping[str, int | None] | None = None) -> list[Group]:
     """kind="iscsi_target": one group per target with sessions, a member per session (up:
     CTL lists logged-in sessions only).  Several sessions of one target are meant to be
     used together (initiator MPIO): balancing load.  ``speeds``: initiator address ->
     speed of the local NIC the session arrives on.  ``targets`` (from the port list) adds
-    the targets without sessions; the caller keeps those only when ``expect:`` names them."""
-    by_target: dict[str, list[groups.Member]] = {t: [] for t in targets if t}
+    the targets without sessions: a target nobody ever logged in to is not a set of paths
+    (``needs_members``) unless ``expect:`` names it."""
+    by_target: dict[str, list[Member]] = {t: [] for t in targets if t}
     for member, s in session_members(x for x in sessions if x.target):
         speed = (speeds or {}).get(s.initiator_portal)
-        by_target.setdefault(s.target, []).append(groups.Member(name=member, up=True, speed_bytes=speed))
+        by_target.setdefault(s.target, []).append(Member(name=member, up=True, speed_bytes=speed))
     return [
-        groups.Group(
+        Group(
             kind="iscsi_target",
             name=target,
             policy="ctl",
             balancing="load",
             members=tuple(sorted(members, key=lambda m: m.name)),
-            expected=groups.expected_members(config, "iscsi_target", target),
+            expected=expected_members(config, "iscsi_target", target),
+            needs_members=True,
         )
         for target, members in sorted(by_target.items())
     ]
@@ -292,11 +304,8 @@ class CtlFreebsd(Collector):
     platforms = frozenset({"freebsd"})
     description = "ctld/CTL iSCSI target: sessions per target and initiator, portal groups (kind=iscsi_target)"
 
-    def __init__(self, host, ctx):
-        super().__init__(host, ctx)
-        self.memory = groups.MemberMemory()
 
-    def collect(self) -> Iterable[Family]:
+    def collect(self) -> Collected | list[Family]:
         text = _ctladm(self.host, ISLIST_ARGS, required=True)
         if text is None:
             return []
@@ -316,7 +325,7 @@ class CtlFreebsd(Collector):
         PL = ("port", "target", "portal_group")
         prd = counter("ctl_port_read_bytes_total", f"Bytes read by initiators through the port (sent to them), all its sessions. From {CTLSTAT} (READ bytes).", PL)
         pwr = counter("ctl_port_written_bytes_total", f"Bytes written by initiators through the port (received from them). From {CTLSTAT} (WRITE bytes).", PL)
-        interfaces, links = nic_table(self.host, self.ctx)
+        interfaces, links = _freebsd.nic_table(self.host, self.ctx)
         netdevs = {s.initiator_portal: _ifconfig.interface_for(s.initiator_portal, interfaces.values()) for s in sessions}
         speeds = {a: (links[n].speed_bytes if n in links else None) for a, n in netdevs.items()}
         per_target: dict[str, int] = {}
@@ -339,7 +348,5 @@ class CtlFreebsd(Collector):
                 tn.add((target,), count)
         for key, count in sorted(per_init.items()):
             isess.add(key, count)
-        # a target nobody ever logged in to (in this process's life) is not a set of
-        # paths: left out of the group model unless expect: names it
-        model = [g for g in self.memory.apply(to_groups(sessions, self.ctx.config, (p.target for p in ports), speeds)) if g.members or g.expected]
-        return [tn, isess, si, pi, po, pin, prd, pwr, *groups.group_families(model, self.ctx.sampler)]
+        groups = to_groups(sessions, self.ctx.config, (p.target for p in ports), speeds)
+        return Collected([tn, isess, si, pi, po, pin, prd, pwr], groups)

@@ -35,10 +35,20 @@ import dataclasses
 import re
 from collections.abc import Iterable, Mapping
 
-from collectors import groups
-from collectors._base import Collector, ParseError
-from exporter.host import CommandNotFound, Host
-from exporter.metrics import Family, add_stateset, gauge, info
+from exporter.api import (
+    Collected,
+    Collector,
+    CommandNotFound,
+    Family,
+    Group,
+    Host,
+    Member,
+    ParseError,
+    add_stateset,
+    expected_members,
+    gauge,
+    info,
+)
 
 ARGS = ("list",)
 SOURCE = "gmultipath list"
@@ -172,27 +182,21 @@ def path_preferred(mode: str, state: str) -> bool:
     return state == "ACTIVE"
 
 
-def _member(**fields) -> groups.Member:
-    """A Member, with ``preferred`` where the model has that field (SPEC §12)."""
-    known = {f.name for f in dataclasses.fields(groups.Member)}
-    return groups.Member(**{k: v for k, v in fields.items() if k in known})
-
-
-def to_groups(mps: Iterable[Multipath], config=None) -> list[groups.Group]:
+def to_groups(mps: Iterable[Multipath], config=None) -> list[Group]:
     out = []
     for mp in sorted(mps, key=lambda m: m.provider):
         members = tuple(
-            _member(name=c.name, up=c.state in UP_STATES, preferred=c.state in UP_STATES and path_preferred(mp.mode, c.state))
+            Member(name=c.name, up=c.state in UP_STATES, preferred=c.state in UP_STATES and path_preferred(mp.mode, c.state))
             for c in sorted(mp.consumers, key=lambda c: c.name)
         )
         out.append(
-            groups.Group(
+            Group(
                 kind="gmultipath",
                 name=mp.provider,
                 policy=mp.mode or "unknown",
                 balancing="load" if mp.mode in LOAD_MODES else "failover",
                 members=members,
-                expected=max(groups.expected_members(config, "gmultipath", mp.provider), len(members)),
+                expected=max(expected_members(config, "gmultipath", mp.provider), len(members)),
             )
         )
     return out
@@ -203,11 +207,8 @@ class GmultipathFreebsd(Collector):
     platforms = frozenset({"freebsd"})
     description = "GEOM multipath providers and their paths: mode, state, ACTIVE/PASSIVE/FAIL (kind=gmultipath)"
 
-    def __init__(self, host, ctx):
-        super().__init__(host, ctx)
-        self.memory = groups.MemberMemory()
 
-    def collect(self) -> Iterable[Family]:
+    def collect(self) -> Collected | list[Family]:
         mps = read_multipaths(self.host)
         if mps is None:
             return []
@@ -223,5 +224,4 @@ class GmultipathFreebsd(Collector):
             np.add((p,), len(mp.consumers))
             for c in mp.consumers:
                 ps.add((p, c.name, c.state or "unknown"), 1)
-        model = self.memory.apply(to_groups(mps, self.ctx.config))
-        return [mi, ms, ps, np, *groups.group_families(model, self.ctx.sampler)]
+        return Collected([mi, ms, ps, np], to_groups(mps, self.ctx.config))

@@ -27,11 +27,8 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterable, Mapping, Sequence
 
-from collectors import _ifconfig, groups
-from collectors._base import Collector, ParseError
-from collectors._freebsd import nic_table
-from exporter.host import CommandNotFound, Host
-from exporter.metrics import Family, gauge, info
+from collectors import _freebsd, _ifconfig
+from exporter.api import Collected, Collector, CommandNotFound, Family, Group, Host, Member, ParseError, expected_members, gauge, info
 
 ARGS = ("-L",)
 SOURCE = "iscsictl -L"
@@ -119,20 +116,20 @@ def portal_address(portal: str) -> str:
     return portal
 
 
-def to_groups(sessions: Sequence[Session], config=None, speeds: Mapping[str, int | None] | None = None) -> list[groups.Group]:
+def to_groups(sessions: Sequence[Session], config=None, speeds: Mapping[str, int | None] | None = None) -> list[Group]:
     """``speeds``: portal -> speed of the local NIC the portal is reached by."""
-    by_target: dict[str, list[groups.Member]] = {}
+    by_target: dict[str, list[Member]] = {}
     for member, s in member_names(x for x in sessions if x.state != "discovery"):
         speed = (speeds or {}).get(s.portal)
-        by_target.setdefault(s.target, []).append(groups.Member(name=member, up=s.up, speed_bytes=speed))
+        by_target.setdefault(s.target, []).append(Member(name=member, up=s.up, speed_bytes=speed))
     return [
-        groups.Group(
+        Group(
             kind="iscsi",
             name=target,
             policy="iscsictl",
             balancing="load",
             members=tuple(sorted(members, key=lambda m: m.name)),
-            expected=groups.expected_members(config, "iscsi", target),
+            expected=expected_members(config, "iscsi", target),
         )
         for target, members in sorted(by_target.items())
     ]
@@ -143,11 +140,8 @@ class IscsiFreebsd(Collector):
     platforms = frozenset({"freebsd"})
     description = "iscsictl initiator sessions: target, portal, state, devices (kind=iscsi)"
 
-    def __init__(self, host, ctx):
-        super().__init__(host, ctx)
-        self.memory = groups.MemberMemory()
 
-    def collect(self) -> Iterable[Family]:
+    def collect(self) -> Collected | list[Family]:
         sessions = read_sessions(self.host)
         if sessions is None:
             return []
@@ -155,7 +149,7 @@ class IscsiFreebsd(Collector):
         si = info("iscsi_session_info", f"iSCSI session identity; value 1. reason is the failure reason iscsictl prints (empty unless failed); netdev the local interface whose network holds the portal (ifconfig -a; empty for a routed portal). From {SOURCE}.", ("target", "member", "portal", "netdev", "devices", "reason"))
         st = gauge("iscsi_session_state", f"iSCSI session state: one series, value 1, state connected, disconnected, disabled, discovery or failed (enabled but not connected, with a reason). From {SOURCE}.", ("target", "member", "state"))
         nd = gauge("iscsi_session_disks", f"CAM peripherals (da) of the session. From {SOURCE} Connected: list.", K)
-        interfaces, links = nic_table(self.host, self.ctx)
+        interfaces, links = _freebsd.nic_table(self.host, self.ctx)
         netdevs = {s.portal: _ifconfig.interface_for(portal_address(s.portal), interfaces.values()) for s in sessions}
         speeds = {p: (links[n].speed_bytes if n in links else None) for p, n in netdevs.items()}
         for member, s in member_names(sessions):
@@ -163,5 +157,4 @@ class IscsiFreebsd(Collector):
             si.add((*lv, s.portal, netdevs.get(s.portal, ""), " ".join(s.devices), s.reason), 1)
             st.add((*lv, s.state), 1)  # current state only (SPEC §9)
             nd.add(lv, len(s.devices))
-        model = self.memory.apply(to_groups(sessions, self.ctx.config, speeds))
-        return [si, st, nd, *groups.group_families(model, self.ctx.sampler)]
+        return Collected([si, st, nd], to_groups(sessions, self.ctx.config, speeds))

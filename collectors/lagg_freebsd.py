@@ -36,12 +36,9 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterable, Mapping
 
-from collectors import _ifconfig, _link_common, groups
-from collectors._base import Collector
-from collectors._freebsd import shared_interfaces
-from collectors._link_common import Link
-from exporter.host import Host
-from exporter.metrics import Family, counter, gauge, info
+from collectors import _facts, _freebsd, _ifconfig, _lacp
+from collectors._link_common import SAMPLE_SOURCE, Link
+from exporter.api import Collected, Collector, Family, Group, Host, Member, counter, gauge, info
 
 LOAD_PROTOCOLS = frozenset({"lacp", "loadbalance", "roundrobin"})
 CHECKS = {
@@ -72,6 +69,8 @@ class PortStatus:
 
     @property
     def aggregating(self) -> bool:
+        """ACTIVE (joined to the active aggregator) and the actor collecting and
+        distributing: the flags lagg_port2req derives from the LACP state machine."""
         return all(self.port.flag(f) for f in ("ACTIVE", "COLLECTING", "DISTRIBUTING"))
 
     @property
@@ -98,17 +97,20 @@ class PortStatus:
             return self.link_up and not self.aggregating
         state, partner = self.port.actor_state, self.port.partner
         if name in ("sync_missing", "defaulted", "expired"):
-            if state is None:
+            bit = {"sync_missing": _lacp.SYNC, "defaulted": _lacp.DEFAULTED, "expired": _lacp.EXPIRED}[name]
+            has = _lacp.has(state, bit)
+            if has is None:
                 return None
-            bit = bool(state & _ifconfig.LACP_STATE_BITS["sync" if name == "sync_missing" else name])
-            return self.link_up and (not bit if name == "sync_missing" else bit)
+            return self.link_up and (not has if name == "sync_missing" else has)
         if partner is None:
             return None
         if name == "no_partner":
-            return self.link_up and not partner.present
+            return self.link_up and _lacp.no_partner_system([partner.system])
         lag = self.lag_partner
-        if lag is None or not lag.present or not partner.present:
-            return False if lag is not None else None
+        if lag is None:
+            return None
+        if not _lacp.partner_systems([partner.system]) or not _lacp.partner_systems([lag.system]):
+            return False  # a side without partner: that is no_partner, not a mismatch
         return self.link_up and (partner.system, partner.key) != (lag.system, lag.key)
 
 
@@ -138,13 +140,7 @@ def port_statuses(laggs: Mapping[str, _ifconfig.Lagg], links: Mapping[str, Link]
     ]
 
 
-def _member(**fields) -> groups.Member:
-    """A Member, with ``preferred`` where the model has that field (SPEC §12)."""
-    known = {f.name for f in dataclasses.fields(groups.Member)}
-    return groups.Member(**{k: v for k, v in fields.items() if k in known})
-
-
-def to_groups(laggs: Mapping[str, _ifconfig.Lagg], ports: Iterable[PortStatus]) -> list[groups.Group]:
+def to_groups(laggs: Mapping[str, _ifconfig.Lagg], ports: Iterable[PortStatus]) -> list[Group]:
     by_lagg: dict[str, list[PortStatus]] = {name: [] for name in laggs}
     for p in ports:
         by_lagg.setdefault(p.lagg, []).append(p)
@@ -156,18 +152,18 @@ def to_groups(laggs: Mapping[str, _ifconfig.Lagg], ports: Iterable[PortStatus]) 
         for p in mine:
             link = p.link
             members.append(
-                _member(
+                Member(
                     name=p.name,
                     up=p.up,
                     preferred=p.preferred,
                     rx_bytes=link.rx_bytes if link else None,
                     tx_bytes=link.tx_bytes if link else None,
                     speed_bytes=link.speed_bytes if link else None,
-                    sample=(_link_common.SAMPLE_SOURCE, p.name),
+                    sample=(SAMPLE_SOURCE, p.name),
                 )
             )
         out.append(
-            groups.Group(
+            Group(
                 kind="lagg",
                 name=name,
                 policy=proto,
@@ -187,19 +183,14 @@ class LaggFreebsd(Collector):
     platforms = frozenset({"freebsd"})
     description = "lagg(4) interfaces: protocol, hash, ports with their flags, LACP state and derived checks (kind=lagg)"
 
-    def __init__(self, host, ctx):
-        super().__init__(host, ctx)
-        self.memory = groups.MemberMemory()
-
-    def collect(self) -> Iterable[Family]:
-        interfaces = shared_interfaces(self.host, self.ctx)
+    def collect(self) -> Collected | list[Family]:
+        interfaces = _freebsd.interfaces(self.host, self.ctx)
         if not any(i.lagg is not None for i in interfaces.values()):
             return []
         laggs = read_laggs(self.host, interfaces)
-        links = _link_common.shared_links(self.host, self.ctx)
+        links = _facts.links(self.host, self.ctx)
         ports = port_statuses(laggs, links)
-        model = self.memory.apply(to_groups(laggs, ports))
-        return self.families(laggs, ports) + groups.group_families(model, self.ctx.sampler)
+        return Collected(self.families(laggs, ports), to_groups(laggs, ports))
 
     def families(self, laggs: Mapping[str, _ifconfig.Lagg], ports: list[PortStatus]) -> list[Family]:
         L, P = ("lagg",), ("lagg", "port")
@@ -210,8 +201,8 @@ class LaggFreebsd(Collector):
         cap = gauge("lagg_capacity_bytes", f"Sum of the speeds of the ports able to carry traffic now, bytes/s (port speed from the link table). {SRC}", L)
         pf = gauge("lagg_port_flag", f"Port flag (sys/net/if_lagg.h LAGG_PORT_BITS), 1 set, 0 clear. {SRC}", ("lagg", "port", "flag"))
         pl = gauge("lagg_port_link_up", "1 if the port's link is up. From the link table (ifconfig -a status).", P)
-        bits = gauge("lagg_port_lacp_actor_state", f"Actor LACP state bit of the port (state=, sys/net/ieee8023ad_lacp.h LACP_STATE_BITS), 1 set, 0 clear. {SRC}", ("lagg", "port", "bit"))
-        pi = info("lagg_port_lacp_partner_info", f"The port's LACP partner as ifconfig prints it (system MAC with dashes, key and port in hex); value 1. {SRC}", ("lagg", "port", "partner_system", "partner_key", "partner_port"))
+        bits = gauge("lagg_port_lacp_actor_state", f"Actor LACP state bit of the port (state=, sys/net/ieee8023ad_lacp.h LACP_STATE_BITS: IEEE 802.1AX), 1 set, 0 clear. {SRC}", ("lagg", "port", "bit"))
+        pi = info("lagg_port_lacp_partner_info", f"The port's LACP partner: system MAC (zero: none), key and port number (hex, as ifconfig prints them); value 1. {SRC}", ("lagg", "port", "partner_system", "partner_key", "partner_port"))
         checks = {k: gauge(f"lagg_port_lacp_{k}", f"{v}. {SRC}", P) for k, v in CHECKS.items()}
         by_lagg: dict[str, list[PortStatus]] = {}
         for p in ports:
@@ -229,7 +220,7 @@ class LaggFreebsd(Collector):
                 pf.add((*lv, flag), p.port.flag(flag))
             pl.add(lv, p.link_up if p.link is not None else None)
             if p.port.actor_state is not None:
-                for bit, mask in _ifconfig.LACP_STATE_BITS.items():
+                for bit, mask in _lacp.LACP_BITS:
                     bits.add((*lv, bit), bool(p.port.actor_state & mask))
             if p.port.partner is not None:
                 q = p.port.partner

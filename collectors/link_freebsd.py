@@ -33,10 +33,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from collectors import _freebsd, _link_common
-from collectors._base import Collector
+from collectors import _facts, _freebsd
 from collectors._link_common import LinkFilter, link_families
-from exporter.metrics import Family
+from exporter.api import Collector, Family
 
 # importing collectors._freebsd registers the FreeBSD link reader and sampler source
 LINK_READER = _freebsd.read_links
@@ -63,5 +62,5 @@ class LinkFreebsd(Collector):
         self.filter = LinkFilter(ctx.option("include"), ctx.option("exclude"))
 
     def collect(self) -> Iterable[Family]:
-        links = _link_common.shared_links(self.host, self.ctx)
+        links = _facts.links(self.host, self.ctx)
         return link_families((link for name, link in sorted(links.items()) if self.filter(name)), SOURCES)

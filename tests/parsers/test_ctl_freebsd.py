@@ -9,9 +9,10 @@ from freebsd_captures import capture
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from collectors._base import Context, ParseError
 from collectors.ctl_freebsd import CtlFreebsd, parse_islist, parse_portlist, session_members, to_groups
+from exporter.api import Context, ParseError
 from exporter.host import CommandNotFound, CommandResult, Host
+from exporter.scrape import collect_families
 
 TGT = "iqn.2005-10.org.freenas.ctl:tank-vm01"
 ESX01 = "iqn.1998-01.com.vmware:esx01-4f2a1b3c"
@@ -113,16 +114,16 @@ class FakeHost(Host):
 
 def test_ctl_absent_is_success_without_series():
     host = FakeHost({("ctladm", "islist", "-v"): (1, "", "ctladm: error opening /dev/cam/ctl: No such file or directory\n")})
-    assert list(CtlFreebsd(host, Context("ctl", {})).collect()) == []
-    assert list(CtlFreebsd(FakeHost({}), Context("ctl", {})).collect()) == []
+    assert list(collect_families(CtlFreebsd(host, Context("ctl", {})))) == []
+    assert list(collect_families(CtlFreebsd(FakeHost({}), Context("ctl", {})))) == []
 
 
 def test_permission_denied_fails_and_portlist_is_optional():
     host = FakeHost({("ctladm", "islist", "-v"): (1, "", "ctladm: error opening /dev/cam/ctl: Permission denied\n")})
     with pytest.raises(RuntimeError, match="Permission denied"):
-        list(CtlFreebsd(host, Context("ctl", {})).collect())
+        list(collect_families(CtlFreebsd(host, Context("ctl", {}))))
     host = FakeHost({("ctladm", "islist", "-v"): (0, block(3, ESX01, "10.20.1.21", TGT), ""), ("ctladm", "portlist", "-i", "-v"): (1, "", "boom\n")})
-    fams = {f.name: f for f in CtlFreebsd(host, Context("ctl", {})).collect()}
+    fams = {f.name: f for f in collect_families(CtlFreebsd(host, Context("ctl", {})))}
     assert dict(fams["lanes_ctl_initiator_sessions"].samples) == {(TGT, ESX01): 1}
     assert fams["lanes_ctl_port_info"].samples == []
 

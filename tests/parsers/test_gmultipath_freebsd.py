@@ -10,10 +10,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from collectors import groups as model
-from collectors._base import Context, ParseError
 from collectors.gmultipath_freebsd import GmultipathFreebsd, parse_geom_list, to_groups
+from exporter.api import Context, Member, ParseError
 from exporter.host import CommandResult, Host
+from exporter.scrape import collect_families
 
 
 def consumer(n, name, state):
@@ -50,7 +50,7 @@ def test_groups_up_preferred_and_balancing():
     assert {m.name: m.up for m in gs["multipath/db01"].members} == {"da0": True, "da1": False}
     assert gs["multipath/db01"].balancing == "load" and gs["multipath/db02"].balancing == "failover"
     assert {m.name: m.up for m in gs["multipath/db03"].members} == {"da4": True, "da5": True, "da6": False}
-    if "preferred" in {f.name for f in dataclasses.fields(model.Member)}:
+    if "preferred" in {f.name for f in dataclasses.fields(Member)}:
         pref = {g: {m.name: m.preferred for m in gs[g].members} for g in gs}
         assert pref["multipath/db02"] == {"da2": True, "da3": False}
         assert pref["multipath/db03"] == {"da4": True, "da5": True, "da6": False}
@@ -117,11 +117,11 @@ class FakeHost(Host):
 
 def test_class_not_loaded_is_absent():
     host = FakeHost(1, "", "gmultipath: Class 'MULTIPATH' not found.\n")
-    assert list(GmultipathFreebsd(host, Context("gmultipath", {})).collect()) == []
+    assert list(collect_families(GmultipathFreebsd(host, Context("gmultipath", {})))) == []
 
 
 def test_collector_series():
-    fams = {f.name: f for f in GmultipathFreebsd(FakeHost(0, TEXT), Context("gmultipath", {})).collect()}
+    fams = {f.name: f for f in collect_families(GmultipathFreebsd(FakeHost(0, TEXT), Context("gmultipath", {})))}
     assert dict(fams["lanes_gmultipath_path_state"].samples)[("multipath/db01", "da1", "FAIL")] == 1
     assert dict(fams["lanes_gmultipath_state"].samples)[("multipath/db01", "DEGRADED")] == 1
     assert dict(fams["lanes_group_members_up"].samples) == {("gmultipath", "multipath/db01"): 1, ("gmultipath", "multipath/db02"): 2, ("gmultipath", "multipath/db03"): 2}

@@ -8,9 +8,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from collectors._base import Context, ParseError
 from collectors.iscsi_freebsd import IscsiFreebsd, Session, parse_iscsictl_list, to_groups
+from exporter.api import Context, ParseError
 from exporter.host import CommandResult, Host
+from exporter.scrape import collect_families
 
 DB = "iqn.2005-10.org.freenas.ctl:db01"
 LONG = "iqn.2005-10.org.freenas.ctl:a-target-name-longer-than-36-characters"
@@ -71,14 +72,14 @@ class FakeHost(Host):
 
 def test_no_iscsi_module_is_absent_and_other_errors_fail():
     absent = FakeHost(1, "", "iscsictl: failed to open /dev/iscsi: No such file or directory\n")
-    assert list(IscsiFreebsd(absent, Context("iscsi", {})).collect()) == []
+    assert list(collect_families(IscsiFreebsd(absent, Context("iscsi", {})))) == []
     denied = FakeHost(1, "", "iscsictl: failed to open /dev/iscsi: Permission denied\n")
     with pytest.raises(RuntimeError, match="Permission denied"):
-        list(IscsiFreebsd(denied, Context("iscsi", {})).collect())
+        list(collect_families(IscsiFreebsd(denied, Context("iscsi", {}))))
 
 
 def test_session_state_exports_the_current_state_only():
-    fams = {f.name: f for f in IscsiFreebsd(FakeHost(0, TEXT), Context("iscsi", {})).collect()}
+    fams = {f.name: f for f in collect_families(IscsiFreebsd(FakeHost(0, TEXT), Context("iscsi", {})))}
     assert dict(fams["lanes_iscsi_session_state"].samples)[(DB, "10.30.2.10", "failed")] == 1
     assert all(v == 1 for _, v in fams["lanes_iscsi_session_state"].samples)
     assert dict(fams["lanes_iscsi_session_disks"].samples)[(DB, "10.30.1.10")] == 2

@@ -9,11 +9,12 @@ import os
 import pytest
 from freebsd_captures import capture
 
-from collectors._base import Context, ParseError
 from collectors._ifconfig import LacpPeer, parse_ifconfig, parse_peers
 from collectors._link_common import Link
 from collectors.lagg_freebsd import LaggFreebsd, port_statuses, to_groups
+from exporter.api import Context, ParseError
 from exporter.host import CommandResult, Host
+from exporter.scrape import collect_families
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 HEAD = os.path.join(os.path.dirname(HERE), "scenarios", "freebsd-truenas-head", "commands")
@@ -47,19 +48,19 @@ lagg0: flags=1008843<UP,BROADCAST,RUNNING,SIMPLEX,MULTICAST,LOWER_UP> metric 0 m
 \tstatus: active
 """
 
-SWITCH = LacpPeer(0x8000, "00-1C-73-5E-10-01", 0x22, 0, 0)
+SWITCH = LacpPeer(0x8000, "00:1c:73:5e:10:01", 0x22, 0, 0)
 
 
 def test_verbose_lagg():
     lagg = parse_ifconfig(LAGG_V)["lagg0"].lagg
     assert (lagg.proto, lagg.hash, lagg.options, lagg.active_ports, lagg.flapping) == ("lacp", "l2,l3,l4", 0x10, 2, 4)
-    assert lagg.lag_actor == LacpPeer(0x8000, "3C-FD-FE-A1-B2-10", 0x111, 0, 0)
+    assert lagg.lag_actor == LacpPeer(0x8000, "3c:fd:fe:a1:b2:10", 0x111, 0, 0)  # printed upper-case with dashes
     assert lagg.lag_partner == SWITCH
     ix0, ix1, ix2, ix3 = lagg.ports
     assert (ix0.flags, ix0.actor_state) == (0x1C, 0x3D)
-    assert ix0.partner == LacpPeer(0x8000, "00-1C-73-5E-10-01", 0x22, 0x8000, 0x105)
+    assert ix0.partner == LacpPeer(0x8000, "00:1c:73:5e:10:01", 0x22, 0x8000, 0x105)
     assert (ix1.flags, ix1.actor_state) == (0x0C, 0x1D)
-    assert ix2.partner.system == "00-00-00-00-00-00" and not ix2.partner.present
+    assert ix2.partner.system == "00:00:00:00:00:00" and not ix2.partner.present
     assert ix3.partner.present
 
 
@@ -71,7 +72,7 @@ def test_scenario_output_parses_like_the_inline_text():
 
 def test_peers_tolerate_lower_case_and_reject_garbage():
     a, p = parse_peers("[(8000,3c-fd-fe-a1-b2-10,0111,8000,0001),(0,00-00-00-00-00-00,0,0,0)]", 1)
-    assert a.system == "3C-FD-FE-A1-B2-10" and not p.present
+    assert a.system == "3c:fd:fe:a1:b2:10" and not p.present
     for bad in ("(8000,...)", "[(8000,3C-FD-FE-A1-B2-10,0111,8000,0001)]", "[(x,3C-FD-FE-A1-B2-10,0111,8000,0001),(0,00-00-00-00-00-00,0,0,0)]"):
         with pytest.raises(ParseError):
             parse_peers(bad, 1)
@@ -103,6 +104,7 @@ def test_failover_backup_is_up_but_not_preferred():
     assert (g.policy, g.balancing) == ("failover", "failover")
     assert {m.name: m.up for m in g.members} == {"fxp1": True, "fxp0": True}
     assert {p.name: p.preferred for p in ports} == {"fxp1": False, "fxp0": True}
+    assert {m.name: m.preferred for m in g.members} == {"fxp1": False, "fxp0": True}
     assert all(p.check("not_aggregating") is None for p in ports)  # no LACP
 
 
@@ -143,7 +145,7 @@ NETSTAT = '{"statistics": {"interface": []}}'
 
 def test_no_lagg_is_absent_and_runs_only_ifconfig():
     host = FakeHost({("ifconfig", "-a"): "em0: flags=8843 metric 0 mtu 1500\n\tstatus: active\n"})
-    assert list(LaggFreebsd(host, Context("lagg", {})).collect()) == []
+    assert list(collect_families(LaggFreebsd(host, Context("lagg", {})))) == []
     assert host.calls == [("ifconfig", "-a")]
 
 
@@ -153,7 +155,7 @@ def test_collector_series_and_a_lagg_destroyed_meanwhile():
         ifconfig_a += f"{n}: flags=8843 metric 0 mtu 9000\n\tmedia: Ethernet autoselect (10Gbase-SR <full-duplex>)\n\tstatus: active\n"
     ifconfig_a += "ix2: flags=8843 metric 0 mtu 9000\n\tmedia: Ethernet autoselect\n\tstatus: no carrier\n"
     host = FakeHost({("ifconfig", "-a"): ifconfig_a, ("ifconfig", "-v", "lagg0"): LAGG_V, ("netstat", "-i", "-b", "-n", "--libxo", "json"): NETSTAT})
-    fams = {f.name: f for f in LaggFreebsd(host, Context("lagg", {})).collect()}
+    fams = {f.name: f for f in collect_families(LaggFreebsd(host, Context("lagg", {})))}
     assert ("ifconfig", "-v", "lagg1") in host.calls  # gone: skipped, not a failure
     assert dict(fams["lanes_group_members_up"].samples) == {("lagg", "lagg0"): 1}
     assert dict(fams["lanes_lagg_port_lacp_not_aggregating"].samples) == {("lagg0", "ix0"): 0, ("lagg0", "ix1"): 1, ("lagg0", "ix2"): 0, ("lagg0", "ix3"): 1}
@@ -170,4 +172,4 @@ def test_ifconfig_failure_fails_the_collector():
 
     host.run = run
     with pytest.raises(RuntimeError, match="exit 1"):
-        list(LaggFreebsd(host, Context("lagg", {})).collect())
+        list(collect_families(LaggFreebsd(host, Context("lagg", {}))))

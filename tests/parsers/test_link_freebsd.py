@@ -11,9 +11,9 @@ from freebsd_captures import capture
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from collectors._base import ParseError
 from collectors._freebsd import IfCounters, build_links, parse_netstat_json
 from collectors._ifconfig import media_duplex, media_speed_bytes, parse_ifconfig
+from exporter.api import ParseError
 
 
 def test_handbook_bge0_media_and_state():
