@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import os
 
-from collectors._ifconfig import parse_ifconfig
 from conftest import ROOT
+
+from collectors._ifconfig import parse_ifconfig
 from exporter.scrub import Scrubber
+
 
 def norm(mac: str) -> str:
     return mac.lower().replace("-", ":")
