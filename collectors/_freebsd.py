@@ -11,7 +11,7 @@ import dataclasses
 import json
 from collections.abc import Iterable, Mapping
 
-from collectors import _facts, _ifconfig, _link_common
+from collectors import _facts, _ifconfig, _iscsictl, _link_common
 from collectors._link_common import Link
 from exporter.api import SAMPLE_READERS, Context, Host, ParseError
 
@@ -101,6 +101,11 @@ def read_interfaces(host: Host) -> dict[str, _ifconfig.Interface]:
 def interfaces(host: Host, ctx: Context) -> Mapping[str, _ifconfig.Interface]:
     """Fact: this scrape's one ``ifconfig -a``, shared by the link table and ``lagg``."""
     return ctx.facts.once(interfaces, lambda: read_interfaces(host))
+
+
+def iscsi_sessions(host: Host, ctx: Context) -> list[_iscsictl.Session] | None:
+    """Fact: this scrape's one ``iscsictl -L`` (None: no initiator on this host)."""
+    return ctx.facts.once(iscsi_sessions, lambda: _iscsictl.read_sessions(host))
 
 
 def nic_table(host: Host, ctx: Context) -> tuple[Mapping[str, _ifconfig.Interface], Mapping[str, Link]]:

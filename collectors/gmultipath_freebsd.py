@@ -26,6 +26,12 @@ Active/Read: ACTIVE and READ.  Balancing: load for Active/Active and Active/Read
 spread over the paths), failover for Active/Passive.  Per-path bytes are not in this
 output: absent.
 
+Paths over iSCSI: the da device of a path is listed by ``iscsictl -L`` under its session
+(``Connected: da0``), whose portal is reached over the local interface holding the
+portal's network (``ifconfig -a``): ``lanes_gmultipath_path_info`` joins path, session and
+NIC, and the member's speed is that NIC's.  Best effort: without ``iscsictl`` (not root,
+no initiator) the join is missing and the collector still succeeds.
+
 By hand: ``gmultipath list`` (``gmultipath status`` is the short form).
 """
 
@@ -35,6 +41,7 @@ import dataclasses
 import re
 from collections.abc import Iterable, Mapping
 
+from collectors import _freebsd, _ifconfig, _iscsictl
 from exporter.api import (
     Collected,
     Collector,
@@ -182,11 +189,12 @@ def path_preferred(mode: str, state: str) -> bool:
     return state == "ACTIVE"
 
 
-def to_groups(mps: Iterable[Multipath], config=None) -> list[Group]:
+def to_groups(mps: Iterable[Multipath], config=None, speeds: Mapping[str, int | None] | None = None) -> list[Group]:
+    """``speeds``: path (da device) -> speed of the NIC its iSCSI session rides."""
     out = []
     for mp in sorted(mps, key=lambda m: m.provider):
         members = tuple(
-            Member(name=c.name, up=c.state in UP_STATES, preferred=c.state in UP_STATES and path_preferred(mp.mode, c.state))
+            Member(name=c.name, up=c.state in UP_STATES, preferred=c.state in UP_STATES and path_preferred(mp.mode, c.state), speed_bytes=(speeds or {}).get(c.name))
             for c in sorted(mp.consumers, key=lambda c: c.name)
         )
         out.append(
@@ -217,6 +225,8 @@ class GmultipathFreebsd(Collector):
         ms = gauge("gmultipath_state", f"Provider state, one series per state (DEGRADED: fewer good paths than disks or a single disk; BROKEN: no good path). From {SOURCE} geom State.", ("provider", "state"))
         ps = gauge("gmultipath_path_state", f"Path (consumer) state: one series, value 1, state ACTIVE, READ, PASSIVE, FAIL, LOST or NEW. From {SOURCE} consumer State.", ("provider", "path", "state"))
         np = gauge("gmultipath_paths", f"Paths (consumers) of the provider. From {SOURCE} Consumers.", P)
+        pinfo = info("gmultipath_path_info", "A path that is a disk of an iSCSI session: its target, portal and the local NIC the portal is reached by; value 1. From gmultipath list, iscsictl -L (Connected: devices) and ifconfig -a (networks).", ("provider", "path", "target", "portal", "netdev"))
+        joins = self._iscsi_paths()
         for mp in mps:
             p = mp.provider
             mi.add((p, mp.name, mp.mode, mp.config.get("Type", ""), mp.config.get("UUID", "")), 1)
@@ -224,4 +234,24 @@ class GmultipathFreebsd(Collector):
             np.add((p,), len(mp.consumers))
             for c in mp.consumers:
                 ps.add((p, c.name, c.state or "unknown"), 1)
-        return Collected([mi, ms, ps, np], to_groups(mps, self.ctx.config))
+                if c.name in joins:
+                    target, portal, netdev, _ = joins[c.name]
+                    pinfo.add((p, c.name, target, portal, netdev), 1)
+        speeds = {path: j[3] for path, j in joins.items()}
+        return Collected([mi, ms, ps, np, pinfo], to_groups(mps, self.ctx.config, speeds))
+
+    def _iscsi_paths(self) -> dict[str, tuple[str, str, str, int | None]]:
+        """da device -> (target, portal, netdev, NIC speed), best effort."""
+        try:
+            sessions = _freebsd.iscsi_sessions(self.host, self.ctx) or []
+        except Exception as e:  # noqa: BLE001 - the iscsi collector reports its own failure
+            self.ctx.log.debug("no iSCSI sessions for the path join: %s", e)
+            return {}
+        interfaces, links = _freebsd.nic_table(self.host, self.ctx)
+        out = {}
+        for s in sessions:
+            netdev = _ifconfig.interface_for(_iscsictl.portal_address(s.portal), interfaces.values())
+            speed = links[netdev].speed_bytes if netdev in links else None
+            for dev in s.devices:
+                out[dev] = (s.target, s.portal, netdev, speed)
+        return out

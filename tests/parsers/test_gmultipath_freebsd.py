@@ -125,3 +125,40 @@ def test_collector_series():
     assert dict(fams["lanes_gmultipath_path_state"].samples)[("multipath/db01", "da1", "FAIL")] == 1
     assert dict(fams["lanes_gmultipath_state"].samples)[("multipath/db01", "DEGRADED")] == 1
     assert dict(fams["lanes_group_members_up"].samples) == {("gmultipath", "multipath/db01"): 1, ("gmultipath", "multipath/db02"): 2, ("gmultipath", "multipath/db03"): 2}
+
+
+class ToolsHost(Host):
+    platform = "freebsd"
+
+    def __init__(self, outputs):
+        self.outputs = outputs
+
+    def run(self, tool, args, *, timeout):
+        rc, out, err = self.outputs.get((tool, *args), (1, "", f"{tool}: Permission denied\n"))
+        return CommandResult((tool, *args), rc, out, err)
+
+
+IFCONFIG = (
+    "ix0: flags=8843 metric 0 mtu 9000\n\tinet 10.30.1.21 netmask 0xffffff00 broadcast 10.30.1.255\n"
+    "\tmedia: Ethernet autoselect (10Gbase-Twinax <full-duplex>)\n\tstatus: active\n"
+)
+ISCSICTL = "Target name                          Target portal    State\niqn.x:db01                           10.30.1.10       Connected: da0 \n"
+
+
+def test_paths_join_their_iscsi_session_and_nic():
+    host = ToolsHost({
+        ("gmultipath", "list"): (0, geom("db01", "DEGRADED", "Active/Active", [("da0", "ACTIVE"), ("da1", "FAIL")]), ""),
+        ("iscsictl", "-L"): (0, ISCSICTL, ""),
+        ("ifconfig", "-a"): (0, IFCONFIG, ""),
+        ("netstat", "-i", "-b", "-n", "--libxo", "json"): (0, '{"statistics": {"interface": []}}', ""),
+    })
+    fams = {f.name: f for f in collect_families(GmultipathFreebsd(host, Context("gmultipath", {})))}
+    assert dict(fams["lanes_gmultipath_path_info"].samples) == {("multipath/db01", "da0", "iqn.x:db01", "10.30.1.10", "ix0"): 1}
+    assert dict(fams["lanes_member_speed_bytes"].samples) == {("gmultipath", "multipath/db01", "da0"): 1_250_000_000}
+
+
+def test_the_join_is_best_effort_without_iscsictl():
+    host = ToolsHost({("gmultipath", "list"): (0, TEXT, "")})
+    fams = {f.name: f for f in collect_families(GmultipathFreebsd(host, Context("gmultipath", {})))}
+    assert fams["lanes_gmultipath_path_info"].samples == []
+    assert dict(fams["lanes_group_members_up"].samples)[("gmultipath", "multipath/db01")] == 1
