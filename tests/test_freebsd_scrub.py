@@ -37,5 +37,7 @@ def test_lacp_system_ids_are_scrubbed_consistently():
 def test_dash_form_keeps_its_case_and_ignores_other_dashed_numbers():
     s = Scrubber()
     assert s("a0:42:3f:a0:42:3f A0-42-3F-A0-42-3F a0-42-3f-a0-42-3f") == "02:00:00:00:00:01 02-00-00-00-00-01 02-00-00-00-00-01"
-    kept = "2024-01-02 12-34 5e0f4c3a-9b1d-11ee-8c4d-90e2ba112230"
+    kept = "2024-01-02 12-34 01-02-03-04-05"
     assert s(kept) == kept
+    # gmultipath's geom UUID is a UUID, not a MAC
+    assert s("UUID: 5e0f4c3a-9b1d-11ee-8c4d-90e2ba112230") == "UUID: 00000000-0000-4000-8000-000000000001"
