@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 import pytest
-from freebsd_captures import capture
+from capture_read import capture
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -64,7 +64,7 @@ def test_member_names_split_one_initiators_sessions():
 
 
 def test_real_freenas_portlist():
-    ports = parse_portlist(capture("freenas-ctladm-portlist.txt"))
+    ports = parse_portlist(capture("freebsd/freenas-ctladm-portlist.txt"))
     assert [(p.id, p.frontend, p.online) for p in ports] == [(3, "camtgt", True), (4, "camtgt", True), (5, "iscsi", True)]
     iscsi = ports[2]
     assert iscsi.target == "iqn.2005-10.org.freenas.ctl:default-mosquitto-iscsi-claim"

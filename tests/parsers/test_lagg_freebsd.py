@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 
 import pytest
-from freebsd_captures import capture
+from capture_read import capture
 
 from collectors._ifconfig import LacpPeer, parse_ifconfig, parse_peers
 from collectors._link_common import Link
@@ -98,7 +98,7 @@ def test_lacp_member_up_needs_active_collecting_distributing_and_link():
 
 
 def test_failover_backup_is_up_but_not_preferred():
-    lagg = parse_ifconfig(capture("handbook-lagg-failover.ifconfig"))["lagg0"].lagg
+    lagg = parse_ifconfig(capture("freebsd/handbook-lagg-failover.ifconfig"))["lagg0"].lagg
     ports = port_statuses({"lagg0": lagg}, _links({"fxp0": True, "fxp1": True}))
     (g,) = to_groups({"lagg0": lagg}, ports)
     assert (g.policy, g.balancing) == ("failover", "failover")
@@ -109,7 +109,7 @@ def test_failover_backup_is_up_but_not_preferred():
 
 
 def test_handbook_lacp_lagg_without_verbose_detail():
-    lagg = parse_ifconfig(capture("handbook-lagg-lacp.ifconfig"))["lagg0"].lagg
+    lagg = parse_ifconfig(capture("freebsd/handbook-lagg-lacp.ifconfig"))["lagg0"].lagg
     ports = port_statuses({"lagg0": lagg}, _links({"fxp0": True, "fxp1": True}))
     assert all(p.up for p in ports)
     assert {p.check("sync_missing") for p in ports} == {None}  # no state= without -v

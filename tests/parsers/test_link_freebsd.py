@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from freebsd_captures import capture
+from capture_read import capture
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -17,7 +17,7 @@ from exporter.api import ParseError
 
 
 def test_handbook_bge0_media_and_state():
-    got = parse_ifconfig(capture("handbook-bge0.ifconfig"))["bge0"]
+    got = parse_ifconfig(capture("freebsd/handbook-bge0.ifconfig"))["bge0"]
     assert got.flags == 0x8843 and got.admin_up and got.mtu == 1500
     assert got.mac == "00:21:70:da:ae:37"
     assert (got.media, got.active_media, got.status) == ("autoselect", "1000baseT <full-duplex>", "active")
@@ -26,14 +26,14 @@ def test_handbook_bge0_media_and_state():
 
 
 def test_jc_fixture_fixed_100g_media():
-    got = parse_ifconfig(capture("jc-mce0-100g.ifconfig"))["mce0"]
+    got = parse_ifconfig(capture("freebsd/jc-mce0-100g.ifconfig"))["mce0"]
     # fixed media, no "(active)": the configured word is the active one
     assert got.active_media == "100GBase-SR4 <full-duplex,rxpause,txpause>"
     assert media_speed_bytes(got.active_media) == 12_500_000_000
 
 
 def test_handbook_lacp_lagg_without_hash():
-    got = parse_ifconfig(capture("handbook-lagg-lacp.ifconfig"))["lagg0"]
+    got = parse_ifconfig(capture("freebsd/handbook-lagg-lacp.ifconfig"))["lagg0"]
     assert got.lagg.proto == "lacp" and got.lagg.hash == ""
     assert [(p.name, p.flags) for p in got.lagg.ports] == [("fxp1", 0x1C), ("fxp0", 0x1C)]
     assert all(p.flag("ACTIVE") and p.flag("COLLECTING") and p.flag("DISTRIBUTING") for p in got.lagg.ports)
@@ -41,7 +41,7 @@ def test_handbook_lacp_lagg_without_hash():
 
 
 def test_angle_brackets_lost_in_a_published_copy_still_parse():
-    got = parse_ifconfig(capture("vermaden-lagg-lacp-html-stripped.ifconfig"))["lagg0"]
+    got = parse_ifconfig(capture("freebsd/vermaden-lagg-lacp-html-stripped.ifconfig"))["lagg0"]
     assert got.flags == 0x8843 and got.mtu == 1500 and got.groups == ("lagg",)
     assert got.lagg.hash == "l2,l3,l4"
     assert [(p.name, p.flags) for p in got.lagg.ports] == [("ixl0", 0x1C), ("ixl1", 0x1C)]
