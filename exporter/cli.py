@@ -20,7 +20,7 @@ import threading
 import time
 from collections.abc import Sequence
 
-from exporter import __version__, registry
+from exporter import __version__, registry, state
 from exporter.api import SAMPLE_READERS, Context
 from exporter.config import Config, ConfigError, WebConfig, load_config, load_web_config
 from exporter.host import Host, LiveHost, RecordingHost, SnapshotHost, detect_platform, read_snapshot_meta
@@ -66,6 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
     paths.add_argument("--record.scrub", dest="record_scrub", action="store_true", help="with --record: replace hostnames, IQNs, NQNs, MACs, IP addresses, WWNs/WWIDs, UUIDs and serials by consistent placeholders (support bundles; docs/support-bundles.md)")
     paths.add_argument("--once", action="store_true", help="run one scrape, print the exposition to stdout, exit 0")
     paths.add_argument("--check-config", dest="check_config", action="store_true", help="validate config and web config, print what would run, exit 0 or 2")
+    paths.add_argument("--state.dir", dest="state_dir", metavar="DIR", help=f"where lanes keeps what must survive a restart (remembered members); default {state.DEFAULT_DIR} when writable (serving a live host), else none; '' for none")
     paths.add_argument("--sampler.interval", dest="sampler_interval", metavar="DURATION", help="peak-rate sampling interval (default 1s; 0 turns the sampler off)")
     logs = p.add_argument_group("logging")
     logs.add_argument("--log.level", dest="log_level", default="info", choices=("debug", "info", "warn", "error"))
@@ -224,6 +225,55 @@ def make_sampler(config: Config, host: Host) -> Sampler | None:
     return Sampler(config.sampler_interval, readers)
 
 
+def state_dir(args, serving_live_host: bool) -> tuple[str | None, str]:
+    """The state directory and a sentence on why (SPEC §3): the flag's directory (bad flag:
+    exit 2), else the default when it is usable and lanes serves a live host, else none."""
+    if args.state_dir is not None:
+        if args.state_dir == "":
+            return None, "none (--state.dir '')"
+        why = state.usable_dir(args.state_dir)
+        if why:
+            raise UsageError(f"bad flags: --state.dir {args.state_dir}: {why}")
+        return args.state_dir, "--state.dir"
+    if not serving_live_host:
+        return None, "none (not serving a live host; --state.dir DIR to keep one)"
+    why = state.usable_dir(state.DEFAULT_DIR)
+    if why:
+        return None, f"none ({state.DEFAULT_DIR} {why}: vanished members are forgotten at restart; --state.dir DIR to keep them)"
+    return state.DEFAULT_DIR, "default"
+
+
+def open_state(args, host: Host, platform: str) -> state.MemberStore:
+    serving_live = not (args.snapshot or args.once or args.record or args.check_config)
+    directory, why = state_dir(args, serving_live)
+    hostname = getattr(host, "hostname", "") or _platform.node()
+    store = state.install(state.MemberStore(directory, hostname=hostname, platform=platform))
+    log.info("state", extra={"dir": directory or "none", "why": why, "remembered_members": store.count()})
+    return store
+
+
+def missing_declared_members(config: Config, host: Host, timeout: float = 10.0) -> list[tuple[str, str]] | None:
+    """(group, member) of declared groups whose link does not exist on the host; None when
+    the link table could not be read within ``timeout`` (a thread: never a hang)."""
+    if not config.groups:
+        return []
+    box: list = []
+
+    def read():
+        try:
+            box.append(registry.links(host, Context("groups", {}, config)))
+        except Exception as e:  # the collectors report their own failures; this is advice
+            box.append(e)
+
+    t = threading.Thread(target=read, name="check-declared", daemon=True)
+    t.start()
+    t.join(timeout)
+    if not box or isinstance(box[0], Exception):
+        return None
+    links = box[0]
+    return [(g, m) for g, spec in sorted(config.groups.items()) for m in spec.members if m not in links]
+
+
 def check_config(args, config: Config, web: WebConfig | None, platform: str) -> int:
     from exporter.http import parse_listen, tls_context
 
@@ -243,6 +293,24 @@ def check_config(args, config: Config, web: WebConfig | None, platform: str) -> 
     print(f"platform: {platform}")
     print(f"collectors: {', '.join(names) or '(none)'}")
     print(f"declared groups: {', '.join(sorted(config.groups)) or '(none)'}")
+    if config.groups:
+        try:
+            host = SnapshotHost(args.snapshot, platform=platform) if args.snapshot else LiveHost(
+                args.rootfs, args.procfs, args.sysfs, commands=config.commands, platform=platform, netlink=args.netlink
+            )
+        except ValueError:
+            host = None
+        if host is not None:
+            try:
+                missing = missing_declared_members(config, host)
+                if missing is None:
+                    print("warning: the link table could not be read: declared members not checked")
+                for group, member in missing or ():
+                    print(f"warning: declared group {group}: member {member} does not exist on this host")
+            finally:
+                host.close()
+    directory, why = state_dir(args, not (args.snapshot or args.once or args.record))
+    print(f"state dir: {directory or why}" + (f" ({why})" if directory and why != "--state.dir" else ""))
     sampler = f"every {config.sampler_interval:g}s" if config.sampler_interval > 0 else "off"
     print(f"sampler: {sampler}")
     print(f"listen: {', '.join(args.listen or [DEFAULT_LISTEN])} path {args.telemetry_path}")
@@ -334,13 +402,17 @@ def serve(args, scraper: Scraper, web: WebConfig | None, sampler: Sampler | None
 
 
 def reload(args, app, sampler: Sampler | None, host: Host, platform: str, had_tls: bool) -> Sampler | None:
-    """SIGHUP: re-read the config and web config.  A bad new config keeps the running one
-    and logs one line; TLS settings need a restart (the listening sockets stay)."""
+    """SIGHUP: re-read the config and web config, and forget the members that vanished (a
+    path removed on purpose stops counting as down; SPEC §12).  A bad new config keeps the
+    running one and logs one line (and forgets nothing); TLS settings need a restart (the
+    listening sockets stay)."""
     try:
         config, web, _ = load_settings(args)
         if (web is not None and web.tls is not None) != had_tls:
             raise UsageError("turning TLS on or off needs a restart")
         new_host = host if isinstance(host, SnapshotHost) else LiveHost(args.rootfs, args.procfs, args.sysfs, commands=config.commands, platform=platform, netlink=args.netlink)
+        # the new collectors start from an empty memory: what is there is seen again now
+        state.current().forget()
         new_sampler = sampler
         if sampler is None or config.sampler_interval != sampler.interval:
             new_sampler = make_sampler(config, new_host)
@@ -387,12 +459,14 @@ def run(argv: Sequence[str] | None) -> int:
             scraper = build(args, config, platform, host, sampler)
             return record(args, scraper, host, platform, sampler)
         if args.once:
+            open_state(args, host, platform)
             sampler = make_sampler(config, host)
             scraper = build(args, config, platform, host, sampler)
             families = scrape_once(scraper, sampler)
             sys.stdout.buffer.write(render(families, scraper.series))
             sys.stdout.flush()
             return 0
+        open_state(args, host, platform)
         sampler = make_sampler(config, host)
         scraper = build(args, config, platform, host, sampler)
         return serve(args, scraper, web, sampler, host, platform)
