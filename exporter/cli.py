@@ -62,7 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
     paths.add_argument("--path.procfs", dest="procfs", metavar="DIR", help="procfs mount point (default ROOTFS/proc)")
     paths.add_argument("--path.sysfs", dest="sysfs", metavar="DIR", help="sysfs mount point (default ROOTFS/sys)")
     paths.add_argument("--netlink", dest="netlink", action=argparse.BooleanOptionalAction, default=None, help="read links from netlink even with --path.* (a container on the host network namespace); --no-netlink reads sysfs always. Default: netlink only at the real root")
-    paths.add_argument("--platform", choices=("linux", "illumos"), help="force the platform instead of detecting it")
+    paths.add_argument("--platform", choices=("linux", "illumos", "freebsd"), help="force the platform instead of detecting it")
     paths.add_argument("--snapshot", metavar="DIR", help="serve from a recorded host snapshot instead of the live host")
     paths.add_argument("--record", metavar="DIR", help="run every enabled collector once against the live host, write a snapshot to DIR, exit")
     paths.add_argument("--record.scrub", dest="record_scrub", action="store_true", help="with --record: replace hostnames, IQNs, NQNs, MACs, IP addresses, WWNs/WWIDs, UUIDs and serials by consistent placeholders (support bundles; docs/support-bundles.md)")

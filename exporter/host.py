@@ -171,6 +171,8 @@ def detect_platform() -> str:
         return "linux"
     if sys.platform.startswith("sunos"):
         return "illumos"
+    if sys.platform.startswith("freebsd"):  # "freebsd13", "freebsd14", ...
+        return "freebsd"
     return sys.platform
 
 
