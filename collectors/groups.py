@@ -44,7 +44,7 @@ def mark_absent(groups: Sequence[Group], links: Mapping[str, Link]) -> list[Grou
 
 class DeclaredGroups(Collector):
     name = "groups"
-    platforms = frozenset({"linux", "illumos"})
+    platforms = frozenset({"linux", "illumos", "freebsd"})
     description = "Groups of links declared in the config file (kind=declared)"
 
     def __init__(self, host, ctx):

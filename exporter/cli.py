@@ -31,6 +31,8 @@ from exporter.scrape import DEFAULT_TIMEOUT, Scraper
 PROG = "lanes_exporter"
 DEFAULT_CONFIG = "/etc/lanes/config.yml"
 DEFAULT_LISTEN = ":10147"
+#: how long SIGTERM waits for in-flight requests (SPEC §10: exit within 5 s)
+DRAIN_SECONDS = 3.5
 log = logging.getLogger("lanes")
 
 
@@ -60,7 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
     paths.add_argument("--path.procfs", dest="procfs", metavar="DIR", help="procfs mount point (default ROOTFS/proc)")
     paths.add_argument("--path.sysfs", dest="sysfs", metavar="DIR", help="sysfs mount point (default ROOTFS/sys)")
     paths.add_argument("--netlink", dest="netlink", action=argparse.BooleanOptionalAction, default=None, help="read links from netlink even with --path.* (a container on the host network namespace); --no-netlink reads sysfs always. Default: netlink only at the real root")
-    paths.add_argument("--platform", choices=("linux", "illumos"), help="force the platform instead of detecting it")
+    paths.add_argument("--platform", choices=("linux", "illumos", "freebsd"), help="force the platform instead of detecting it")
     paths.add_argument("--snapshot", metavar="DIR", help="serve from a recorded host snapshot instead of the live host")
     paths.add_argument("--record", metavar="DIR", help="run every enabled collector once against the live host, write a snapshot to DIR, exit")
     paths.add_argument("--record.scrub", dest="record_scrub", action="store_true", help="with --record: replace hostnames, IQNs, NQNs, MACs, IP addresses, WWNs/WWIDs, UUIDs and serials by consistent placeholders (support bundles; docs/support-bundles.md)")
@@ -163,12 +165,15 @@ def load_settings(args) -> tuple[Config, WebConfig | None, str]:
     if web is not None and web.warning():
         log.warning(web.warning())  # one line: what the web config asks and lanes does not do
     if args.sampler_interval is not None:
-        from exporter.config import parse_duration
+        from exporter.config import SAMPLER_RANGE, check_range, parse_duration
 
         try:
             config.sampler_interval = parse_duration(args.sampler_interval)
         except ValueError as e:
             raise UsageError(f"bad flags: --sampler.interval: {e}") from None
+        why = check_range(config.sampler_interval, *SAMPLER_RANGE, zero_ok=True, shown=args.sampler_interval[:40])
+        if why:
+            raise UsageError(f"bad flags: --sampler.interval: {why}")
     platform = args.platform
     if platform is None and args.snapshot:
         try:
@@ -176,6 +181,19 @@ def load_settings(args) -> tuple[Config, WebConfig | None, str]:
         except ValueError as e:
             raise UsageError(str(e)) from None
     return config, web, platform or detect_platform()
+
+
+def apply_limits(config: Config) -> None:
+    """The size caps of ``limits:`` (SPEC §10), where lanes reads and where values enter
+    a family."""
+    from exporter import host as host_mod
+    from exporter import metrics
+
+    for key, value in config.limits.items():
+        if key == "label_value_bytes":
+            metrics.LIMITS.label_value_bytes = value
+        else:
+            setattr(host_mod.LIMITS, key, value)
 
 
 def make_host(args, config: Config, platform: str) -> Host:
@@ -192,8 +210,28 @@ def make_host(args, config: Config, platform: str) -> Host:
 
             node = _platform.node()
             scrub = Scrubber([node, node.split(".")[0]])
-        return RecordingHost(live, args.record, scrub)
+        return RecordingHost(live, _record_tmpdir(args.record), scrub)
     return live
+
+
+def _record_tmpdir(target: str) -> str:
+    """--record writes into a hidden sibling of DIR, renamed to DIR only when complete
+    (SPEC §10: a bundle that could not be written whole is never left looking whole)."""
+    import tempfile
+
+    target = os.path.abspath(target)
+    if os.path.lexists(target) and not (os.path.isdir(target) and not os.path.islink(target) and not os.listdir(target)):
+        raise UsageError(f"bad flags: --record: {target} exists and is not an empty directory")
+    parent = os.path.dirname(target)
+    try:
+        os.makedirs(parent, exist_ok=True)
+        return tempfile.mkdtemp(prefix=f".{os.path.basename(target)}.partial-", dir=parent)  # mode 0700
+    except OSError as e:
+        raise RecordFailed(f"{parent}: {e.strerror or e}") from None
+
+
+class RecordFailed(Exception):
+    """--record could not write its bundle: exit 1 naming the file."""
 
 
 def build(args, config: Config, platform: str, host: Host, sampler: Sampler | None) -> Scraper:
@@ -313,6 +351,7 @@ def check_config(args, config: Config, web: WebConfig | None, platform: str) -> 
     print(f"state dir: {directory or why}" + (f" ({why})" if directory and why != "--state.dir" else ""))
     sampler = f"every {config.sampler_interval:g}s" if config.sampler_interval > 0 else "off"
     print(f"sampler: {sampler}")
+    print(f"limits: {', '.join(f'{k}={v}' for k, v in config.limits.items())}")
     print(f"listen: {', '.join(args.listen or [DEFAULT_LISTEN])} path {args.telemetry_path}")
     return 0
 
@@ -335,20 +374,44 @@ def scrape_once(scraper: Scraper, sampler: Sampler | None) -> list:
 
 
 def record(args, scraper: Scraper, host: RecordingHost, platform: str, sampler: Sampler | None = None) -> int:
+    """Scrape once through the recording host into its temporary directory, then rename
+    it to DIR.  Any write that failed (a full disk) removes the temporary directory and
+    exits 1 naming the file."""
+    import shutil
+
     import yaml
 
-    families = scrape_once(scraper, sampler)
-    meta = {
-        "platform": platform,
-        "captured": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "lanes_version": __version__,
-        "hostname": host.scrub(_platform.node()),
-        "notes": "recorded with lanes_exporter --record" + (" --record.scrub (hostnames, IQNs, NQNs, MACs, addresses, WWNs/WWIDs, UUIDs, serials replaced)" if args.record_scrub else ""),
-        "collectors": [r.name for r in scraper.runners],
-    }
-    host._write(os.path.join(host.dir, "snapshot.yml"), yaml.safe_dump(meta, sort_keys=False))
+    target = os.path.abspath(args.record)
+    done = False
+    try:
+        families = scrape_once(scraper, sampler)
+        meta = {
+            "platform": platform,
+            "captured": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "lanes_version": __version__,
+            "hostname": host.scrub(_platform.node()),
+            "notes": "recorded with lanes_exporter --record" + (" --record.scrub (hostnames, IQNs, NQNs, MACs, addresses, WWNs/WWIDs, UUIDs, serials replaced)" if args.record_scrub else ""),
+            "collectors": [r.name for r in scraper.runners],
+        }
+        if host.write_errors:
+            raise RecordFailed(host.write_errors[0])
+        try:
+            host._write(os.path.join(host.dir, "snapshot.yml"), yaml.safe_dump(meta, sort_keys=False))
+        except OSError:
+            raise RecordFailed(host.write_errors[-1]) from None
+        try:
+            os.rename(host.dir, target)  # replaces an empty directory (rename(2))
+        except OSError as e:
+            raise RecordFailed(f"{target}: {e.strerror or e}") from None
+        done = True
+    except RecordFailed as e:
+        print(f"{PROG}: --record failed, nothing written to {target}: {e}", file=sys.stderr)
+        return 1
+    finally:
+        if not done:
+            shutil.rmtree(host.dir, ignore_errors=True)
     failed = [r.name for r in scraper.runners if not r.status.success]
-    print(f"recorded a {platform} snapshot into {host.dir} ({sum(len(f.samples) for f in families)} series)")
+    print(f"recorded a {platform} snapshot into {target} ({sum(len(f.samples) for f in families)} series)")
     if failed:
         print(f"collectors that failed (their sources are recorded as they were): {', '.join(failed)}")
     return 0
@@ -390,9 +453,10 @@ def serve(args, scraper: Scraper, web: WebConfig | None, sampler: Sampler | None
             sampler = reload(args, app, sampler, host, platform, tls is not None)
     log.info("shutting down: finishing in-flight requests")
     for s in servers:
-        s.shutdown()  # stop accepting
-    if not app.wait_idle(30):
-        log.warning("in-flight requests still running after 30s; exiting anyway")
+        s.shutdown()  # stop accepting at once, close connections waiting for a request
+    # SPEC §10: exit within 5 s of SIGTERM (the unit's TimeoutStopSec then SIGKILLs)
+    if not app.wait_idle(DRAIN_SECONDS):
+        log.warning("in-flight requests still running; exiting anyway", extra={"after_seconds": DRAIN_SECONDS})
     for s in servers:
         s.server_close()
     if sampler is not None:
@@ -448,6 +512,7 @@ def run(argv: Sequence[str] | None) -> int:
     if args.record_scrub and not args.record:
         raise UsageError("bad flags: --record.scrub needs --record DIR")
     config, web, platform = load_settings(args)
+    apply_limits(config)
     if args.check_config:
         return check_config(args, config, web, platform)
     host = make_host(args, config, platform)

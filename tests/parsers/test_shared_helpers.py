@@ -181,3 +181,18 @@ def test_sampler_readers_parse_only_the_followed_lines_and_agree_with_the_full_p
     links = read_counters(host)
     some = frozenset(sorted(links)[:1]) | {"nosuch0"}
     assert read_counters(host, some) == {k: links[k] for k in sorted(links)[:1]}
+
+
+def test_every_sampler_reader_takes_the_followed_keys():
+    """The sampler calls reader(host, keys) (exporter.cli.make_sampler): a reader that takes
+    only the host would fail every tick and leave the peaks out."""
+    import inspect
+
+    import collectors
+    from exporter.api import SAMPLE_READERS
+
+    for platform in ("linux", "illumos", "freebsd"):
+        collectors.for_platform(platform)
+    assert SAMPLE_READERS
+    for key, fn in SAMPLE_READERS.items():
+        inspect.signature(fn).bind(object(), frozenset())  # raises TypeError if it cannot take them
