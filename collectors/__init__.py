@@ -10,6 +10,7 @@ from collectors._base import Collector
 from collectors.aggr_illumos import AggrIllumos
 from collectors.bond_linux import BondLinux
 from collectors.comstar_illumos import Comstar
+from collectors.flows_linux import FlowsLinux
 from collectors.groups import DeclaredGroups
 from collectors.ipmp_illumos import IpmpIllumos
 from collectors.iscsi_illumos import IscsiIllumos
@@ -35,6 +36,7 @@ ALL: tuple[type[Collector], ...] = (
     IscsiLinux,
     BondLinux,
     TeamLinux,
+    FlowsLinux,
 )
 
 
