@@ -432,7 +432,7 @@ def group_members_up(flow: Flow, resolver: Resolver) -> dict[str, int | None]:
 SRC = "From sock_diag (tcp_info) of established TCP connections on storage ports"
 
 
-def flow_families(flows: Sequence[Flow], dropped: int, resolver: Resolver | None, mounts: Sequence[NfsMount], sampler=None) -> list[Family]:
+def flow_families(flows: Sequence[Flow], dropped: int | None, resolver: Resolver | None, mounts: Sequence[NfsMount], sampler=None) -> list[Family]:
     FL = ("protocol", "local", "remote")
     fi = info("flow_info", f"A storage TCP connection (a car) and the lane it rides; value 1. {SRC}; netdev from the bound device or the kernel's route (ip route get), the member from the group (a bond: bond_xmit_hash() of its xmit_hash_policy).", (*FL, "netdev", "kind", "group", "member"))
     tx = counter("flow_transmit_bytes_total", f"Bytes sent on the connection and acknowledged by the peer. {SRC}: tcpi_bytes_acked.", FL)
@@ -459,7 +459,7 @@ def flow_families(flows: Sequence[Flow], dropped: int, resolver: Resolver | None
                 ptx.add_str(lv, peak[1])
         if f.group:
             by_group.setdefault((f.kind, f.group), []).append(f)
-    dr.add((), dropped)
+    dr.add((), dropped)  # None: no socket source at all (a snapshot recorded without it)
     for gk, gflows in sorted(by_group.items()):
         gf.add_str(gk, len(gflows))
         if resolver is not None:
@@ -505,18 +505,20 @@ class FlowsLinux(Collector):
         self.max_flows = ctx.option("max_flows", DEFAULT_MAX_FLOWS)
         _SAMPLER_PORTS["ports"] = frozenset(self.ports)
 
-    def read(self) -> tuple[list[Flow], int, Resolver, list[NfsMount]]:
+    def read(self) -> tuple[list[Flow], int | None, Resolver, list[NfsMount]]:
         if self.bad_ports:
             raise ParseError("config collectors.flows.ports", None, f"not a TCP port: {self.bad_ports[0]!r}")
         timeout = float(self.ctx.option("timeout", 5.0))
         try:
             res = self.host.tcp_sockets(sorted(self.ports), timeout=timeout)
         except CommandNotFound:
-            socks = []  # no live kernel and no recording (older snapshots): no flows
+            socks = None  # no live kernel and no recording (older snapshots): no flows
         else:
             socks = parse_sockets(res.stdout)
-        tagged = [(p, s) for s in socks if (p := protocol_of(s, self.ports))]
+        tagged = [(p, s) for s in socks or () if (p := protocol_of(s, self.ports))]
         kept, dropped = busiest(tagged, self.max_flows)
+        if socks is None:
+            dropped = None
         links = _link_common.shared_links(self.host, self.ctx)
         declared = getattr(self.ctx.config, "groups", None) or {}
         resolver = Resolver(self.host, links, declared, timeout)

@@ -80,6 +80,7 @@ class _Model:
         for lb, v in r["lanes_member_speed_bytes"]:
             self.members[(lb["kind"], lb["group"])].setdefault(lb["member"], {})["speed"] = v
         self.link_kind = {lb["link"]: lb.get("kind", "") for lb, _ in r["lanes_link_info"]}
+        self.hash_policy = {lb["bond"]: lb.get("xmit_hash_policy", "") for lb, _ in r["lanes_bond_info"]}
 
     def aggregate(self, netdev: str) -> tuple[str, str] | None:
         """(kind, group) of the aggregate a NIC is, following a VLAN (bond0.100) down."""
@@ -114,6 +115,11 @@ def _fix(platform: str, what: str, **kw) -> str:
         ),
         "nvme": "Connect once per NIC with nvme connect --host-iface=<nic> (one controller per lane) and use native multipath with iopolicy round-robin or queue-depth.",
         "nfs": "Mount with nconnect=4 (Linux 5.3+; e.g. mount -o remount is not enough: unmount and mount with -o nconnect=4) and set {group}'s xmit_hash_policy to layer3+4 so the connections spread.",
+        "hash_l4": (
+            "{group} already hashes on ports (layer3+4), and these {flows} flows still land on one member: a few flows hash "
+            "unevenly (consecutive source ports share a member, layer3+4 drops the lowest bit). Give the workload more flows "
+            "(one iSCSI session per NIC with MPIO, NFS nconnect) or take the storage traffic off the bond onto one NIC per path."
+        ),
         "hash": "Hash on ports as well: xmit_hash_policy=layer3+4 (/sys/class/net/{group}/bonding/xmit_hash_policy, or BONDING_OPTS / nmcli connection modify {group} bond.options \"mode=802.3ad,xmit_hash_policy=layer3+4\"), and use L3+L4 hashing on the switch too.",
         "paths": "Bind each iSCSI session to its own NIC (iscsiadm iface with iface.net_ifacename, one per NIC) or put each portal in its own subnet so the kernel routes the paths over different NICs.",
         "failover": "Use path_grouping_policy multibus (all paths equal) or group_by_prio (ALUA) for this map in /etc/multipath.conf, then multipathd reconfigure.",
@@ -130,6 +136,7 @@ def _fix(platform: str, what: str, **kw) -> str:
         "nvme": "Connect once per NIC and use multipathing.",
         "nfs": "Use NFS session trunking or several client addresses; an aggregation gives one TCP connection one port.",
         "hash": "Use L4 hashing: dladm modify-aggr -P L3,L4 {group}, and L3+L4 hashing on the switch.",
+        "hash_l4": "{group} already hashes on L4; {flows} flows are too few to spread: use one IP interface per NIC with MPxIO, or more connections.",
         "paths": "Give each path its own NIC (one IP interface per NIC, one target portal per subnet).",
         "failover": "Set the MPxIO load-balance policy to round-robin (mpathadm modify mpath-support -b round-robin libmpscsi_vhci.so).",
     }
@@ -280,7 +287,7 @@ def _flows_on_one_member(m: _Model, platform: str) -> list[Finding]:
                 f"All {len(fl)} storage flows over {key[1]} ({info.get('policy', '')}) leave by {member}; {len(up) - 1} other member(s) up carry none: "
                 f"together they can never exceed {gbits(m.lane_speed(key))}.",
                 ("sock_diag (ss -tin)", f"/sys/class/net/{key[1]}/bonding/xmit_hash_policy, /sys/class/net/{key[1]}/bonding/slaves"),
-                _fix(platform, "hash", group=key[1]),
+                _fix(platform, "hash_l4" if m.hash_policy.get(key[1]) in ("layer3+4", "encap3+4") else "hash", group=key[1], flows=len(fl)),
             )
         )
     return out
