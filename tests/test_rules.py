@@ -38,6 +38,7 @@ SPEC_ALERTS = {
     "LanesLacpNotAggregating": "warning",
     "LanesMultipathQueueingWithoutPaths": "critical",
     "LanesCollectorFailed": "warning",
+    "LanesFlowAtLaneLimit": "warning",  # SPEC §13
 }
 #: SPEC §7 for: durations where the spec gives one
 SPEC_FOR = {
@@ -51,6 +52,7 @@ SPEC_FOR = {
     "LanesLinkErrors": "15m",
     "LanesLacpNotAggregating": "2m",
     "LanesCollectorFailed": "5m",
+    "LanesFlowAtLaneLimit": "10m",
 }
 
 
