@@ -46,9 +46,30 @@ def test_bad_socket_lines_name_the_line(line, why):
     assert e.value.line == 2
 
 
-def _msg(sport: int, dport: int, payload: bytes = b"") -> bytes:
-    body = struct.pack("=BBBB", 2, 1, 0, 0) + struct.pack(">HH", sport, dport) + b"\0" * 64 + payload
+def _msg(sport: int, dport: int, payload: bytes = b"", src: bytes = bytes(16), dst: bytes = bytes(16), ifindex: int = 0) -> bytes:
+    # struct inet_diag_msg: family, state, timer, retrans; sport, dport; src[16], dst[16];
+    # if; cookie[2]; expires, rqueue, wqueue, uid, inode (include/uapi/linux/inet_diag.h)
+    body = struct.pack("=BBBB", 2, 1, 0, 0) + struct.pack(">HH", sport, dport) + src + dst + struct.pack("=I", ifindex) + bytes(8) + bytes(20) + payload
     return struct.pack("=IHHII", 16 + len(body), 20, 2, 1, 0) + body
+
+
+def _tcp_info(acked: int, received: int, size: int = 232) -> bytes:
+    # struct tcp_info: bytes_acked at byte 120, bytes_received at 128 (include/uapi/linux/tcp.h)
+    info = bytearray(size)
+    if size >= 136:
+        struct.pack_into("=QQ", info, 120, acked, received)
+    return struct.pack("=HH", 4 + size, 2) + bytes(info)
+
+
+def test_diag_message_decoded_by_hand():
+    raw = _msg(51000, 3260, _tcp_info(2**40 + 5, 7), src=bytes([10, 0, 0, 1]) + bytes(12), dst=bytes([10, 0, 0, 2]) + bytes(12), ifindex=3)
+    assert sockdiag.decode([raw], frozenset({3260})) == [("10.0.0.1", 51000, "10.0.0.2", 3260, 3, 2**40 + 5, 7)]
+    with pytest.raises(ValueError, match="needs Linux 4.1"):
+        sockdiag.decode([_msg(51000, 3260, _tcp_info(1, 1, size=104))], frozenset({3260}))
+    with pytest.raises(ValueError, match="cut short"):
+        sockdiag.decode([_msg(51000, 3260, _tcp_info(1, 1))[:-40]], frozenset({3260}))
+    with pytest.raises(ValueError, match="shorter than its 88-byte header"):
+        sockdiag.decode([raw[:60]], frozenset({3260}))
 
 
 def test_truncated_diag_message_is_an_error_not_a_missing_flow():
@@ -64,7 +85,6 @@ def test_truncated_diag_message_is_an_error_not_a_missing_flow():
 
 
 def test_diag_message_without_tcp_info_is_an_error():
-    pytest.importorskip("pyroute2")
     with pytest.raises(ValueError, match="no INET_DIAG_INFO"):
         sockdiag.decode([_msg(3260, 40000)], frozenset({3260}))
     assert sockdiag.decode([_msg(22, 40000)], frozenset({3260})) == []  # other ports: not decoded
