@@ -10,6 +10,7 @@ from collectors._base import Collector
 from collectors.aggr_illumos import AggrIllumos
 from collectors.bond_linux import BondLinux
 from collectors.comstar_illumos import Comstar
+from collectors.flows_illumos import FlowsIllumos
 from collectors.flows_linux import FlowsLinux
 from collectors.groups import DeclaredGroups
 from collectors.ipmp_illumos import IpmpIllumos
@@ -37,6 +38,7 @@ ALL: tuple[type[Collector], ...] = (
     BondLinux,
     TeamLinux,
     FlowsLinux,
+    FlowsIllumos,
 )
 
 

@@ -28,46 +28,28 @@ Reproduce by hand: ``ss -tinH state established '( sport = :3260 or dport = :326
 from __future__ import annotations
 
 import dataclasses
-import ipaddress
 import time
 from collections.abc import Iterable, Mapping, Sequence
 
 from collectors import _bond_hash, _link_common
 from collectors._base import SAMPLE_READERS, Collector, ParseError
+from collectors._flows import (
+    DEFAULT_MAX_FLOWS,
+    SAMPLE_SOURCE,
+    STORAGE_PORTS,
+    Flow,
+    MountTransports,
+    Sock,
+    busiest,
+    endpoint,
+    flow_families,
+    flow_key,
+    protocol_of,
+)
 from exporter.host import CommandNotFound, Host
-from exporter.metrics import Family, counter, gauge, info
+from exporter.metrics import Family
 
-#: storage port -> protocol label (SPEC §13)
-STORAGE_PORTS: Mapping[int, str] = {3260: "iscsi", 4420: "nvme-tcp", 8009: "nvme-tcp", 2049: "nfs", 445: "smb"}
-DEFAULT_MAX_FLOWS = 256
 DEFAULT_ROUTE_CACHE = 60.0
-SAMPLE_SOURCE = "flows"
-AGGREGATE_KINDS = ("bond", "team", "aggr", "ipmp")
-#: sampler key of a flow: "local remote"
-
-
-@dataclasses.dataclass(frozen=True)
-class Sock:
-    local: str  # addr:port, IPv6 in brackets
-    remote: str
-    dev: str  # bound device, "" when not bound
-    bytes_acked: int
-    bytes_received: int
-    local_addr: str = ""
-    local_port: int = 0
-    remote_addr: str = ""
-    remote_port: int = 0
-
-    def __post_init__(self):
-        if not self.local_addr:  # built by hand (tests): split once here
-            la, lp = _split(self.local)
-            ra, rp = _split(self.remote)
-            object.__setattr__(self, "local_addr", la)
-            object.__setattr__(self, "local_port", lp)
-            object.__setattr__(self, "remote_addr", ra)
-            object.__setattr__(self, "remote_port", rp)
-
-
 @dataclasses.dataclass(frozen=True)
 class Route:
     dev: str
@@ -104,35 +86,7 @@ class Bond:
     active: str  # active-backup
 
 
-@dataclasses.dataclass(frozen=True)
-class Flow:
-    protocol: str
-    sock: Sock
-    netdev: str
-    kind: str = ""
-    group: str = ""
-    member: str = ""
-
-
 # ------------------------------------------------------------------ parsers (pure)
-
-
-def _split(endpoint: str) -> tuple[str, int]:
-    addr, sep, port = endpoint.rpartition(":")
-    if not sep or not port.isdigit():
-        raise ValueError(endpoint)
-    return addr.strip("[]"), int(port)
-
-
-def _endpoint(text: str, source: str, lineno: int) -> tuple[str, int]:
-    try:
-        addr, port = _split(text)
-        ipaddress.ip_address(addr)
-    except ValueError:
-        raise ParseError(source, lineno, f"not an address:port: {text!r}") from None
-    if not 0 < port < 65536:
-        raise ParseError(source, lineno, f"port out of range: {text!r}")
-    return addr, port
 
 
 def parse_sockets(text: str, source: str = "sock_diag tcp") -> list[Sock]:
@@ -160,8 +114,8 @@ def parse_sockets(text: str, source: str = "sock_diag tcp") -> list[Sock]:
         if not (0 <= acked < 2**64 and 0 <= received < 2**64):
             raise ParseError(source, n, "byte counter outside 0..2^64")
         dev = kv.get("dev", "-")
-        la, lp = _endpoint(words[0], source, n)
-        ra, rp = _endpoint(words[1], source, n)
+        la, lp = endpoint(words[0], source, n)
+        ra, rp = endpoint(words[1], source, n)
         out.append(Sock(words[0], words[1], "" if dev == "-" else dev, acked, received, la, lp, ra, rp))
     return out
 
@@ -258,13 +212,6 @@ def parse_mountstats(text: str, source: str = "/proc/self/mountstats") -> list[N
 
 
 # ------------------------------------------------------------------ reading (I/O through host)
-
-
-def protocol_of(sock: Sock, ports: Mapping[int, str]) -> str | None:
-    for port in (sock.remote_port, sock.local_port):
-        if port in ports:
-            return ports[port]
-    return None
 
 
 def _first(host: Host, path: str) -> str:
@@ -407,24 +354,12 @@ class Resolver:
 # ------------------------------------------------------------------ families
 
 
-def flow_key(sock: Sock) -> str:
-    return f"{sock.local} {sock.remote}"
-
-
-def busiest(socks: Sequence[tuple[str, Sock]], max_flows: int) -> tuple[list[tuple[str, Sock]], int]:
-    ranked = sorted(socks, key=lambda ps: (-(ps[1].bytes_acked + ps[1].bytes_received), ps[1].local, ps[1].remote))
-    return ranked[:max_flows], max(0, len(ranked) - max_flows)
-
-
-def reachable(members_up: Mapping[str, int | None], used: Sequence[str], flows: int) -> int | None:
-    """What a group can move with the flows it has: the members the flows ride when every
-    flow's member is known, else min(flows, members up) of the fastest up members."""
-    speeds = {m: s for m, s in members_up.items() if s}
-    if used and all(used):
-        return sum(speeds.get(m, 0) for m in set(used)) or None
-    k = min(flows, len(members_up))
-    top = sorted(speeds.values(), reverse=True)[:k]
-    return sum(top) or None
+SOURCES = {
+    "src": "From sock_diag (tcp_info) of established TCP connections on storage ports",
+    "tx": "tcpi_bytes_acked (sent and acknowledged)",
+    "rx": "tcpi_bytes_received",
+    "route": "netdev from the bound device or the kernel's route (ip route get), the member from the group (a bond: bond_xmit_hash() of its xmit_hash_policy).",
+}
 
 
 def group_members_up(flow: Flow, resolver: Resolver) -> dict[str, int | None]:
@@ -447,51 +382,6 @@ def group_members_up(flow: Flow, resolver: Resolver) -> dict[str, int | None]:
         if link is not None and link.up:
             out[n] = override or link.speed_bytes
     return out
-
-
-SRC = "From sock_diag (tcp_info) of established TCP connections on storage ports"
-
-
-def flow_families(flows: Sequence[Flow], dropped: int | None, resolver: Resolver | None, mounts: Sequence[NfsMount], sampler=None) -> list[Family]:
-    FL = ("protocol", "local", "remote")
-    fi = info("flow_info", f"A storage TCP connection (a car) and the lane it rides; value 1. {SRC}; netdev from the bound device or the kernel's route (ip route get), the member from the group (a bond: bond_xmit_hash() of its xmit_hash_policy).", (*FL, "netdev", "kind", "group", "member"))
-    tx = counter("flow_transmit_bytes_total", f"Bytes sent on the connection and acknowledged by the peer. {SRC}: tcpi_bytes_acked.", FL)
-    rx = counter("flow_receive_bytes_total", f"Bytes received on the connection. {SRC}: tcpi_bytes_received.", FL)
-    ptx = gauge("flow_transmit_peak_bytes_per_second", "Highest transmit rate of the connection over any sampling interval since the previous scrape, from the background sampler (tcpi_bytes_acked).", FL)
-    prx = gauge("flow_receive_peak_bytes_per_second", "Highest receive rate of the connection over any sampling interval since the previous scrape, from the background sampler (tcpi_bytes_received).", FL)
-    dr = gauge("flows_dropped", f"Storage connections not exported because max_flows was reached (the busiest by bytes are kept). {SRC}.")
-    gf = gauge("group_flows", f"Storage connections riding the group. {SRC}.", ("kind", "group"))
-    gr = gauge("group_reachable_speed_bytes", "What the group can move with the flows it has, in bytes/s: the speed of the members its flows ride (min(flows, members up) x member speed where the member of a flow is not known). From sock_diag, the route and the link speeds.", ("kind", "group"))
-    nm = gauge("nfs_mount_transports", "Transports (TCP connections; nconnect) of an NFS mount, with the group its connections ride. From /proc/self/mountstats xprt: lines.", ("mount", "export", "kind", "group"))
-    wanted = []
-    by_group: dict[tuple[str, str], list[Flow]] = {}
-    for f in flows:
-        lv = (f.protocol, f.sock.local, f.sock.remote)
-        fi.add_str((*lv, f.netdev, f.kind, f.group, f.member), 1)
-        tx.add_str(lv, f.sock.bytes_acked)
-        rx.add_str(lv, f.sock.bytes_received)
-        key = flow_key(f.sock)
-        wanted.append(key)
-        if sampler is not None:
-            peak = sampler.peak(SAMPLE_SOURCE, key)
-            if peak is not None:
-                prx.add_str(lv, peak[0])
-                ptx.add_str(lv, peak[1])
-        if f.group:
-            by_group.setdefault((f.kind, f.group), []).append(f)
-    dr.add((), dropped)  # None: no socket source at all (a snapshot recorded without it)
-    for gk, gflows in sorted(by_group.items()):
-        gf.add_str(gk, len(gflows))
-        if resolver is not None:
-            gr.add_str(gk, reachable(group_members_up(gflows[0], resolver), [f.member for f in gflows], len(gflows)))
-    by_local_port = {(f.sock.local_port, f.sock.remote_port): f for f in flows}
-    for m in mounts:
-        groups = {(f.kind, f.group) for t in m.transports if (f := by_local_port.get((t.srcport, 2049)))}
-        kind, group = sorted(groups)[0] if len(groups) == 1 else ("", "")
-        nm.add((m.mountpoint, m.device, kind, group), len(m.transports))
-    if sampler is not None:
-        sampler.want(SAMPLE_SOURCE, wanted, replace=True)
-    return [fi, tx, rx, ptx, prx, dr, gf, gr, nm]
 
 
 # ------------------------------------------------------------------ sampler and collector
@@ -553,4 +443,5 @@ class FlowsLinux(Collector):
 
     def collect(self) -> Iterable[Family]:
         flows, dropped, resolver, mounts = self.read()
-        return flow_families(flows, dropped, resolver, mounts, self.ctx.sampler)
+        transports = [MountTransports(m.mountpoint, m.device, tuple(t.srcport for t in m.transports)) for m in mounts]
+        return flow_families(flows, dropped, lambda f: group_members_up(f, resolver), SOURCES, transports, self.ctx.sampler)

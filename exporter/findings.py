@@ -56,7 +56,7 @@ def _rows(families: Iterable[Family]) -> dict[str, list[tuple[dict[str, str], fl
     out: dict[str, list[tuple[dict[str, str], float]]] = defaultdict(list)
     for fam in families:
         for lv, v in fam.samples:
-            out[fam.name].append((dict(zip(fam.labels, lv)), v))
+            out[fam.name].append((dict(zip(fam.labels, lv)), v))  # noqa: B905 (3.9: no strict=)
     return out
 
 
@@ -217,7 +217,11 @@ def _target_side(m: _Model, platform: str, illumos: bool) -> list[Finding]:
                 "iscsi_single_session_over_aggregate", "warning", agg[0], agg[1], f"initiator {ini}",
                 f"Initiator {ini} reaches this target with 1 iSCSI connection ({f['remote']} -> {f['local']}) over {agg[1]}, {m.shape(agg)}: "
                 f"its I/O can never exceed {gbits(m.lane_speed(agg))}.",
-                ("connstat -P -o laddr,lport,raddr,rport,inbytes,outbytes" if illumos else "sock_diag (ss -tin sport = :3260)", f"the route to {ini} (ip route get)"),
+                (
+                    ("connstat -P -e -o laddr,lport,raddr,rport,inbytes,outbytes", "ipadm show-addr -p -o addrobj,addr", "dladm show-link -p -o link,class,mtu,state,over")
+                    if illumos
+                    else ("sock_diag (ss -tin sport = :3260)", f"the route to {ini} (ip route get {ini} from {_addr(f['local'])})")
+                ),
                 _fix(platform, "iscsi_target", subject=ini, group=agg[1]),
             )
         )

@@ -64,5 +64,40 @@ def main() -> None:
     )
 
 
+CONNSTAT = """10.10.1.10,3260,10.10.1.21,33817,918273645512,1203948576623
+10.10.1.10,3260,10.10.1.22,40122,417733012008,699003318270
+10.10.1.10,3260,10.10.1.22,40123,417733012008,699003318270
+192.168.50.10,22,192.168.50.99,51234,4096,8192
+"""
+IPADM = """lo0/v4:127.0.0.1/8
+e1000g0/v4:192.168.50.10/24
+stor0/v4:10.10.1.10/24
+lo0/v6:\\:\\:1/128
+"""
+
+
+def illumos() -> None:
+    """illumos-flows-comstar-aggr: the OmniOS head of illumos-net-aggr-lacp-not-collecting
+    (aggr0 of ixgbe0+ixgbe1, the iSCSI VNIC stor0 over it) serving iSCSI on 10.10.1.10:
+    initiator 10.10.1.21 with one connection, 10.10.1.22 with two; connstat -P lines in
+    the order of the -o fields (connstat(8): comma separated), ipadm show-addr -p with
+    IPv6 colons escaped."""
+    src = os.path.join(HERE, "scenarios", "illumos-net-aggr-lacp-not-collecting")
+    d = os.path.join(HERE, "scenarios", "illumos-flows-comstar-aggr")
+    shutil.rmtree(d, ignore_errors=True)
+    shutil.copytree(src, d, symlinks=True)
+    write(os.path.join(d, "commands/connstat_-P_-e_-o_laddr,lport,raddr,rport,inbytes,outbytes.out"), CONNSTAT)
+    write(os.path.join(d, "commands/ipadm_show-addr_-p_-o_addrobj,addr.out"), IPADM)
+    snapshot_yml(
+        d,
+        "illumos",
+        "hand-made from illumos-net-aggr-lacp-not-collecting plus connstat -P -e -o laddr,lport,raddr,rport,inbytes,outbytes "
+        "(connstat(8): comma separated, fields in the order asked) and ipadm show-addr -p -o addrobj,addr (ipadm(8) parseable): "
+        "a COMSTAR target on the VNIC stor0 over aggr0, one initiator with one iSCSI connection, one with two.",
+        "tank-a",
+    )
+
+
 if __name__ == "__main__":
     main()
+    illumos()

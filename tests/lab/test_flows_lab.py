@@ -37,6 +37,7 @@ import pytest
 import rules_tools as rt
 import yaml
 from conftest import ROOT
+
 from lab.netns import Netns, can_use_namespaces, shape, up, veth_pair, wait_oper_up
 
 pytestmark = pytest.mark.lab

@@ -11,7 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from collectors._base import ParseError
-from collectors.flows_linux import Sock, busiest, parse_arp, parse_mountstats, parse_route, parse_sockets, protocol_of, reachable, STORAGE_PORTS
+from collectors._flows import STORAGE_PORTS, Sock, busiest, protocol_of, reachable
+from collectors.flows_linux import parse_arp, parse_mountstats, parse_route, parse_sockets
 from exporter import sockdiag
 
 CAPTURES = os.path.join(os.path.dirname(__file__), "..", "captures")
