@@ -140,9 +140,15 @@ def parse_arp(text: str) -> dict[str, str]:
     """/proc/net/arp: ``IP address HW type Flags HW address Mask Device``; complete
     entries (flag 0x2) only."""
     out = {}
-    for line in text.splitlines()[1:]:
+    for n, line in enumerate(text.splitlines()[1:], 2):
         w = line.split()
-        if len(w) >= 6 and int(w[2], 16) & 0x2:
+        if len(w) < 6:
+            continue
+        try:
+            flags = int(w[2], 16)
+        except ValueError:
+            raise ParseError("/proc/net/arp", n, f"flags not hexadecimal: {w[2][:20]!r}") from None
+        if flags & 0x2:
             out[w[0]] = w[3].lower()
     return out
 

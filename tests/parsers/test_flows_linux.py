@@ -175,3 +175,13 @@ def test_sockets_raise_only_parse_error(text):
         parse_sockets(text)
     except ParseError:
         pass
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=200))
+def test_route_and_arp_raise_only_parse_error(text):
+    for parse in (parse_route, parse_arp):
+        try:
+            parse(text)
+        except ParseError:
+            pass
