@@ -408,16 +408,14 @@ SAMPLE_READERS[(SAMPLE_SOURCE, "linux")] = read_flow_bytes
 class FlowsLinux(Collector):
     name = "flows"
     platforms = frozenset({"linux"})
-    OPTIONS = {"ports": "list", "max_flows": "int", "route_cache": "duration"}
+    OPTIONS = {"ports": "ports", "max_flows": "int", "route_cache": "duration"}
     description = "Storage TCP connections (iSCSI, NVMe/TCP, NFS, SMB): the NIC and lane each rides, bytes, NFS transports"
 
     def __init__(self, host, ctx):
         super().__init__(host, ctx)
         self.ports = dict(STORAGE_PORTS)
-        self.bad_ports = [p for p in ctx.option("ports") or () if not str(p).isdigit() or not 0 < int(p) < 65536]
-        for p in ctx.option("ports") or ():
-            if p not in self.bad_ports:
-                self.ports.setdefault(int(p), "other")
+        for p in ctx.option("ports") or ():  # checked by the config loader: 1..65535
+            self.ports.setdefault(int(p), "other")
         self.max_flows = ctx.option("max_flows", DEFAULT_MAX_FLOWS)
         #: how long a route answer is reused (0: ask the kernel for every flow every scrape)
         self.route_ttl = float(ctx.option("route_cache", DEFAULT_ROUTE_CACHE))
@@ -425,8 +423,6 @@ class FlowsLinux(Collector):
         _SAMPLER_PORTS["ports"] = frozenset(self.ports)
 
     def read(self) -> tuple[list[Flow], int | None, Resolver, list[NfsMount]]:
-        if self.bad_ports:
-            raise ParseError("config collectors.flows.ports", None, f"not a TCP port: {self.bad_ports[0]!r}")
         timeout = float(self.ctx.option("timeout", 5.0))
         try:
             res = self.host.tcp_sockets(sorted(self.ports), timeout=timeout)

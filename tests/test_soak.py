@@ -66,7 +66,7 @@ def test_flows_churn():
     port = ls.getsockname()[1]
     host = LiveHost()
     sampler = Sampler(1.0, lambda source: (lambda: SAMPLE_READERS[(source, "linux")](host)) if (source, "linux") in SAMPLE_READERS else None)
-    ctx = Context("flows", {"ports": [str(port)]}, Config(), sampler)
+    ctx = Context("flows", {"ports": [port]}, Config(), sampler)
     flows = FlowsLinux(host, ctx)
     scraper = Scraper([flows], {"flows": 30.0}, "linux", sampler)
     proc = psutil.Process()
