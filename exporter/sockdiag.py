@@ -186,7 +186,14 @@ class Live:
                 from pyroute2 import IPRoute
 
                 self._ipr = IPRoute()
-            answer = self._ipr.route("get", dst=dst, src=src)
+            try:
+                answer = self._ipr.route("get", dst=dst, src=src)
+            except Exception as e:  # pyroute2's NetlinkError: the kernel has no route (ENETUNREACH, ...)
+                code = getattr(e, "code", None)
+                if code is None:
+                    raise
+                # as iproute2 words it: the flow then rides no known NIC, the collector goes on
+                return f"unreachable {dst} from {src} error {errno.errorcode.get(code, code)}\n"
         words = [dst]
         for msg in answer[:1]:
             gw = msg.get_attr("RTA_GATEWAY")

@@ -185,3 +185,20 @@ def test_route_and_arp_raise_only_parse_error(text):
             parse(text)
         except ParseError:
             pass
+
+
+def test_route_lookup_without_a_route_is_no_nic_not_a_failure():
+    from collectors.flows_linux import parse_route as pr
+
+    class NoRoute(Exception):
+        code = 101  # ENETUNREACH, as pyroute2's NetlinkError carries it
+
+    class FakeIPR:
+        def route(self, *a, **kw):
+            raise NoRoute("network unreachable")
+
+    live = sockdiag.Live()
+    live._ipr = FakeIPR()
+    text = live.route_get("fe80::2", "fe80::1")
+    assert text == "unreachable fe80::2 from fe80::1 error ENETUNREACH\n"
+    assert pr(text).dev == ""
