@@ -153,6 +153,20 @@ def parse_arp(text: str) -> dict[str, str]:
     return out
 
 
+def parse_vlan_config(text: str) -> dict[str, int]:
+    """/proc/net/vlan/config (net/8021q/vlanproc.c): ``DEV | VID | REAL_DEV`` after two
+    header lines."""
+    out = {}
+    for n, line in enumerate(text.splitlines(), 1):
+        parts = [p.strip() for p in line.split("|")]
+        if len(parts) != 3 or n <= 1:
+            continue
+        if not parts[1].isdigit():
+            raise ParseError("/proc/net/vlan/config", n, f"VLAN id not a number: {parts[1][:20]!r}")
+        out[parts[0]] = int(parts[1])
+    return out
+
+
 #: statvers lanes knows (fs/nfs/super.c NFS_IOSTAT_VERS "1.1"; 1.0 before Linux 2.6.23)
 STATVERS = ("1.0", "1.1")
 #: fields after "xprt: tcp" (xs_tcp_print_stats): srcport bind_count connect_count
@@ -267,6 +281,7 @@ class Resolver:
         self._bonds: dict[str, Bond | None] = {}
         self._arp: dict[str, str] | None = None
         self._lower: dict[str, str] = {}
+        self._vlans: dict[str, int] | None = None
 
     def route(self, sock: Sock) -> Route:
         key = (sock.remote_addr, sock.local_addr)
@@ -322,12 +337,18 @@ class Resolver:
             link = self.links.get(dev)
         bond = self.bond(dev)
         if bond is not None:
-            return Flow(protocol, sock, netdev, "bond", dev, self.bond_member(bond, sock, route))
+            return Flow(protocol, sock, netdev, "bond", dev, self.bond_member(bond, sock, route, netdev))
         if link is not None and link.kind == "team":
             return Flow(protocol, sock, netdev, "team", dev, "")
         return Flow(protocol, sock, netdev)
 
-    def bond_member(self, bond: Bond, sock: Sock, route: Route | None) -> str:
+    def vlan_id(self, dev: str) -> int:
+        """The VLAN id of a VLAN device (/proc/net/vlan/config), 0 for anything else."""
+        if self._vlans is None:
+            self._vlans = parse_vlan_config(self.host.read_optional("/proc/net/vlan/config") or "")
+        return self._vlans.get(dev, 0)
+
+    def bond_member(self, bond: Bond, sock: Sock, route: Route | None, netdev: str = "") -> str:
         if bond.mode == "active-backup":
             return bond.active
         if bond.mode not in ("802.3ad", "balance-xor") or not bond.usable:
@@ -335,8 +356,10 @@ class Resolver:
         if len(bond.usable) == 1:
             return bond.usable[0]
         src_mac = dst_mac = None
+        vlan = self.vlan_id(netdev) if netdev and netdev != bond.name else 0
         if bond.policy in ("layer2", "layer2+3", "encap2+3", "vlan+srcmac"):
-            link = self.links.get(bond.name)
+            # the frame's source MAC is the sending device's: a VLAN over the bond has its own
+            link = self.links.get(netdev) or self.links.get(bond.name)
             src_mac = link.mac.lower() if link is not None and link.mac else None
             if route is None:
                 route = self.route(sock)
@@ -351,6 +374,7 @@ class Resolver:
                 dport=sock.remote_port,
                 src_mac=src_mac,
                 dst_mac=dst_mac,
+                vlan=vlan,
             )
         except ValueError:
             return ""  # a policy newer than lanes: the group is known, the member is not

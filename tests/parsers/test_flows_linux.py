@@ -202,3 +202,13 @@ def test_route_lookup_without_a_route_is_no_nic_not_a_failure():
     text = live.route_get("fe80::2", "fe80::1")
     assert text == "unreachable fe80::2 from fe80::1 error ENETUNREACH\n"
     assert pr(text).dev == ""
+
+
+def test_vlan_config():
+    from collectors.flows_linux import parse_vlan_config
+
+    # net/8021q/vlanproc.c: vlan_seq_show header, then "%-15s| %d  | %s"
+    text = "VLAN Dev name\t | VLAN ID\nName-Type: VLAN_NAME_TYPE_RAW_PLUS_VID_NO_PAD\nbond0.100      | 100  | bond0\n"
+    assert parse_vlan_config(text) == {"bond0.100": 100}
+    with pytest.raises(ParseError):
+        parse_vlan_config(text + "bond0.x | x | bond0\n")
