@@ -312,7 +312,8 @@ def _paths_share_one_nic(m: _Model, platform: str, illumos: bool) -> list[Findin
         out.append(
             Finding(
                 "paths_share_one_nic", "warning", key[0], key[1], nic,
-                f"All {len(paths)} paths of {key[1]} leave by {nic}: the map has {len(paths)} paths but one lane; losing {nic} loses every path.",
+                f"{'Both' if len(paths) == 2 else f'All {len(paths)}'} paths of {key[1]} leave by {nic}: the map has {len(paths)} paths but one lane "
+                f"({gbits(m.lane_speed(key))} at most), and losing {nic} loses every path.",
                 ("/sys/class/iscsi_session/*/device, /sys/class/iscsi_connection/*/address", "ip route get <portal> from <local address>"),
                 _fix(platform, "paths"),
             )
