@@ -121,6 +121,11 @@ def _fix(platform: str, what: str, **kw) -> str:
             "(one iSCSI session per NIC with MPIO, NFS nconnect) or take the storage traffic off the bond onto one NIC per path."
         ),
         "hash": "Hash on ports as well: xmit_hash_policy=layer3+4 (/sys/class/net/{group}/bonding/xmit_hash_policy, or BONDING_OPTS / nmcli connection modify {group} bond.options \"mode=802.3ad,xmit_hash_policy=layer3+4\"), and use L3+L4 hashing on the switch too.",
+        "routes": (
+            "The kernel's routes send every storage connection of {group} out of {member}: give each NIC its own source address and "
+            "bind one iSCSI session per NIC (iscsiadm iface with iface.net_ifacename), or add a policy rule per source address "
+            "(ip rule add from <address of the NIC> table <n>; ip route add <portal network> dev <NIC> table <n>)."
+        ),
         "paths": "Bind each iSCSI session to its own NIC (iscsiadm iface with iface.net_ifacename, one per NIC) or put each portal in its own subnet so the kernel routes the paths over different NICs.",
         "failover": "Use path_grouping_policy multibus (all paths equal) or group_by_prio (ALUA) for this map in /etc/multipath.conf, then multipathd reconfigure.",
     }
@@ -137,6 +142,7 @@ def _fix(platform: str, what: str, **kw) -> str:
         "nfs": "Use NFS session trunking or several client addresses; an aggregation gives one TCP connection one port.",
         "hash": "Use L4 hashing: dladm modify-aggr -P L3,L4 {group}, and L3+L4 hashing on the switch.",
         "hash_l4": "{group} already hashes on L4; {flows} flows are too few to spread: use one IP interface per NIC with MPxIO, or more connections.",
+        "routes": "Every storage connection of {group} leaves by {member}: give each NIC its own IP interface and address and log in once per address (MPxIO).",
         "paths": "Give each path its own NIC (one IP interface per NIC, one target portal per subnet).",
         "failover": "Set the MPxIO load-balance policy to round-robin (mpathadm modify mpath-support -b round-robin libmpscsi_vhci.so).",
     }
@@ -290,11 +296,21 @@ def _flows_on_one_member(m: _Model, platform: str) -> list[Finding]:
                 "flows_on_one_member", "warning", key[0], key[1], member,
                 f"All {len(fl)} storage flows over {key[1]} ({info.get('policy', '')}) leave by {member}; {len(up) - 1} other member(s) up carry none: "
                 f"together they can never exceed {gbits(m.lane_speed(key))}.",
-                ("sock_diag (ss -tin)", f"/sys/class/net/{key[1]}/bonding/xmit_hash_policy, /sys/class/net/{key[1]}/bonding/slaves"),
-                _fix(platform, "hash_l4" if m.hash_policy.get(key[1]) in ("layer3+4", "encap3+4") else "hash", group=key[1], flows=len(fl)),
+                (
+                    ("sock_diag (ss -tin)", "the route of each connection (ip route get DST from SRC)", f"groups: {key[1]} in the lanes config")
+                    if key[0] == "declared"
+                    else ("sock_diag (ss -tin)", f"/sys/class/net/{key[1]}/bonding/xmit_hash_policy, /sys/class/net/{key[1]}/bonding/slaves")
+                ),
+                _fix(platform, _spread_fix(m, key), group=key[1], flows=len(fl), member=member),
             )
         )
     return out
+
+
+def _spread_fix(m: _Model, key: tuple[str, str]) -> str:
+    if key[0] == "declared":
+        return "routes"  # no hash: the routes (or the iSCSI ifaces) pick the NIC
+    return "hash_l4" if m.hash_policy.get(key[1]) in ("layer3+4", "encap3+4") else "hash"
 
 
 def _paths_share_one_nic(m: _Model, platform: str, illumos: bool) -> list[Finding]:

@@ -130,3 +130,13 @@ def test_family_and_json():
 
     doc = json.loads(findings.render_json(found, {}, "test"))
     assert doc["findings"][0]["evidence"] and doc["findings"][0]["check"] == "iscsi_single_session_over_aggregate"
+
+
+def test_declared_group_on_one_nic_gets_a_routing_fix():
+    fams = [
+        fam("group_info", ("kind", "group", "policy", "balancing"), [(("declared", "san", "declared", "load"), 1)]),
+        fam("member_up", ("kind", "group", "member"), [(("declared", "san", "l0"), 1), (("declared", "san", "l1"), 1)]),
+        fam("flow_info", FLOW, [(("iscsi", f"[fd00::1]:{4000 + i}", "[fd00::9]:3260", "l0", "declared", "san", "l0"), 1) for i in range(2)]),
+    ]
+    (f,) = findings.evaluate(fams)
+    assert f.check == "flows_on_one_member" and "ip rule add from" in f.fix and "xmit_hash_policy" not in f.fix

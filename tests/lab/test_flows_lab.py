@@ -16,9 +16,11 @@ on l0; the kernel's answer (what lanes asks, RTM_GETROUTE with the source) does 
 2. One stream H:l0 -> S0:3260 (iperf3 also keeps its control connection on 3260): every
    iscsi flow leaves by l0 and rides member l0; the data connection's bytes in lanes lie
    between ``ss -ti`` readings taken just before and after a scrape;
-   LanesFlowAtLaneLimit fires in Prometheus while l1 idles.
+   LanesFlowAtLaneLimit fires in Prometheus while l1 idles, and the finding
+   flows_on_one_member names l0.
 3. A second stream from H's l1 address to S1:3260: two busy flows on two lanes (the second
-   on l1 through the policy rule); both lanes are full now and the alert resolves.
+   on l1 through the policy rule); both lanes are full now, the alert resolves and the
+   finding is gone.
 """
 
 from __future__ import annotations
@@ -174,6 +176,8 @@ def test_flows_live(lab):
         iscsi = [lb for lb, _ in flows if lb["protocol"] == "iscsi"]
         assert iscsi and all(lb["netdev"] == "l0" and lb["kind"] == "declared" and lb["group"] == "lab" and lb["member"] == "l0" for lb in iscsi), flows
         assert all(lb["remote"] == f"[{S0}]:3260" and lb["local"].startswith(f"[{H_ADDR['l0']}]:") for lb in iscsi), iscsi
+        one_lane = 'lanes_finding{check="flows_on_one_member",severity="warning",kind="declared",group="lab",subject="l0"} 1'
+        assert one_lane in scrape(lab), "every flow of the load group on l0 is a finding"
 
         before = ss_bytes_acked(h)
         r = subprocess.run(
@@ -208,6 +212,7 @@ def test_flows_live(lab):
         assert busy["l1"]["netdev"] == "l1" and busy["l1"]["remote"] == f"[{S1}]:3260" and busy["l1"]["local"].startswith(f"[{H_ADDR['l1']}]:")
         rt.wait_until("LanesFlowAtLaneLimit resolved", lambda: not firing(lab), 90, interval=1)
         text = scrape(lab)
+        assert "flows_on_one_member" not in text
         assert 'lanes_group_flows{kind="declared",group="lab"} 4' in text  # two data + two control connections
         assert 'lanes_group_reachable_speed_bytes{kind="declared",group="lab"} 2060000' in text
     finally:
