@@ -81,6 +81,12 @@ _BYTES_ACKED = 120
 _TCP_INFO_MIN = 136
 
 
+def _unmap(addr: str) -> str:
+    """An IPv4 peer of an IPv6 socket (a target listening on [::]) shows as ::ffff:a.b.c.d;
+    its packets are IPv4 (routes, bond hash), so lanes names it as IPv4."""
+    return addr[7:] if addr.startswith("::ffff:") and "." in addr else addr
+
+
 def decode(messages: Iterable[bytes], ports: frozenset[int]) -> list[tuple[str, int, str, int, int, int, int]]:
     """(src, sport, dst, dport, ifindex, bytes_acked, bytes_received) of the sockets whose
     local or remote port is in ``ports``.  ValueError when a message is cut short or lacks
@@ -94,8 +100,8 @@ def decode(messages: Iterable[bytes], ports: frozenset[int]) -> list[tuple[str, 
         if sport not in ports and dport not in ports:
             continue
         alen = 4 if family == socket.AF_INET else 16
-        src = socket.inet_ntop(family, raw[24 : 24 + alen])
-        dst = socket.inet_ntop(family, raw[40 : 40 + alen])
+        src = _unmap(socket.inet_ntop(family, raw[24 : 24 + alen]))
+        dst = _unmap(socket.inet_ntop(family, raw[40 : 40 + alen]))
         (ifindex,) = struct.unpack_from("=I", raw, 56)
         info = None
         off = _MSG_FIXED

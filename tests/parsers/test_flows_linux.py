@@ -212,3 +212,11 @@ def test_vlan_config():
     assert parse_vlan_config(text) == {"bond0.100": 100}
     with pytest.raises(ParseError):
         parse_vlan_config(text + "bond0.x | x | bond0\n")
+
+
+def test_ipv4_peer_of_an_ipv6_socket_is_named_as_ipv4():
+    # a target listening on [::]:3260 sees IPv4 initiators as ::ffff:a.b.c.d (AF_INET6 message)
+    mapped = lambda a: bytes(10) + b"\xff\xff" + bytes(a)  # noqa: E731
+    body = struct.pack("=BBBB", 10, 1, 0, 0) + struct.pack(">HH", 3260, 40000) + mapped([10, 0, 0, 1]) + mapped([10, 0, 0, 21]) + bytes(4 + 8 + 20) + _tcp_info(1, 2)
+    raw = struct.pack("=IHHII", 16 + len(body), 20, 2, 1, 0) + body
+    assert sockdiag.decode([raw], frozenset({3260})) == [("10.0.0.1", 3260, "10.0.0.21", 40000, 0, 1, 2)]
