@@ -60,6 +60,8 @@ def parse_connstat(text: str, source: str = "connstat -P") -> list[Sock]:
         if len(f) != len(CONNSTAT_FIELDS):
             raise ParseError(source, n, f"{len(f)} fields where lanes asked for {len(CONNSTAT_FIELDS)} ({','.join(CONNSTAT_FIELDS)}): a connstat field lanes does not know")
         laddr, lport, raddr, rport, inb, outb = f
+        # an IPv4 peer of an IPv6 socket may print as ::ffff:a.b.c.d: its packets are IPv4
+        laddr, raddr = (a[7:] if a.startswith("::ffff:") and "." in a else a for a in (laddr, raddr))
         for a in (laddr, raddr):
             try:
                 ipaddress.ip_address(a)

@@ -22,6 +22,11 @@ def test_connstat_lines():
     assert (b.local, b.remote_addr, b.remote_port) == ("[fd00:50::10]:3260", "fd00:50::21", 40122)
 
 
+def test_connstat_ipv4_mapped_is_ipv4():
+    (a,) = parse_connstat("::ffff:10.10.1.10,3260,::ffff:10.10.1.21,33817,1,2\n")
+    assert (a.local, a.remote) == ("10.10.1.10:3260", "10.10.1.21:33817")
+
+
 def test_connstat_timestamps_skipped():
     assert len(parse_connstat("= 1733500000\n" + CONNSTAT)) == 2
 
