@@ -49,7 +49,10 @@ from collectors._flows import (
 from exporter.host import CommandNotFound, Host
 from exporter.metrics import Family
 
+#: seconds a route answer is reused (config collectors.flows.route_cache)
 DEFAULT_ROUTE_CACHE = 60.0
+
+
 @dataclasses.dataclass(frozen=True)
 class Route:
     dev: str
