@@ -61,7 +61,7 @@ def test_metric_names_in_readme_tables_exist():
     """Every lanes_ name in the first cell of a README table row is exported by some
     scenario, or at least by some collector's code (a metric only some hosts produce)."""
     sources = ""
-    for path in glob.glob(os.path.join(ROOT, "collectors", "*.py")) + glob.glob(os.path.join(ROOT, "exporter", "*.py")):
+    for path in glob.glob(os.path.join(ROOT, "collectors", "**", "*.py"), recursive=True) + glob.glob(os.path.join(ROOT, "exporter", "*.py")):
         with open(path) as f:
             sources += f.read()
     known = set(golden_families())
