@@ -44,9 +44,9 @@ ROOT = os.path.dirname(HERE)
 OUT = os.path.join(HERE, "out")
 sys.path.insert(0, ROOT)
 
-from collectors._base import Context  # noqa: E402
 from collectors.flows_linux import FlowsLinux  # noqa: E402
 from exporter import sockdiag  # noqa: E402
+from exporter.api import Context  # noqa: E402
 from exporter.config import Config  # noqa: E402
 from exporter.host import LiveHost  # noqa: E402
 

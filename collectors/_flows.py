@@ -9,8 +9,7 @@ import dataclasses
 import ipaddress
 from collections.abc import Callable, Mapping, Sequence
 
-from collectors._base import ParseError
-from exporter.metrics import Family, counter, gauge, info
+from exporter.api import Family, ParseError, counter, gauge, info
 
 #: storage port -> protocol label (SPEC §13)
 STORAGE_PORTS: Mapping[int, str] = {3260: "iscsi", 4420: "nvme-tcp", 8009: "nvme-tcp", 2049: "nfs", 445: "smb"}
@@ -136,23 +135,23 @@ def flow_families(
     by_group: dict[tuple[str, str], list[Flow]] = {}
     for f in flows:
         lv = (f.protocol, f.sock.local, f.sock.remote)
-        fi.add_str((*lv, f.netdev, f.kind, f.group, f.member), 1)
-        tx.add_str(lv, f.sock.bytes_acked)
-        rx.add_str(lv, f.sock.bytes_received)
+        fi.add((*lv, f.netdev, f.kind, f.group, f.member), 1)
+        tx.add(lv, f.sock.bytes_acked)
+        rx.add(lv, f.sock.bytes_received)
         key = flow_key(f.sock)
         wanted.append(key)
         if sampler is not None:
             peak = sampler.peak(SAMPLE_SOURCE, key)
             if peak is not None:
-                prx.add_str(lv, peak[0])
-                ptx.add_str(lv, peak[1])
+                prx.add(lv, peak[0])
+                ptx.add(lv, peak[1])
         if f.group:
             by_group.setdefault((f.kind, f.group), []).append(f)
     dr.add((), dropped)  # None: no socket source at all (a snapshot recorded without it)
     for gk, gflows in sorted(by_group.items()):
-        gf.add_str(gk, len(gflows))
+        gf.add(gk, len(gflows))
         if members_up is not None:
-            gr.add_str(gk, reachable(members_up(gflows[0]), [f.member for f in gflows], len(gflows)))
+            gr.add(gk, reachable(members_up(gflows[0]), [f.member for f in gflows], len(gflows)))
     by_ports = {(f.sock.local_port, f.sock.remote_port): f for f in flows}
     for m in mounts:
         groups = {(f.kind, f.group) for p in m.srcports if (f := by_ports.get((p, 2049)))}

@@ -24,8 +24,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterable, Mapping
 
-from collectors import _link_common
-from collectors._base import SAMPLE_READERS, Collector, ParseError
+from collectors import _facts
 from collectors._flows import (
     DEFAULT_MAX_FLOWS,
     SAMPLE_SOURCE,
@@ -38,9 +37,8 @@ from collectors._flows import (
     format_endpoint,
     protocol_of,
 )
-from collectors._text import parse_int, split_parseable
-from exporter.host import CommandNotFound, Host
-from exporter.metrics import Family
+from collectors._parse import parse_int, split_parseable
+from exporter.api import SAMPLE_READERS, Collector, CommandNotFound, Family, Host, ParseError
 
 CONNSTAT_FIELDS = ("laddr", "lport", "raddr", "rport", "inbytes", "outbytes")
 CONNSTAT_ARGS = ("-P", "-e", "-o", ",".join(CONNSTAT_FIELDS))
@@ -185,7 +183,7 @@ class FlowsIllumos(Collector):
             netdev = addrs.get(s.local_addr, "")
             kind, group, member = group_of(netdev, classes, declared) if netdev else ("", "", "")
             flows.append(Flow(p, s, netdev, kind, group, member))
-        links = _link_common.shared_links(self.host, self.ctx) if flows else {}
+        links = _facts.links(self.host, self.ctx) if flows else {}
 
         def members_up(f: Flow) -> dict[str, int | None]:
             if f.kind == "declared":

@@ -31,8 +31,7 @@ import dataclasses
 import time
 from collections.abc import Iterable, Mapping, Sequence
 
-from collectors import _bond_hash, _link_common
-from collectors._base import SAMPLE_READERS, Collector, ParseError
+from collectors import _bond_hash, _facts
 from collectors._flows import (
     DEFAULT_MAX_FLOWS,
     SAMPLE_SOURCE,
@@ -43,11 +42,9 @@ from collectors._flows import (
     busiest,
     endpoint,
     flow_families,
-    flow_key,
     protocol_of,
 )
-from exporter.host import CommandNotFound, Host
-from exporter.metrics import Family
+from exporter.api import SAMPLE_READERS, Collector, CommandNotFound, Family, Host, ParseError
 
 #: seconds a route answer is reused (config collectors.flows.route_cache)
 DEFAULT_ROUTE_CACHE = 60.0
@@ -469,7 +466,7 @@ class FlowsLinux(Collector):
         kept, dropped = busiest(tagged, self.max_flows)
         if socks is None:
             dropped = None
-        links = _link_common.shared_links(self.host, self.ctx)
+        links = _facts.links(self.host, self.ctx)
         declared = getattr(self.ctx.config, "groups", None) or {}
         resolver = Resolver(self.host, links, declared, timeout, self._route_cache, self.route_ttl, time.monotonic())
         flows = [resolver.flow(p, s) for p, s in kept]

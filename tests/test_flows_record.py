@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import yaml
 
-from collectors._base import Context
 from collectors.flows_linux import FlowsLinux
+from exporter.api import Context
 from exporter.config import Config
 from exporter.host import CommandResult, RecordingHost, SnapshotHost
 from exporter.scrub import Scrubber

@@ -55,8 +55,8 @@ def test_flows_churn():
 
     if not sys.platform.startswith("linux"):
         pytest.skip("sock_diag is Linux")
-    from collectors._base import SAMPLE_READERS
     from collectors.flows_linux import FlowsLinux
+    from exporter.api import SAMPLE_READERS
     from exporter.config import Config
     from exporter.host import LiveHost
 

@@ -7,8 +7,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from collectors._base import ParseError
 from collectors.flows_illumos import group_of, parse_addresses, parse_connstat, parse_show_link
+from exporter.api import ParseError
 from exporter.config import DeclaredGroup
 
 # connstat -P -e -o laddr,lport,raddr,rport,inbytes,outbytes: the research example's

@@ -10,10 +10,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from collectors._base import ParseError
 from collectors._flows import STORAGE_PORTS, Sock, busiest, protocol_of, reachable
 from collectors.flows_linux import parse_arp, parse_mountstats, parse_route, parse_sockets
 from exporter import sockdiag
+from exporter.api import ParseError
 
 CAPTURES = os.path.join(os.path.dirname(__file__), "..", "captures")
 
