@@ -173,14 +173,14 @@ def lacp_split():
                  "3c:c7:86:99:00:01, synchronised but not collecting/distributing (actor state 15), as backup.", hostname="iscsi-target-b")
     lo(root)
     states = [(1, 63, 63, "active"), (1, 63, 63, "active"), (2, 15, 63, "backup"), (2, 15, 63, "backup")]
-    for i, ((name, pci, mac), (agg, a, p, st)) in enumerate(zip(NICS, states, strict=True)):
+    for i, ((name, pci, mac), (agg, a, p, st)) in enumerate(zip(NICS, states)):
         bond_slave(root, name, "bond0", pci=pci, driver="ixgbe", mac=mac, speed=10000, ifindex=2 + i, agg=agg, actor=a, partner=p, state=st)
     bond_master(root, "bond0", mode="802.3ad 4", slaves=[n for n, _, _ in NICS], ifindex=6, mac=NICS[0][2], speed=20000,
                 xmit="layer3+4 1", lacp_rate="fast 1", ad=(1, 2, 15, 32, PARTNER_A))
     masters(root, "bond0")
     proc_net_dev(root, _lacp_counters(4))
     slaves = []
-    for i, ((name, _pci, mac), (agg, a, p, _st)) in enumerate(zip(NICS, states, strict=True)):
+    for i, ((name, _pci, mac), (agg, a, p, _st)) in enumerate(zip(NICS, states)):
         partner = PARTNER_A if agg == 1 else PARTNER_B
         slaves.append(f"""
 Slave Interface: {name}
@@ -280,7 +280,7 @@ def lacp_mismatch():
                  "lab capture) and so a backup port.", hostname="iscsi-target-e")
     lo(root)
     states = [(63, 63, "active"), (63, 61, "active"), (15, 55, "backup")]
-    for i, ((name, pci, mac), (a, p, st)) in enumerate(zip(NICS[:3], states, strict=True)):
+    for i, ((name, pci, mac), (a, p, st)) in enumerate(zip(NICS[:3], states)):
         bond_slave(root, name, "bond0", pci=pci, driver="ixgbe", mac=mac, speed=10000, ifindex=2 + i, agg=1, actor=a, partner=p, state=st)
     bond_master(root, "bond0", mode="802.3ad 4", slaves=[n for n, _, _ in NICS[:3]], ifindex=5, mac=NICS[0][2], speed=20000,
                 xmit="layer3+4 1", lacp_rate="fast 1", ad=(1, 2, 15, 32, PARTNER_A))
