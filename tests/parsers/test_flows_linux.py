@@ -111,8 +111,9 @@ def test_arp_complete_entries_only():
 
 
 def test_mountstats_real_capture():
-    with open(os.path.join(CAPTURES, "mountstats", "procfs-rs-nfs4-krb5.txt")) as f:
-        (m,) = parse_mountstats(f.read())
+    from capture_read import capture
+
+    (m,) = parse_mountstats(capture("mountstats/procfs-rs-nfs4-krb5.txt"))
     assert (m.device, m.mountpoint, m.fstype, m.server, m.nconnect) == ("elwe:/space", "/srv/elwe/space", "nfs4", "elwe", None)
     assert [(t.proto, t.srcport) for t in m.transports] == [("tcp", 909)]
 
