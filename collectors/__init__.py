@@ -12,10 +12,15 @@ from collectors.bond_linux import BondLinux
 from collectors.comstar_illumos import Comstar
 from collectors.flows_illumos import FlowsIllumos
 from collectors.flows_linux import FlowsLinux
+from collectors.ctl_freebsd import CtlFreebsd
+from collectors.gmultipath_freebsd import GmultipathFreebsd
 from collectors.groups import DeclaredGroups
 from collectors.ipmp_illumos import IpmpIllumos
+from collectors.iscsi_freebsd import IscsiFreebsd
 from collectors.iscsi_illumos import IscsiIllumos
 from collectors.iscsi_linux import IscsiLinux
+from collectors.lagg_freebsd import LaggFreebsd
+from collectors.link_freebsd import LinkFreebsd
 from collectors.link_illumos import LinkIllumos
 from collectors.link_linux import LinkLinux
 from collectors.mpxio_illumos import Mpxio
@@ -39,6 +44,11 @@ ALL = (
     TeamLinux,
     FlowsLinux,
     FlowsIllumos,
+    LinkFreebsd,
+    LaggFreebsd,
+    CtlFreebsd,
+    IscsiFreebsd,
+    GmultipathFreebsd,
 )
 
 

@@ -428,6 +428,40 @@ def linux_mpio_queue_no_path():
     )])})
 
 
+def linux_mpio_alua_group_by_prio():
+    d, root = _start("linux-mpio-alua-group-by-prio",
+                     "hand-made from " + NOTE_FORMATS + ": an ALUA array with two controllers, one iSCSI session to each "
+                     "(controller A over ens1f0, B over ens2f0), two LUNs owned one by each controller; path_grouping_policy "
+                     "group_by_prio with prio alua (the multipath-tools default for ALUA arrays): each map has a prio-50 "
+                     "group holding its active/optimized path (active) and a prio-10 group holding its active/non-optimized "
+                     "path (enabled). I/O runs on the optimized paths only (sdc for mpatha, sdf for mpathb), exactly as the "
+                     "array intends; the non-optimized paths carry the checker's reads.")
+    nics(root, (2_100_000_000, 1_050_000_000), (2_050_000_000, 1_020_000_000))
+    routes(root)
+    two_sessions(
+        root,
+        s1_luns=[Lun(1, "sdc", 32, 4_000_000, 2_000_000), Lun(2, "sde", 64, 2_000, 0, access_state="active/non-optimized")],
+        s2_luns=[Lun(1, "sdd", 48, 2_000, 0, access_state="active/non-optimized"), Lun(2, "sdf", 80, 3_900_000, 1_950_000)],
+    )
+    for a, i in (("192.168.10.20", "iface-ens1f0"), ("192.168.20.20", "iface-ens2f0")):
+        node_record(root, a, i)
+    dm_device(root, 2, "mpatha", f"mpath-{WWID}", ["sdc", "sdd"])
+    dm_device(root, 3, "mpathb", f"mpath-{WWID2}", ["sde", "sdf"])
+    _distractors(root)
+    diskstats(root, [(8, 0, "sda", 812_000, 455_000), (8, 2, "sda2", 800_000, 454_000),
+                     (8, 32, "sdc", 4_000_000, 2_000_000), (8, 48, "sdd", 2_000, 0),
+                     (8, 64, "sde", 2_000, 0), (8, 80, "sdf", 3_900_000, 1_950_000),
+                     (253, 2, "dm-2", 3_999_000, 2_000_000), (253, 3, "dm-3", 3_899_000, 1_950_000), (253, 5, "dm-5", 799_000, 454_000)])
+    commands(d, {"multipathd_show_maps_json.out": mpd_maps([
+        (map_fields("mpatha", WWID, "dm-2", "5 chk", 2, "1 queue_if_no_path", 0),
+         [mpd_group(1, "service-time 0", 50, "active", [mpd_path("sdc", 32, "active", "running", "ready", 50, "192.168.10.11")]),
+          mpd_group(2, "service-time 0", 10, "enabled", [mpd_path("sdd", 48, "active", "running", "ready", 10, "192.168.20.11")])]),
+        (map_fields("mpathb", WWID2, "dm-3", "5 chk", 2, "1 queue_if_no_path", 0),
+         [mpd_group(1, "service-time 0", 50, "active", [mpd_path("sdf", 80, "active", "running", "ready", 50, "192.168.20.11")]),
+          mpd_group(2, "service-time 0", 10, "enabled", [mpd_path("sde", 64, "active", "running", "ready", 10, "192.168.10.11")])]),
+    ])})
+
+
 if __name__ == "__main__":
     linux_mpio_round_robin_healthy()
     linux_mpio_one_path_failed()
@@ -435,3 +469,4 @@ if __name__ == "__main__":
     linux_mpio_one_nic()
     linux_iscsi_logged_out()
     linux_mpio_queue_no_path()
+    linux_mpio_alua_group_by_prio()
