@@ -10,9 +10,9 @@ from __future__ import annotations
 from collectors.aggr_illumos import AggrIllumos
 from collectors.bond_linux import BondLinux
 from collectors.comstar_illumos import Comstar
+from collectors.ctl_freebsd import CtlFreebsd
 from collectors.flows_illumos import FlowsIllumos
 from collectors.flows_linux import FlowsLinux
-from collectors.ctl_freebsd import CtlFreebsd
 from collectors.gmultipath_freebsd import GmultipathFreebsd
 from collectors.groups import DeclaredGroups
 from collectors.ipmp_illumos import IpmpIllumos
