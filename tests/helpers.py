@@ -12,7 +12,19 @@ import pytest
 from conftest import REQUIRE, ROOT
 
 SCENARIOS = os.path.join(ROOT, "tests", "scenarios")
-GOLDEN = os.path.join(ROOT, "tests", "golden")
+CAPTURES = os.path.join(ROOT, "tests", "captures")
+#: a scenario's expected exposition: tests/scenarios/<name>/expected.prom
+EXPECTED = "expected.prom"
+
+
+def expected_path(name: str) -> str:
+    """The expected exposition of scenario ``name`` (what ``--once`` prints, normalised)."""
+    return os.path.join(SCENARIOS, name, EXPECTED)
+
+
+def read_expected(name: str) -> str:
+    with open(expected_path(name), encoding="utf-8") as f:
+        return f.read()
 
 
 def require(condition: bool, reason: str) -> None:

@@ -10,6 +10,7 @@ import os
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from helpers import SCENARIOS
 
 from collectors._base import Context, ParseError
 from collectors.mpxio_illumos import (
@@ -340,5 +341,5 @@ def test_collector_fails_on_a_failing_list():
 
 def test_scenario_commands_exist():
     """The scenario's command files carry the slugs the collector asks for."""
-    d = os.path.join(os.path.dirname(os.path.dirname(__file__)), "scenarios", "illumos-storage-mpxio", "commands")
+    d = os.path.join(SCENARIOS, "illumos-storage-mpxio", "commands")
     assert os.path.exists(os.path.join(d, slug("mpathadm", ["list", "lu"]) + ".out"))

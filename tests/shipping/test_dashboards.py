@@ -255,7 +255,7 @@ def test_every_metric_name_exists_in_a_golden_and_every_recorded_name_in_the_rul
                     missing.setdefault(name, []).append(where)
             for name in rt.recorded_names(expr):
                 assert name in records, f"{where}: {name} is not a recording rule of deploy/prometheus/lanes-rules.yml"
-    assert not missing, f"metric names no golden under tests/golden has: {json.dumps(missing, indent=1)}"
+    assert not missing, f"metric names no tests/scenarios/*/expected.prom has: {json.dumps(missing, indent=1)}"
 
 
 @pytest.mark.parametrize("expr, names", [("rate(lanes_link_receive_bytes_total{a=\"b\"}[1m])", {"lanes_link_receive_bytes_total"}), ("group:lanes_member_share:ratio", set())])

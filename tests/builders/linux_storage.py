@@ -26,12 +26,10 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 import os
-import shutil
 import struct
 
-from scenario_tools import counters, netdev, proc_net_dev, snapshot_yml, symlink, write
+from .sysfs import clear, counters, netdev, proc_net_dev, snapshot_yml, symlink, write
 
-HERE = os.path.dirname(os.path.abspath(__file__))
 TARGET = "iqn.2003-01.org.linux-iscsi.stor-a.x8664:sn.5b2e0c3a1f77"
 INITIATOR = "iqn.1994-05.com.redhat:initiator-a"
 WWID = "36001405d27e5d898829468b90ce4ef8c"
@@ -237,9 +235,9 @@ def commands(d: str, files: dict[str, str]) -> None:
 # ------------------------------------------------------------------ scenarios
 
 
-def _start(name: str, notes: str) -> tuple[str, str]:
-    d = os.path.join(HERE, "scenarios", name)
-    shutil.rmtree(d, ignore_errors=True)
+def _start(out: str, name: str, notes: str) -> tuple[str, str]:
+    d = os.path.join(out, name)
+    clear(d)
     snapshot_yml(d, "linux", notes, hostname="initiator-a")
     write(os.path.join(d, "config.yml"), "collectors:\n  link:\n    exclude: '^lo$'\n")
     return d, os.path.join(d, "root")
@@ -272,8 +270,8 @@ def two_sessions(root, *, s2_state="LOGGED_IN", s2_disk_state="running", iface_b
     return s1, s2
 
 
-def linux_mpio_round_robin_healthy():
-    d, root = _start("linux-mpio-round-robin-healthy",
+def linux_mpio_round_robin_healthy(out: str) -> None:
+    d, root = _start(out, "linux-mpio-round-robin-healthy",
                      "hand-made from " + NOTE_FORMATS + ": two iSCSI sessions to one LIO target, ifaces bound to ens1f0 "
                      "and ens2f0, one dm-multipath map with one round-robin path group holding both paths (multibus), "
                      "traffic shared evenly; a kpartx partition map, an LVM volume and the local disk sda with partitions "
@@ -297,8 +295,8 @@ def linux_mpio_round_robin_healthy():
     )])})
 
 
-def linux_mpio_one_path_failed():
-    d, root = _start("linux-mpio-one-path-failed",
+def linux_mpio_one_path_failed(out: str) -> None:
+    d, root = _start(out, "linux-mpio-one-path-failed",
                      "hand-made from " + NOTE_FORMATS + ": the round-robin map of linux-mpio-round-robin-healthy after "
                      "ens2f0's path died and recovery_tmo expired: session 2 is FREE (still listed, real-captures.md L-8), "
                      "its connection failed, no local address (ENOTCONN), sdd transport-offline, dm failed, checker faulty.")
@@ -321,8 +319,8 @@ def linux_mpio_one_path_failed():
     )])})
 
 
-def linux_mpio_failover_only():
-    d, root = _start("linux-mpio-failover-only",
+def linux_mpio_failover_only(out: str) -> None:
+    d, root = _start(out, "linux-mpio-failover-only",
                      "hand-made from " + NOTE_FORMATS.replace("libmultipath/print.c show maps json", "dm-mpath.c multipath_status "
                      "(dmsetup status and table lines, with their trailing blank)") + ": multipathd is not running (no socket), "
                      "lanes runs as root and reads the dm status line; path_grouping_policy failover (the multipath-tools "
@@ -347,8 +345,8 @@ def linux_mpio_failover_only():
     })
 
 
-def linux_mpio_one_nic():
-    d, root = _start("linux-mpio-one-nic",
+def linux_mpio_one_nic(out: str) -> None:
+    d, root = _start(out, "linux-mpio-one-nic",
                      "hand-made from " + NOTE_FORMATS + ": two sessions on iface default (not bound) to two portals in one "
                      "subnet: the route to 192.168.10.0/24 sends both over ens1f0, ens2f0 carries nothing; the map has two "
                      "paths (multibus, service-time) but one NIC: a redundancy illusion that the path -> NIC join shows.")
@@ -370,8 +368,8 @@ def linux_mpio_one_nic():
     )])})
 
 
-def linux_iscsi_logged_out():
-    d, root = _start("linux-iscsi-logged-out",
+def linux_iscsi_logged_out(out: str) -> None:
+    d, root = _start(out, "linux-iscsi-logged-out",
                      "hand-made from " + NOTE_FORMATS + " and open-iscsi usr/idbm.c node records: the session over ens2f0 was "
                      "logged out (iscsiadm -m node -u); its node record is still in /etc/iscsi/nodes, so the target should "
                      "have two sessions and the multipath map, whose sdd is gone from the kernel, has one path left. A third "
@@ -394,8 +392,8 @@ def linux_iscsi_logged_out():
     )])})
 
 
-def linux_mpio_queue_no_path():
-    d, root = _start("linux-mpio-queue-no-path",
+def linux_mpio_queue_no_path(out: str) -> None:
+    d, root = _start(out, "linux-mpio-queue-no-path",
                      "hand-made from " + NOTE_FORMATS + ": both storage NICs lost carrier; both sessions FAILED (inside "
                      "recovery_tmo 120, disks blocked, no local address); the map has queue_if_no_path (no_path_retry queue) "
                      "and no usable path: applications hang in D state.")
@@ -428,10 +426,12 @@ def linux_mpio_queue_no_path():
     )])})
 
 
-if __name__ == "__main__":
-    linux_mpio_round_robin_healthy()
-    linux_mpio_one_path_failed()
-    linux_mpio_failover_only()
-    linux_mpio_one_nic()
-    linux_iscsi_logged_out()
-    linux_mpio_queue_no_path()
+#: scenario folder -> builder
+BUILDS = {
+    "linux-mpio-round-robin-healthy": linux_mpio_round_robin_healthy,
+    "linux-mpio-one-path-failed": linux_mpio_one_path_failed,
+    "linux-mpio-failover-only": linux_mpio_failover_only,
+    "linux-mpio-one-nic": linux_mpio_one_nic,
+    "linux-iscsi-logged-out": linux_iscsi_logged_out,
+    "linux-mpio-queue-no-path": linux_mpio_queue_no_path,
+}

@@ -26,18 +26,14 @@ follow the illumos-gate code paths):
 from __future__ import annotations
 
 import os
-import shutil
-import sys
 
-from scenario_tools import snapshot_yml, write
+from .sysfs import clear, snapshot_yml, write
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.dirname(HERE))
 
-from collectors.aggr_illumos import EXTENDED_ARGS, LACP_ARGS, SUMMARY_ARGS  # noqa: E402
-from collectors.ipmp_illumos import GROUP_ARGS, IF_ARGS, TARGET_ARGS, batched_selectors  # noqa: E402
-from collectors.link_illumos import SHOW_LINK_ARGS, SHOW_PHYS_ARGS, Topology, kstat_commands, parse_show_link, parse_show_phys  # noqa: E402
-from exporter.host import slug  # noqa: E402
+from collectors.aggr_illumos import EXTENDED_ARGS, LACP_ARGS, SUMMARY_ARGS
+from collectors.ipmp_illumos import GROUP_ARGS, IF_ARGS, TARGET_ARGS, batched_selectors
+from collectors.link_illumos import SHOW_LINK_ARGS, SHOW_PHYS_ARGS, Topology, kstat_commands, parse_show_link, parse_show_phys
+from exporter.host import slug
 
 UNKNOWN = 4294967295  # LINK_STATE_UNKNOWN (-1) printed as uint32
 
@@ -120,11 +116,11 @@ def network(d: str, show_link: str, show_phys: str, blocks: list[tuple[str, int,
         command(d, "ipmpstat", GROUP_ARGS, "", err=NOT_RUNNING, rc=1)
 
 
-def storage_head_aggr():
+def storage_head_aggr(out: str) -> None:
     """aggr0 (LACP active, 2x10G) where ixgbe1 has link but is not collecting: the switch
     side is not set up for LACP (defaulted), so only ixgbe0 carries the iSCSI VNIC."""
-    d = os.path.join(HERE, "scenarios", "illumos-net-aggr-lacp-not-collecting")
-    shutil.rmtree(d, ignore_errors=True)
+    d = os.path.join(out, "illumos-net-aggr-lacp-not-collecting")
+    clear(d)
     snapshot_yml(
         d,
         "illumos",
@@ -173,12 +169,12 @@ def storage_head_aggr():
     no_storage(d)
 
 
-def ipmp_degraded():
+def ipmp_degraded(out: str) -> None:
     """ipmp0 (active-active over ixgbe2+ixgbe3) degraded: ixgbe3 lost its link; ipmp1
     (igb0 active, igb1 standby) is ok.  Also a VNIC (duplex 0, ifspeed 0), a tunnel with
     unknown link state and an unplumbed port (header-only link kstat)."""
-    d = os.path.join(HERE, "scenarios", "illumos-net-ipmp-degraded")
-    shutil.rmtree(d, ignore_errors=True)
+    d = os.path.join(out, "illumos-net-ipmp-degraded")
+    clear(d)
     snapshot_yml(
         d,
         "illumos",
@@ -263,6 +259,8 @@ def ipmp_degraded():
     no_storage(d)
 
 
-if __name__ == "__main__":
-    storage_head_aggr()
-    ipmp_degraded()
+#: scenario folder -> builder
+BUILDS = {
+    "illumos-net-aggr-lacp-not-collecting": storage_head_aggr,
+    "illumos-net-ipmp-degraded": ipmp_degraded,
+}

@@ -190,7 +190,7 @@ def test_record_then_replay_gives_the_scenario(root):
     """``--record`` from a live root with an answering multipathd writes the reply under
     commands/multipathd_show_maps_json.out (SPEC §4 slug) and the sysfs it read; replaying
     the recording gives the scenario's multipath and iscsi series."""
-    from helpers import GOLDEN
+    from helpers import read_expected
 
     server = FakeMultipathd(os.path.join(root, "root", "run", "multipathd.socket"), "ok")
     snap = os.path.join(root, "snap")
@@ -208,8 +208,7 @@ def test_record_then_replay_gives_the_scenario(root):
                 "lanes_member_transmit_bytes", "lanes_member_speed")
         return sorted(line for line in text.splitlines() if line.startswith(keep))
 
-    with open(os.path.join(GOLDEN, "linux-mpio-round-robin-healthy.prom")) as f:
-        want = storage(f.read())
+    want = storage(read_expected("linux-mpio-round-robin-healthy"))
     assert want and storage(replay.stdout) == want
 
 

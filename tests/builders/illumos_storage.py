@@ -29,18 +29,14 @@ sessions, ``itadm list-tpg -v``, ``mpathadm show lu`` of an iSCSI LU or the iscs
 from __future__ import annotations
 
 import os
-import shutil
-import sys
 
-from scenario_tools import snapshot_yml, write
+from .sysfs import clear, snapshot_yml, write
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.dirname(HERE))
 
-from make_illumos_net_scenarios import link_stats, mac_stats, network  # noqa: E402
+from .illumos_net import link_stats, mac_stats, network
 
-from collectors import comstar_illumos, iscsi_illumos, mpxio_illumos  # noqa: E402
-from exporter.host import slug  # noqa: E402
+from collectors import comstar_illumos, iscsi_illumos, mpxio_illumos
+from exporter.host import slug
 
 TGT = "iqn.2010-08.org.illumos:02:9f3c1a2e-5b7d-6c4e-9a1f-d2b3c4e5f601"
 TGT_BACKUP = "iqn.2010-08.org.illumos:02:backup-0001"
@@ -76,10 +72,10 @@ def io_stats(nread: int, nwritten: int, reads: int, writes: int, klass: str) -> 
             "rlentime": 131022918730, "rlastupdate": 8731552401023390, "wcnt": 0, "rcnt": 0}
 
 
-def fresh(name: str, network_data: bool = False) -> str:
-    d = os.path.join(HERE, "scenarios", name)
-    shutil.rmtree(d, ignore_errors=True)
-    os.makedirs(d)
+def fresh(out: str, name: str, network_data: bool = False) -> str:
+    d = os.path.join(out, name)
+    clear(d)
+    os.makedirs(d, exist_ok=True)
     if network_data:
         return d
     write(os.path.join(d, "config.yml"), """\
@@ -210,8 +206,8 @@ def sas_lu(device: str, wwn: str, vendor: str, product: str, ports: tuple[str, s
     )
 
 
-def illumos_storage_mpxio():
-    d = fresh("illumos-storage-mpxio")
+def illumos_storage_mpxio(out: str) -> None:
+    d = fresh(out, "illumos-storage-mpxio")
     snapshot_yml(
         d,
         "illumos",
@@ -248,8 +244,8 @@ def illumos_storage_mpxio():
 # ------------------------------------------------------------------ COMSTAR
 
 
-def illumos_storage_comstar():
-    d = fresh("illumos-storage-comstar")
+def illumos_storage_comstar(out: str) -> None:
+    d = fresh(out, "illumos-storage-comstar")
     snapshot_yml(
         d,
         "illumos",
@@ -322,8 +318,8 @@ def illumos_storage_comstar():
 # ------------------------------------------------------------------ iSCSI initiator
 
 
-def illumos_storage_iscsi_initiator():
-    d = fresh("illumos-storage-iscsi-initiator", network_data=True)
+def illumos_storage_iscsi_initiator(out: str) -> None:
+    d = fresh(out, "illumos-storage-iscsi-initiator", network_data=True)
     snapshot_yml(
         d,
         "illumos",
@@ -413,7 +409,9 @@ def illumos_storage_iscsi_initiator():
     }))
 
 
-if __name__ == "__main__":
-    illumos_storage_mpxio()
-    illumos_storage_comstar()
-    illumos_storage_iscsi_initiator()
+#: scenario folder -> builder
+BUILDS = {
+    "illumos-storage-mpxio": illumos_storage_mpxio,
+    "illumos-storage-comstar": illumos_storage_comstar,
+    "illumos-storage-iscsi-initiator": illumos_storage_iscsi_initiator,
+}

@@ -4,21 +4,18 @@ For each scenario with storage paths: every ``lanes_path_info`` series names a `
 that has a ``lanes_link_info{link=netdev}`` and that NIC's byte counters; every
 kind=multipath member has exactly one ``lanes_path_info``; a path's
 ``lanes_member_speed_bytes`` equals its NIC's ``lanes_link_speed_bytes``; and every iSCSI
-session's netdev joins the same way.  The goldens are what ``--once`` prints for the
+session's netdev joins the same way.  The expected outputs are what ``--once`` prints for the
 scenarios (tests/test_scenarios.py proves it), so this is the exposition a user gets.
 """
 
-import os
-
 import pytest
-from helpers import GOLDEN, parse_exposition, scenario_names
+from helpers import parse_exposition, read_expected, scenario_names
 
 STORAGE = [n for n in scenario_names("linux") if n.startswith(("linux-mpio-", "linux-iscsi-"))]
 
 
 def _load(name):
-    with open(os.path.join(GOLDEN, f"{name}.prom")) as f:
-        return parse_exposition(f.read())
+    return parse_exposition(read_expected(name))
 
 
 def _series(samples, metric):

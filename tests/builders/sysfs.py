@@ -1,4 +1,4 @@
-"""Build hand-made snapshot trees in the kernel's sysfs/procfs layout.
+"""Low-level writers for hand-made snapshot trees in the kernel's sysfs/procfs layout.
 
 Used to write the committed scenarios (and the benchmark's large hosts).  Layout facts:
 Documentation/ABI/testing/sysfs-class-net (attribute names and formats), a physical NIC's
@@ -10,6 +10,7 @@ Documentation/ABI/testing/sysfs-class-net (attribute names and formats), a physi
 from __future__ import annotations
 
 import os
+import shutil
 
 import yaml
 
@@ -17,6 +18,20 @@ PROC_NET_DEV_HEADER = (
     "Inter-|   Receive                                                |  Transmit\n"
     " face |bytes    packets errs drop fifo frame compressed multicast|bytes    packets errs drop fifo colls carrier compressed\n"
 )
+
+
+#: the parts of a scenario folder a builder writes; expected.prom is the test's, never touched
+BUILT_PARTS = ("snapshot.yml", "config.yml", "root", "commands")
+
+
+def clear(directory: str) -> None:
+    """Remove what a builder wrote into a scenario folder, keeping its expected.prom."""
+    for part in BUILT_PARTS:
+        p = os.path.join(directory, part)
+        if os.path.isdir(p) and not os.path.islink(p):
+            shutil.rmtree(p)
+        elif os.path.lexists(p):
+            os.remove(p)
 
 
 def write(path: str, text: str) -> None:

@@ -19,17 +19,15 @@ Documentation/ABI/testing/sysfs-class-net; real-captures.md L-1..L-3):
 """
 
 import os
-import shutil
 
-from scenario_tools import counters, netdev, proc_net_dev, snapshot_yml, symlink, write
+from .sysfs import clear, counters, netdev, proc_net_dev, snapshot_yml, symlink, write
 
-HERE = os.path.dirname(os.path.abspath(__file__))
 NOTE = "hand-made from the kernel's bonding sysfs formats (bond_sysfs.c, bond_sysfs_slave.c) and /proc/net/dev"
 
 
-def _fresh(name: str) -> tuple[str, str]:
-    d = os.path.join(HERE, "scenarios", name)
-    shutil.rmtree(d, ignore_errors=True)
+def _fresh(out: str, name: str) -> tuple[str, str]:
+    d = os.path.join(out, name)
+    clear(d)
     return d, os.path.join(d, "root")
 
 
@@ -93,8 +91,8 @@ def lo(root):
 # --------------------------------------------------------------------------- active-backup
 
 
-def ab_healthy():
-    d, root = _fresh("linux-bond-ab-healthy")
+def ab_healthy(out: str) -> None:
+    d, root = _fresh(out, "linux-bond-ab-healthy")
     snapshot_yml(d, "linux", f"{NOTE}: an active-backup bond of two 1G NICs, both up, eno1 active.", hostname="nfs-client-a")
     lo(root)
     bond_slave(root, "eno1", "bond0", pci="0000:00:19.0", driver="igb", mac="3c:ec:ef:00:10:01", speed=1000, ifindex=2)
@@ -110,8 +108,8 @@ def ab_healthy():
     })  # fmt: skip
 
 
-def ab_failover():
-    d, root = _fresh("linux-bond-ab-failover")
+def ab_failover(out: str) -> None:
+    d, root = _fresh(out, "linux-bond-ab-failover")
     snapshot_yml(d, "linux", f"{NOTE}: an active-backup bond whose primary ens1f0 lost its link (MII down, speed -1, "
                  "3 link failures); the backup ens2f0 took over.", hostname="nfs-client-b")
     lo(root)
@@ -152,8 +150,8 @@ def _lacp_counters(n):
     return rows
 
 
-def lacp_healthy():
-    d, root = _fresh("linux-bond-lacp-healthy")
+def lacp_healthy(out: str) -> None:
+    d, root = _fresh(out, "linux-bond-lacp-healthy")
     snapshot_yml(d, "linux", f"{NOTE}: an 802.3ad bond of four 10G NICs, all in aggregator 1 with one partner, "
                  "fast LACP, actor and partner port state 63; read as root.", hostname="iscsi-target-a")
     lo(root)
@@ -165,8 +163,8 @@ def lacp_healthy():
     proc_net_dev(root, _lacp_counters(4))
 
 
-def lacp_split():
-    d, root = _fresh("linux-bond-lacp-split")
+def lacp_split(out: str) -> None:
+    d, root = _fresh(out, "linux-bond-lacp-split")
     snapshot_yml(d, "linux", f"{NOTE}, plus /proc/net/bonding/bond0 (bond_procfs.c, 6.8 layout, read as root): an 802.3ad bond "
                  "whose four members are cabled to two switches that are not one MLAG pair. ens1f0/ens1f1 form the active "
                  "aggregator 1 with partner 3c:c7:86:43:ac:f1; ens2f0/ens2f1 sit in aggregator 2 with partner "
@@ -236,8 +234,8 @@ Active Aggregator Info:
 """ + "".join(slaves))
 
 
-def lacp_nopartner():
-    d, root = _fresh("linux-bond-lacp-nopartner")
+def lacp_nopartner(out: str) -> None:
+    d, root = _fresh(out, "linux-bond-lacp-nopartner")
     snapshot_yml(d, "linux", f"{NOTE}; values after the real captures of real-captures.md L-1 (RHEL 7 insights-core "
                  "BOND_MODE_4, systemd#11635): an 802.3ad bond whose switch ports do not speak LACP. The active aggregator 1 "
                  "holds only enp0s9 (actor state 77, partner 1, partner MAC zero, partner key 1); enp0s8 lost its link and "
@@ -258,8 +256,8 @@ def lacp_nopartner():
     })  # fmt: skip
 
 
-def lacp_unprivileged():
-    d, root = _fresh("linux-bond-lacp-unprivileged")
+def lacp_unprivileged(out: str) -> None:
+    d, root = _fresh(out, "linux-bond-lacp-unprivileged")
     snapshot_yml(d, "linux", f"{NOTE}: a healthy two-member 802.3ad bond read without CAP_NET_ADMIN: bonding/ad_actor_key, "
                  "ad_partner_key and ad_partner_mac are empty (bond_sysfs.c prints them only when capable(CAP_NET_ADMIN)), "
                  "the ungated ad_aggregator, ad_num_ports and member port states are filled.", hostname="iscsi-init-d")
@@ -272,8 +270,8 @@ def lacp_unprivileged():
     proc_net_dev(root, _lacp_counters(2))
 
 
-def lacp_mismatch():
-    d, root = _fresh("linux-bond-lacp-mismatch")
+def lacp_mismatch(out: str) -> None:
+    d, root = _fresh(out, "linux-bond-lacp-mismatch")
     snapshot_yml(d, "linux", f"{NOTE}: an 802.3ad bond (lacp_rate fast) of three 10G NICs in aggregator 1. ens1f0 is healthy "
                  "(63/63); the switch port of ens1f1 runs slow LACP (partner state 61: timeout mismatch, still aggregating); "
                  "ens2f0 is in the active aggregator but not collecting/distributing (actor 15, partner 55, as in an Ubuntu 5.15 "
@@ -288,8 +286,8 @@ def lacp_mismatch():
     proc_net_dev(root, _lacp_counters(3))
 
 
-def old_layout():
-    d, root = _fresh("linux-bond-old-layout")
+def old_layout(out: str) -> None:
+    d, root = _fresh(out, "linux-bond-old-layout")
     snapshot_yml(d, "linux", f"{NOTE}, in the layout of 3.13-era kernels: the master links its members as slave_<member> "
                  "(node_exporter's fixture layout), bonding_slave/ has no ad_*_oper_port_state files and bonding/ no "
                  "lacp_active; /proc/net/bonding/bond0 in the v3.7.1 format with churn and lacp pdu lines (RHEL 7 "
@@ -362,8 +360,8 @@ Active Aggregator Info:
 """ + "".join(blocks))
 
 
-def xor():
-    d, root = _fresh("linux-bond-xor")
+def xor(out: str) -> None:
+    d, root = _fresh(out, "linux-bond-xor")
     snapshot_yml(d, "linux", f"{NOTE}: a balance-xor bond (layer2+3) of a 10G and a 1G NIC with neither MII (miimon 0) nor "
                  "ARP monitoring (arp_interval 0): a member losing its link would never be noticed.", hostname="backup-g")
     lo(root)
@@ -392,8 +390,8 @@ def _team_netdevs(root, team, ports, ifindex_team):
     netdev(root, team, mac=ports[0][2], ifindex=ifindex_team, flags=0x1003)
 
 
-def team_lacp():
-    d, root = _fresh("linux-team-lacp")
+def team_lacp(out: str) -> None:
+    d, root = _fresh(out, "linux-team-lacp")
     snapshot_yml(d, "linux", "hand-made: a teamd lacp team of two 10G ports, ens3f1 lost its link (ethtool link watch down, "
                  "LACP state defaulted, not selected). commands/teamdctl_team0_state_dump.out is written in the layout of "
                  "libteam teamd/teamd_state.c and teamd_runner_lacp.c (no real lacp-runner dump exists: real-captures.md L-3), "
@@ -540,8 +538,8 @@ def team_lacp():
 """)
 
 
-def team_ab():
-    d, root = _fresh("linux-team-activebackup")
+def team_ab(out: str) -> None:
+    d, root = _fresh(out, "linux-team-activebackup")
     snapshot_yml(d, "linux", "hand-made: a teamd activebackup team; eno1 is the active port, eno2 lost its link. "
                  "commands/teamdctl_team1_state_dump.out follows the real RHEL 7 activebackup dump of real-captures.md L-3 "
                  "(keys sorted, 4-blank indentation) with the ports object of libteam teamd/teamd_state.c added; netdevs in the "
@@ -611,9 +609,17 @@ def team_ab():
 """)
 
 
-BOND_SCENARIOS = (ab_healthy, ab_failover, lacp_healthy, lacp_split, lacp_nopartner, lacp_unprivileged, lacp_mismatch, old_layout, xor)
-TEAM_SCENARIOS = (team_lacp, team_ab)
-
-if __name__ == "__main__":
-    for make in BOND_SCENARIOS + TEAM_SCENARIOS:
-        make()
+#: scenario folder -> builder
+BUILDS = {
+    "linux-bond-ab-healthy": ab_healthy,
+    "linux-bond-ab-failover": ab_failover,
+    "linux-bond-lacp-healthy": lacp_healthy,
+    "linux-bond-lacp-split": lacp_split,
+    "linux-bond-lacp-nopartner": lacp_nopartner,
+    "linux-bond-lacp-unprivileged": lacp_unprivileged,
+    "linux-bond-lacp-mismatch": lacp_mismatch,
+    "linux-bond-old-layout": old_layout,
+    "linux-bond-xor": xor,
+    "linux-team-lacp": team_lacp,
+    "linux-team-activebackup": team_ab,
+}

@@ -4,16 +4,14 @@ python tests/make_core_scenarios.py  # then: pytest tests/test_scenarios.py --up
 """
 
 import os
-import shutil
 
-from scenario_tools import counters, netdev, proc_net_dev, snapshot_yml, write
-
-HERE = os.path.dirname(os.path.abspath(__file__))
+from .sysfs import clear, counters, netdev, proc_net_dev, snapshot_yml, write
 
 
-def linux_declared_mpio():
-    d = os.path.join(HERE, "scenarios", "linux-declared-mpio")
-    shutil.rmtree(d, ignore_errors=True)
+
+def linux_declared_mpio(out: str) -> None:
+    d = os.path.join(out, "linux-declared-mpio")
+    clear(d)
     root = os.path.join(d, "root")
     snapshot_yml(
         d,
@@ -50,5 +48,7 @@ collectors:
 """)
 
 
-if __name__ == "__main__":
-    linux_declared_mpio()
+#: scenario folder -> builder
+BUILDS = {
+    "linux-declared-mpio": linux_declared_mpio,
+}

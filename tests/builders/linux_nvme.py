@@ -18,12 +18,10 @@ net/ipv6/route.c ipv6_route_native_seq_show.
 
 import ipaddress
 import os
-import shutil
 import struct
 
-from scenario_tools import counters, netdev, proc_net_dev, snapshot_yml, symlink, write
+from .sysfs import clear, counters, netdev, proc_net_dev, snapshot_yml, symlink, write
 
-HERE = os.path.dirname(os.path.abspath(__file__))
 SUBSYS_DEV = "sys/devices/virtual/nvme-subsystem"
 FABRICS_DEV = "sys/devices/virtual/nvme-fabrics/ctl"
 
@@ -126,9 +124,9 @@ PURE_NQN = "nqn.2010-06.com.purestorage:flasharray.6a1b2c3d4e5f"
 PCIE_NQN = "nqn.2014.08.org.nvmexpress:144d144dS4EVNF0M123456      SAMSUNG MZQL2960HCJR-00A07"
 
 
-def linux_nvme_tcp_numa_inaccessible():
-    d = os.path.join(HERE, "scenarios", "linux-nvme-tcp-numa-inaccessible")
-    shutil.rmtree(d, ignore_errors=True)
+def linux_nvme_tcp_numa_inaccessible(out: str) -> None:
+    d = os.path.join(out, "linux-nvme-tcp-numa-inaccessible")
+    clear(d)
     root = os.path.join(d, "root")
     snapshot_yml(
         d,
@@ -177,9 +175,9 @@ def linux_nvme_tcp_numa_inaccessible():
     ])
 
 
-def linux_nvme_tcp_round_robin():
-    d = os.path.join(HERE, "scenarios", "linux-nvme-tcp-round-robin")
-    shutil.rmtree(d, ignore_errors=True)
+def linux_nvme_tcp_round_robin(out: str) -> None:
+    d = os.path.join(out, "linux-nvme-tcp-round-robin")
+    clear(d)
     root = os.path.join(d, "root")
     snapshot_yml(
         d,
@@ -234,6 +232,8 @@ def linux_nvme_tcp_round_robin():
     ])
 
 
-if __name__ == "__main__":
-    linux_nvme_tcp_numa_inaccessible()
-    linux_nvme_tcp_round_robin()
+#: scenario folder -> builder
+BUILDS = {
+    "linux-nvme-tcp-numa-inaccessible": linux_nvme_tcp_numa_inaccessible,
+    "linux-nvme-tcp-round-robin": linux_nvme_tcp_round_robin,
+}

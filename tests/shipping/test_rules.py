@@ -165,7 +165,7 @@ def test_every_metric_the_rules_read_exists_in_a_golden(rules_doc):
                 used.setdefault(name, set()).add(r.get("alert") or r.get("record"))
     assert used, "found no metric names in the rules"
     missing = {n: sorted(by) for n, by in used.items() if n not in have}
-    assert not missing, f"metric names read by the rules that no golden under tests/golden has (goldens: {len(have)} names): {json.dumps(missing, indent=1)}"
+    assert not missing, f"metric names read by the rules that no tests/scenarios/*/expected.prom has (expected outputs: {len(have)} names): {json.dumps(missing, indent=1)}"
 
 
 # ------------------------------------------------------------------ promtool unit tests
