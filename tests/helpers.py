@@ -9,10 +9,10 @@ import subprocess
 import sys
 
 import pytest
+from builders.captures import CAPTURES, capture  # noqa: F401  (re-exported for the parser tests)
 from conftest import REQUIRE, ROOT
 
 SCENARIOS = os.path.join(ROOT, "tests", "scenarios")
-CAPTURES = os.path.join(ROOT, "tests", "captures")
 #: a scenario's expected exposition: tests/scenarios/<name>/expected.prom
 EXPECTED = "expected.prom"
 
@@ -107,3 +107,4 @@ def parse_exposition(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]],
 
 def value(samples, name: str, **labels) -> float | None:
     return samples.get((name, tuple(sorted(labels.items()))))
+

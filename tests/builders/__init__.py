@@ -11,7 +11,7 @@ directory and fails if the result differs from what is committed.
     python -m tests.builders linux-bond-xor   # one scenario (name = folder)
     pytest tests/test_scenarios.py --update-golden -k linux-bond-xor   # then its expected.prom
 
-Modules: ``sysfs`` (low-level sysfs/procfs writers), ``linux_core`` (declared groups),
+Modules: ``sysfs`` (low-level sysfs/procfs writers), ``captures`` (reads tests/captures), ``linux_core`` (declared groups),
 ``linux_bond`` (bonding and teamd), ``linux_storage`` (open-iscsi and dm-multipath),
 ``linux_nvme`` (NVMe over TCP), ``illumos_net`` (dladm aggregations, IPMP),
 ``illumos_storage`` (MPxIO, iSCSI initiator, COMSTAR).
@@ -22,16 +22,17 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 
-from . import illumos_net, illumos_storage, linux_bond, linux_core, linux_nvme, linux_storage
-
-MODULES = (linux_core, linux_bond, linux_storage, linux_nvme, illumos_net, illumos_storage)
+MODULES = ("linux_core", "linux_bond", "linux_storage", "linux_nvme", "illumos_net", "illumos_storage")
 SCENARIOS_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "scenarios")
 
 
 def builders() -> dict[str, Callable[[str], None]]:
     """scenario name -> builder(out): the builder writes the folder ``out/<name>``."""
+    import importlib
+
     out: dict[str, Callable[[str], None]] = {}
-    for mod in MODULES:
+    for module in MODULES:  # imported here: reading a capture needs none of them
+        mod = importlib.import_module(f"{__name__}.{module}")
         for name, fn in mod.BUILDS.items():
             assert name not in out, name
             out[name] = fn

@@ -27,13 +27,12 @@ from __future__ import annotations
 
 import os
 
-from .sysfs import clear, snapshot_yml, write
-
-
 from collectors.aggr_illumos import EXTENDED_ARGS, LACP_ARGS, SUMMARY_ARGS
 from collectors.ipmp_illumos import GROUP_ARGS, IF_ARGS, TARGET_ARGS, batched_selectors
 from collectors.link_illumos import SHOW_LINK_ARGS, SHOW_PHYS_ARGS, Topology, kstat_commands, parse_show_link, parse_show_phys
 from exporter.host import slug
+
+from .sysfs import clear, snapshot_yml, write
 
 UNKNOWN = 4294967295  # LINK_STATE_UNKNOWN (-1) printed as uint32
 

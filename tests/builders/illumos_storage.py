@@ -30,13 +30,12 @@ from __future__ import annotations
 
 import os
 
-from .sysfs import clear, snapshot_yml, write
-
-
-from .illumos_net import link_stats, mac_stats, network
-
 from collectors import comstar_illumos, iscsi_illumos, mpxio_illumos
 from exporter.host import slug
+
+from .captures import capture
+from .illumos_net import link_stats, mac_stats, network
+from .sysfs import clear, snapshot_yml, write
 
 TGT = "iqn.2010-08.org.illumos:02:9f3c1a2e-5b7d-6c4e-9a1f-d2b3c4e5f601"
 TGT_BACKUP = "iqn.2010-08.org.illumos:02:backup-0001"
@@ -99,52 +98,15 @@ SAS_VHCI = "/scsi_vhci/disk@g5000c500562a0b17"
 SES = "/scsi_vhci/enclosure@g500605b0055961fd"
 FC_ALUA = "/scsi_vhci/disk@g600a0b8000492c63000005fd49e8305b"
 
-# An FC LU of an explicit-failover array, after the real capture of real-captures.md I-10
+# An FC LU of an explicit-failover array: the real capture of research/real-captures.md I-10
 # (Vendor/Product padded, "Paths:  " and "Target Port Groups:  " with two trailing blanks,
-# TPG 1 active, TPG 2 standby); the second path, elided in the capture, leads to TPG 2.
-# A $ marks a line that ends in blanks.
-FC_SHOW = """\
-Logical Unit:  /scsi_vhci/disk@g600a0b8000492c63000005fd49e8305b
-\tmpath-support:  libmpscsi_vhci.so
-\tVendor:  SUN     $
-\tProduct:  LCSM100_F       $
-\tRevision:  0735
-\tName Type:  unknown type
-\tName:  600a0b8000492c63000005fd49e8305b
-\tAsymmetric:  yes
-\tCurrent Load Balance:  round-robin
-\tLogical Unit Group ID:  NA
-\tAuto Failback:  on
-\tAuto Probing:  NA
-
-\tPaths:  $
-\t\tInitiator Port Name:  2101001b32a12ae9
-\t\tTarget Port Name:  203400a0b8492c63
-\t\tOverride Path:  NA
-\t\tPath State:  OK
-\t\tDisabled:  no
-
-\t\tInitiator Port Name:  2101001b32a12ae9
-\t\tTarget Port Name:  201400a0b8492c63
-\t\tOverride Path:  NA
-\t\tPath State:  OK
-\t\tDisabled:  no
-
-\tTarget Port Groups:  $
-\t\tID:  1
-\t\tExplicit Failover:  yes
-\t\tAccess State:  active
-\t\tTarget Ports:
-\t\t\tName:  203400a0b8492c63
-\t\t\tRelative ID:  0
-
-\t\tID:  2
-\t\tExplicit Failover:  yes
-\t\tAccess State:  standby
-\t\tTarget Ports:
-\t\t\tName:  201400a0b8492c63
-\t\t\tRelative ID:  0
-""".replace("$\n", "\n")
+# TPG 1 active, TPG 2 standby) with one change: its second path (to 202400a0b8492c63, a
+# disabled port of TPG 1) becomes the path to TPG 2's port, so each TPG has one path.
+_ASYM = capture("solaris-multipathing-blog/mpathadm-show-lu-asymmetric.txt").split("\n\n")
+assert "202400a0b8492c63" in _ASYM[2] and "Disabled:  yes" in _ASYM[2] and "202400a0b8492c63" in _ASYM[4]
+FC_SHOW = "\n\n".join(
+    [*_ASYM[:2], _ASYM[2].replace("202400a0b8492c63", "201400a0b8492c63").replace("Disabled:  yes", "Disabled:  no"), _ASYM[3], _ASYM[5]]
+)
 
 
 def iscsi_lu(device: str, guid: str, states: tuple[str, str]) -> str:

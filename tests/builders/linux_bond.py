@@ -18,8 +18,10 @@ Documentation/ABI/testing/sysfs-class-net; real-captures.md L-1..L-3):
 * LACP actor keys encode the speed, ``(speed_enum << 1) | full_duplex``: 9 = 1G, 15 = 10G.
 """
 
+import json
 import os
 
+from .captures import capture
 from .sysfs import clear, counters, netdev, proc_net_dev, snapshot_yml, symlink, write
 
 NOTE = "hand-made from the kernel's bonding sysfs formats (bond_sysfs.c, bond_sysfs_slave.c) and /proc/net/dev"
@@ -552,61 +554,22 @@ def team_ab(out: str) -> None:
         "eno2": counters(100_000, 900, 0, 0),
         "team1": counters(5_000_100_000, 4_000_900, 2_000_000_000, 1_500_000),
     })  # fmt: skip
-    port = """        "{name}": {{
-            "ifinfo": {{
-                "dev_addr": "2c:59:e5:47:a9:04",
-                "dev_addr_len": 6,
-                "ifindex": {ifindex},
-                "ifname": "{name}"
-            }},
-            "link": {{
-                "duplex": "{duplex}",
-                "speed": {speed},
-                "up": {up}
-            }},
-            "link_watches": {{
-                "list": {{
-                    "link_watch_0": {{
-                        "delay_down": 0,
-                        "delay_up": 0,
-                        "down_count": {downs},
-                        "name": "ethtool",
-                        "up": {up}
-                    }}
-                }},
-                "up": {up}
-            }}
-        }}"""
-    p1 = port.format(name="eno1", ifindex=2, duplex="full", speed=1000, up="true", downs=0)
-    p2 = port.format(name="eno2", ifindex=3, duplex="half", speed=0, up="false", downs=2)
-    write(os.path.join(d, "commands", "teamdctl_team1_state_dump.out"), f"""{{
-    "ports": {{
-{p1},
-{p2}
-    }},
-    "runner": {{
-        "active_port": "eno1"
-    }},
-    "setup": {{
-        "daemonized": false,
-        "dbus_enabled": true,
-        "debug_level": 0,
-        "kernel_team_mode_name": "activebackup",
-        "pid": 4464,
-        "pid_file": "/var/run/teamd/team1.pid",
-        "runner_name": "activebackup",
-        "zmq_enabled": false
-    }},
-    "team_device": {{
-        "ifinfo": {{
-            "dev_addr": "2c:59:e5:47:a9:04",
-            "dev_addr_len": 6,
-            "ifindex": 5,
-            "ifname": "team1"
-        }}
-    }}
-}}
-""")
+    # the real RHEL 7 activebackup dump (keys sorted, 4-blank indentation: json.dumps(indent=4,
+    # sort_keys=True) reproduces it), renamed to team1, with the ports object teamd_state.c adds
+    dump = json.loads(capture("insights-core/teamdctl-team0-state-dump.json"))
+    dump["setup"]["pid_file"] = "/var/run/teamd/team1.pid"
+    dump["team_device"]["ifinfo"]["ifname"] = "team1"
+
+    def port(name, ifindex, duplex, speed, up, downs):
+        return {
+            "ifinfo": {"dev_addr": "2c:59:e5:47:a9:04", "dev_addr_len": 6, "ifindex": ifindex, "ifname": name},
+            "link": {"duplex": duplex, "speed": speed, "up": up},
+            "link_watches": {"list": {"link_watch_0": {"delay_down": 0, "delay_up": 0, "down_count": downs, "name": "ethtool", "up": up}},
+                             "up": up},
+        }  # fmt: skip
+
+    dump["ports"] = {"eno1": port("eno1", 2, "full", 1000, True, 0), "eno2": port("eno2", 3, "half", 0, False, 2)}
+    write(os.path.join(d, "commands", "teamdctl_team1_state_dump.out"), json.dumps(dump, indent=4, sort_keys=True) + "\n")
 
 
 #: scenario folder -> builder

@@ -8,7 +8,6 @@ import os
 from .sysfs import clear, counters, netdev, proc_net_dev, snapshot_yml, write
 
 
-
 def linux_declared_mpio(out: str) -> None:
     d = os.path.join(out, "linux-declared-mpio")
     clear(d)
