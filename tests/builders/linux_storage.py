@@ -232,30 +232,17 @@ def commands(d: str, files: dict[str, str]) -> None:
         write(os.path.join(d, "commands", slug), text)
 
 
-# ------------------------------------------------------------------ scenarios
-
-
-def _start(out: str, name: str, notes: str) -> tuple[str, str]:
-    d = os.path.join(out, name)
-    clear(d)
-    snapshot_yml(d, "linux", notes, hostname="initiator-a")
-    write(os.path.join(d, "config.yml"), "collectors:\n  link:\n    exclude: '^lo$'\n")
-    return d, os.path.join(d, "root")
-
-
-def _distractors(root: str, wwid: str = WWID, map_minor: int = 2) -> None:
-    """kpartx partition of the map (dm-4, partN-mpath-), an LVM volume on sda2 (dm-5) and
-    the local disk sda with partitions: none of them may show as a map or a path."""
-    local_disk(root)
-    dm_device(root, 4, "mpatha1", f"part1-mpath-{wwid}", [f"dm-{map_minor}"])
-    dm_device(root, 5, "vg0-root", "LVM-Xq3kT8n2mPz9vB4cR7sW1yU6dF0gH5jKaL2eN8pQ4tV7xZ1bC3mR9sD6fG0hJ", ["sda2"])
-
+# ------------------------------------------------------------------ the base host and its deltas
 
 NOTE_FORMATS = ("kernel scsi_transport_iscsi.c/scsi_sysfs.c/dm-sysfs.c sysfs layouts, block/genhd.c /proc/diskstats, "
                 "fib_trie.c /proc/net/route, libmultipath/print.c show maps json and the sysfs-class-net ABI")
+CONFIG = "collectors:\n  link:\n    exclude: '^lo$'\n"
 
 
-def two_sessions(root, *, s2_state="LOGGED_IN", s2_disk_state="running", iface_bound=True, same_subnet=False, s1_luns=None, s2_luns=None):
+def two_sessions(*, s2_state="LOGGED_IN", s2_disk_state="running", iface_bound=True, same_subnet=False, s1_luns=None,
+                 s2_luns=None) -> tuple[Sess, Sess]:
+    """Session 1 over ens1f0 to 192.168.10.20 and session 2 over ens2f0 to 192.168.20.20, each
+    with LUN 1 (sdc, sdd); the keywords say what differs."""
     a2 = "192.168.10.21" if same_subnet else "192.168.20.20"
     s1 = Sess(1, 3, "192.168.10.20", iface="iface-ens1f0" if iface_bound else "default",
               netdev="ens1f0" if iface_bound else "default", ipaddress="192.168.10.11",
@@ -265,173 +252,172 @@ def two_sessions(root, *, s2_state="LOGGED_IN", s2_disk_state="running", iface_b
               ipaddress=("192.168.20.11" if not same_subnet else "192.168.10.11") if s2_state == "LOGGED_IN" else None,
               state=s2_state, conn_state="up" if s2_state == "LOGGED_IN" else "failed",
               luns=s2_luns or [Lun(1, "sdd", 48, 3_900_000, 1_950_000, state=s2_disk_state)])
-    session(root, s1)
-    session(root, s2)
     return s1, s2
 
 
-def linux_mpio_round_robin_healthy(out: str) -> None:
-    d, root = _start(out, "linux-mpio-round-robin-healthy",
-                     "hand-made from " + NOTE_FORMATS + ": two iSCSI sessions to one LIO target, ifaces bound to ens1f0 "
-                     "and ens2f0, one dm-multipath map with one round-robin path group holding both paths (multibus), "
-                     "traffic shared evenly; a kpartx partition map, an LVM volume and the local disk sda with partitions "
-                     "are distractors that must not show.")
-    nics(root, (2_100_000_000, 1_050_000_000), (2_050_000_000, 1_020_000_000))
+def disks(sdc: tuple[int, int], sdd: tuple[int, int] | None, dm2: tuple[int, int], *, partitions: bool = False) -> tuple:
+    """/proc/diskstats rows: the local disk, the two paths, the map and the LVM volume (sectors
+    read, written); ``partitions`` adds sda1 and the kpartx partition map dm-4."""
+    rows = [(8, 0, "sda", 812_000, 455_000)]
+    rows += [(8, 1, "sda1", 9_000, 1_000)] if partitions else []
+    rows += [(8, 2, "sda2", 800_000, 454_000), (8, 32, "sdc", *sdc)]
+    rows += [(8, 48, "sdd", *sdd)] if sdd else []
+    rows += [(253, 2, "dm-2", *dm2)]
+    rows += [(253, 4, "dm-4", 7_890_000, 3_949_000)] if partitions else []
+    return tuple(rows + [(253, 5, "dm-5", 799_000, 454_000)])
+
+
+def maps_json(queueing: str, paths: int, faults: int, selector: str, rows: list[tuple]) -> dict[str, str]:
+    """commands/ for a multipathd that answers ``show maps json`` with the one map mpatha;
+    rows: mpd_path arguments of its one path group."""
+    return {"multipathd_show_maps_json.out": mpd_maps([(
+        map_fields("mpatha", WWID, "dm-2", queueing, paths, "1 queue_if_no_path", faults),
+        [mpd_group(1, selector, 50, "active", [mpd_path(*r) for r in rows])],
+    )])}
+
+
+HEALTHY_PATHS = [("sdc", 32, "active", "running", "ready", 50, "192.168.10.11"),
+                 ("sdd", 48, "active", "running", "ready", 50, "192.168.20.11")]
+
+
+@dataclasses.dataclass(frozen=True)
+class StorageHost:
+    """A software-iSCSI initiator: NICs eno1 (management), ens1f0 and ens2f0 (storage) with
+    their routes, iSCSI sessions with their node records, the dm-multipath map mpatha (dm-2)
+    over the sessions' disks, distractors (the local disk sda, a kpartx partition map, an LVM
+    volume) that must not show, /proc/diskstats and the multipath tools' answers."""
+
+    notes: str
+    nic_bytes: tuple[tuple[int, int], tuple[int, int]] = ((2_100_000_000, 1_050_000_000), (2_050_000_000, 1_020_000_000))
+    nics_down: bool = False  # both storage NICs lost carrier
+    sessions: tuple[Sess, ...] = two_sessions()
+    nodes: tuple[tuple[str, str, str], ...] = (("192.168.10.20", "iface-ens1f0", "automatic"),
+                                               ("192.168.20.20", "iface-ens2f0", "automatic"))
+    map_slaves: tuple[str, ...] = ("sdc", "sdd")
+    diskstats: tuple = disks((4_000_000, 2_000_000), (3_900_000, 1_950_000), (7_899_000, 3_950_000))
+    commands: dict[str, str] = dataclasses.field(default_factory=lambda: maps_json("5 chk", 2, 0, "round-robin 0", HEALTHY_PATHS))
+    config: str = CONFIG
+
+
+def write_host(out: str, name: str, h: StorageHost) -> None:
+    d = os.path.join(out, name)
+    clear(d)
+    root = os.path.join(d, "root")
+    snapshot_yml(d, "linux", h.notes, hostname="initiator-a")
+    write(os.path.join(d, "config.yml"), h.config)
+    nics(root, *h.nic_bytes)
+    if h.nics_down:
+        for n in ("ens1f0", "ens2f0"):
+            base = os.path.join(root, "sys/class/net", n)
+            write(os.path.join(base, "operstate"), "down\n")
+            write(os.path.join(base, "carrier"), "0\n")
+            write(os.path.join(base, "speed"), "-1\n")
     routes(root)
-    two_sessions(root)
-    for a, i in (("192.168.10.20", "iface-ens1f0"), ("192.168.20.20", "iface-ens2f0")):
-        node_record(root, a, i)
-    dm_device(root, 2, "mpatha", f"mpath-{WWID}", ["sdc", "sdd"])
-    _distractors(root)
+    for s in h.sessions:
+        session(root, s)
+    for address, iface, startup in h.nodes:
+        node_record(root, address, iface, startup=startup)
+    dm_device(root, 2, "mpatha", f"mpath-{WWID}", list(h.map_slaves))
+    # kpartx partition of the map (dm-4, partN-mpath-), an LVM volume on sda2 (dm-5) and the
+    # local disk sda with partitions: none of them may show as a map or a path
+    local_disk(root)
+    dm_device(root, 4, "mpatha1", f"part1-mpath-{WWID}", ["dm-2"])
+    dm_device(root, 5, "vg0-root", "LVM-Xq3kT8n2mPz9vB4cR7sW1yU6dF0gH5jKaL2eN8pQ4tV7xZ1bC3mR9sD6fG0hJ", ["sda2"])
+    diskstats(root, list(h.diskstats))
+    commands(d, h.commands)
+
+
+# The base: two iSCSI sessions to one LIO target, ifaces bound, one round-robin map of two paths.
+BASE = StorageHost(
+    "hand-made from " + NOTE_FORMATS + ": two iSCSI sessions to one LIO target, ifaces bound to ens1f0 "
+    "and ens2f0, one dm-multipath map with one round-robin path group holding both paths (multibus), "
+    "traffic shared evenly; a kpartx partition map, an LVM volume and the local disk sda with partitions "
+    "are distractors that must not show.",
     # the map carries what its paths carried, less the checker's reads on the paths
-    diskstats(root, [(8, 0, "sda", 812_000, 455_000), (8, 1, "sda1", 9_000, 1_000), (8, 2, "sda2", 800_000, 454_000),
-                     (8, 32, "sdc", 4_000_000, 2_000_000), (8, 48, "sdd", 3_900_000, 1_950_000),
-                     (253, 2, "dm-2", 7_899_000, 3_950_000), (253, 4, "dm-4", 7_890_000, 3_949_000), (253, 5, "dm-5", 799_000, 454_000)])
-    commands(d, {"multipathd_show_maps_json.out": mpd_maps([(
-        map_fields("mpatha", WWID, "dm-2", "5 chk", 2, "1 queue_if_no_path", 0),
-        [mpd_group(1, "round-robin 0", 50, "active", [
-            mpd_path("sdc", 32, "active", "running", "ready", 50, "192.168.10.11"),
-            mpd_path("sdd", 48, "active", "running", "ready", 50, "192.168.20.11")])],
-    )])})
+    diskstats=disks((4_000_000, 2_000_000), (3_900_000, 1_950_000), (7_899_000, 3_950_000), partitions=True),
+)
+
+HOSTS: dict[str, StorageHost] = {
+    "linux-mpio-round-robin-healthy": BASE,
+    "linux-mpio-one-path-failed": dataclasses.replace(
+        BASE,
+        notes="hand-made from " + NOTE_FORMATS + ": the round-robin map of linux-mpio-round-robin-healthy after "
+        "ens2f0's path died and recovery_tmo expired: session 2 is FREE (still listed, real-captures.md L-8), "
+        "its connection failed, no local address (ENOTCONN), sdd transport-offline, dm failed, checker faulty.",
+        nic_bytes=((2_100_000_000, 1_050_000_000), (1_150_000_000, 560_000_000)),
+        sessions=two_sessions(s2_state="FREE", s2_disk_state="transport-offline",
+                              s2_luns=[Lun(1, "sdd", 48, 2_100_000, 1_050_000, state="transport-offline", ioerr=0x1b, iotmo=0x4)]),
+        diskstats=disks((4_000_000, 2_000_000), (2_100_000, 1_050_000), (6_099_000, 3_050_000)),
+        commands=maps_json("5 chk", 1, 1, "round-robin 0", [HEALTHY_PATHS[0], ("sdd", 48, "failed", "offline", "faulty", 50, "[undef]")]),
+    ),
+    "linux-mpio-failover-only": dataclasses.replace(
+        BASE,
+        notes="hand-made from " + NOTE_FORMATS.replace("libmultipath/print.c show maps json", "dm-mpath.c multipath_status "
+        "(dmsetup status and table lines, with their trailing blank)") + ": multipathd is not running (no socket), "
+        "lanes runs as root and reads the dm status line; path_grouping_policy failover (the multipath-tools "
+        "default): two path groups of one path each, service-time; all I/O on sdc, sdd idle but for checker reads.",
+        nic_bytes=((4_000_000_000, 2_000_000_000), (9_000_000, 1_000_000)),
+        # sdd: 2_000 sectors of checker/probe reads, nothing written
+        diskstats=disks((7_800_000, 3_900_000), (2_000, 0), (7_799_000, 3_900_000)),
+        commands={
+            # all-devices form: "name: " prefix; lines end with a blank; the LV has a linear line
+            "dmsetup_status_--target_multipath.out":
+                "mpatha: 0 419430400 multipath 2 0 0 0 2 1 A 0 1 2 8:32 A 0 0 1 E 0 1 2 8:48 A 0 0 1 \n",
+            "dmsetup_table_--target_multipath.out":
+                "mpatha: 0 419430400 multipath 1 queue_if_no_path 1 alua 2 1 service-time 0 1 2 8:32 1 1 service-time 0 1 2 8:48 1 1 \n",
+        },
+    ),
+    "linux-mpio-one-nic": dataclasses.replace(
+        BASE,
+        notes="hand-made from " + NOTE_FORMATS + ": two sessions on iface default (not bound) to two portals in one "
+        "subnet: the route to 192.168.10.0/24 sends both over ens1f0, ens2f0 carries nothing; the map has two "
+        "paths (multibus, service-time) but one NIC: a redundancy illusion that the path -> NIC join shows.",
+        nic_bytes=((4_200_000_000, 2_100_000_000), (0, 0)),
+        sessions=two_sessions(iface_bound=False, same_subnet=True),
+        nodes=(("192.168.10.20", "default", "automatic"), ("192.168.10.21", "default", "automatic")),
+        diskstats=disks((4_000_000, 2_000_000), (3_900_000, 1_950_000), (7_899_000, 3_950_000)),
+        commands=maps_json("5 chk", 2, 0, "service-time 0", [HEALTHY_PATHS[0], HEALTHY_PATHS[1][:-1] + ("192.168.10.11",)]),
+    ),
+    "linux-iscsi-logged-out": dataclasses.replace(
+        BASE,
+        notes="hand-made from " + NOTE_FORMATS + " and open-iscsi usr/idbm.c node records: the session over ens2f0 was "
+        "logged out (iscsiadm -m node -u); its node record is still in /etc/iscsi/nodes, so the target should "
+        "have two sessions and the multipath map, whose sdd is gone from the kernel, has one path left. A third "
+        "record, for a portal discovery found but nobody logs into (node.startup manual), must not count.",
+        nic_bytes=((2_100_000_000, 1_050_000_000), (1_150_000_000, 560_000_000)),
+        sessions=two_sessions()[:1],
+        nodes=BASE.nodes + (("192.168.30.20", "default", "manual"),),
+        map_slaves=("sdc",),
+        diskstats=disks((4_000_000, 2_000_000), None, (6_099_000, 3_050_000)),
+        config=CONFIG + "expect:\n  multipath: {mpatha: 2}\n",
+        commands=maps_json("5 chk", 1, 1, "round-robin 0", HEALTHY_PATHS[:1]),
+    ),
+    "linux-mpio-queue-no-path": dataclasses.replace(
+        BASE,
+        notes="hand-made from " + NOTE_FORMATS + ": both storage NICs lost carrier; both sessions FAILED (inside "
+        "recovery_tmo 120, disks blocked, no local address); the map has queue_if_no_path (no_path_retry queue) "
+        "and no usable path: applications hang in D state.",
+        nics_down=True,
+        sessions=(
+            Sess(1, 3, "192.168.10.20", iface="iface-ens1f0", netdev="ens1f0", state="FAILED", conn_state="failed", recovery_tmo=120,
+                 luns=[Lun(1, "sdc", 32, 4_000_000, 2_000_000, state="blocked")]),
+            Sess(2, 4, "192.168.20.20", iface="iface-ens2f0", netdev="ens2f0", state="FAILED", conn_state="failed", recovery_tmo=120,
+                 luns=[Lun(1, "sdd", 48, 3_900_000, 1_950_000, state="blocked")]),
+        ),
+        diskstats=disks((4_000_000, 2_000_000), (3_900_000, 1_950_000), (7_899_000, 3_950_000)),
+        commands=maps_json("on", 0, 2, "round-robin 0", [("sdc", 32, "failed", "running", "faulty", 50, "[undef]"),
+                                                         ("sdd", 48, "failed", "running", "faulty", 50, "[undef]")]),
+    ),
+}  # fmt: skip
 
 
-def linux_mpio_one_path_failed(out: str) -> None:
-    d, root = _start(out, "linux-mpio-one-path-failed",
-                     "hand-made from " + NOTE_FORMATS + ": the round-robin map of linux-mpio-round-robin-healthy after "
-                     "ens2f0's path died and recovery_tmo expired: session 2 is FREE (still listed, real-captures.md L-8), "
-                     "its connection failed, no local address (ENOTCONN), sdd transport-offline, dm failed, checker faulty.")
-    nics(root, (2_100_000_000, 1_050_000_000), (1_150_000_000, 560_000_000))
-    routes(root)
-    two_sessions(root, s2_state="FREE", s2_disk_state="transport-offline",
-                 s2_luns=[Lun(1, "sdd", 48, 2_100_000, 1_050_000, state="transport-offline", ioerr=0x1b, iotmo=0x4)])
-    for a, i in (("192.168.10.20", "iface-ens1f0"), ("192.168.20.20", "iface-ens2f0")):
-        node_record(root, a, i)
-    dm_device(root, 2, "mpatha", f"mpath-{WWID}", ["sdc", "sdd"])
-    _distractors(root)
-    diskstats(root, [(8, 0, "sda", 812_000, 455_000), (8, 2, "sda2", 800_000, 454_000),
-                     (8, 32, "sdc", 4_000_000, 2_000_000), (8, 48, "sdd", 2_100_000, 1_050_000),
-                     (253, 2, "dm-2", 6_099_000, 3_050_000), (253, 5, "dm-5", 799_000, 454_000)])
-    commands(d, {"multipathd_show_maps_json.out": mpd_maps([(
-        map_fields("mpatha", WWID, "dm-2", "5 chk", 1, "1 queue_if_no_path", 1),
-        [mpd_group(1, "round-robin 0", 50, "active", [
-            mpd_path("sdc", 32, "active", "running", "ready", 50, "192.168.10.11"),
-            mpd_path("sdd", 48, "failed", "offline", "faulty", 50, "[undef]")])],
-    )])})
+def _builder(name: str):
+    def build(out: str) -> None:
+        write_host(out, name, HOSTS[name])
 
-
-def linux_mpio_failover_only(out: str) -> None:
-    d, root = _start(out, "linux-mpio-failover-only",
-                     "hand-made from " + NOTE_FORMATS.replace("libmultipath/print.c show maps json", "dm-mpath.c multipath_status "
-                     "(dmsetup status and table lines, with their trailing blank)") + ": multipathd is not running (no socket), "
-                     "lanes runs as root and reads the dm status line; path_grouping_policy failover (the multipath-tools "
-                     "default): two path groups of one path each, service-time; all I/O on sdc, sdd idle but for checker reads.")
-    nics(root, (4_000_000_000, 2_000_000_000), (9_000_000, 1_000_000))
-    routes(root)
-    two_sessions(root)
-    for a, i in (("192.168.10.20", "iface-ens1f0"), ("192.168.20.20", "iface-ens2f0")):
-        node_record(root, a, i)
-    dm_device(root, 2, "mpatha", f"mpath-{WWID}", ["sdc", "sdd"])
-    _distractors(root)
-    # sdd: 2_000 sectors of checker/probe reads, nothing written
-    diskstats(root, [(8, 0, "sda", 812_000, 455_000), (8, 2, "sda2", 800_000, 454_000),
-                     (8, 32, "sdc", 7_800_000, 3_900_000), (8, 48, "sdd", 2_000, 0),
-                     (253, 2, "dm-2", 7_799_000, 3_900_000), (253, 5, "dm-5", 799_000, 454_000)])
-    commands(d, {
-        # all-devices form: "name: " prefix; lines end with a blank; the LV has a linear line
-        "dmsetup_status_--target_multipath.out":
-            "mpatha: 0 419430400 multipath 2 0 0 0 2 1 A 0 1 2 8:32 A 0 0 1 E 0 1 2 8:48 A 0 0 1 \n",
-        "dmsetup_table_--target_multipath.out":
-            "mpatha: 0 419430400 multipath 1 queue_if_no_path 1 alua 2 1 service-time 0 1 2 8:32 1 1 service-time 0 1 2 8:48 1 1 \n",
-    })
-
-
-def linux_mpio_one_nic(out: str) -> None:
-    d, root = _start(out, "linux-mpio-one-nic",
-                     "hand-made from " + NOTE_FORMATS + ": two sessions on iface default (not bound) to two portals in one "
-                     "subnet: the route to 192.168.10.0/24 sends both over ens1f0, ens2f0 carries nothing; the map has two "
-                     "paths (multibus, service-time) but one NIC: a redundancy illusion that the path -> NIC join shows.")
-    nics(root, (4_200_000_000, 2_100_000_000), (0, 0))
-    routes(root)
-    two_sessions(root, iface_bound=False, same_subnet=True)
-    for a in ("192.168.10.20", "192.168.10.21"):
-        node_record(root, a, "default")
-    dm_device(root, 2, "mpatha", f"mpath-{WWID}", ["sdc", "sdd"])
-    _distractors(root)
-    diskstats(root, [(8, 0, "sda", 812_000, 455_000), (8, 2, "sda2", 800_000, 454_000),
-                     (8, 32, "sdc", 4_000_000, 2_000_000), (8, 48, "sdd", 3_900_000, 1_950_000),
-                     (253, 2, "dm-2", 7_899_000, 3_950_000), (253, 5, "dm-5", 799_000, 454_000)])
-    commands(d, {"multipathd_show_maps_json.out": mpd_maps([(
-        map_fields("mpatha", WWID, "dm-2", "5 chk", 2, "1 queue_if_no_path", 0),
-        [mpd_group(1, "service-time 0", 50, "active", [
-            mpd_path("sdc", 32, "active", "running", "ready", 50, "192.168.10.11"),
-            mpd_path("sdd", 48, "active", "running", "ready", 50, "192.168.10.11")])],
-    )])})
-
-
-def linux_iscsi_logged_out(out: str) -> None:
-    d, root = _start(out, "linux-iscsi-logged-out",
-                     "hand-made from " + NOTE_FORMATS + " and open-iscsi usr/idbm.c node records: the session over ens2f0 was "
-                     "logged out (iscsiadm -m node -u); its node record is still in /etc/iscsi/nodes, so the target should "
-                     "have two sessions and the multipath map, whose sdd is gone from the kernel, has one path left. A third "
-                     "record, for a portal discovery found but nobody logs into (node.startup manual), must not count.")
-    nics(root, (2_100_000_000, 1_050_000_000), (1_150_000_000, 560_000_000))
-    routes(root)
-    session(root, Sess(1, 3, "192.168.10.20", iface="iface-ens1f0", netdev="ens1f0", ipaddress="192.168.10.11",
-                       luns=[Lun(1, "sdc", 32, 4_000_000, 2_000_000)]))
-    for a, i in (("192.168.10.20", "iface-ens1f0"), ("192.168.20.20", "iface-ens2f0")):
-        node_record(root, a, i)
-    node_record(root, "192.168.30.20", "default", startup="manual")
-    dm_device(root, 2, "mpatha", f"mpath-{WWID}", ["sdc"])
-    _distractors(root)
-    diskstats(root, [(8, 0, "sda", 812_000, 455_000), (8, 2, "sda2", 800_000, 454_000),
-                     (8, 32, "sdc", 4_000_000, 2_000_000), (253, 2, "dm-2", 6_099_000, 3_050_000), (253, 5, "dm-5", 799_000, 454_000)])
-    write(os.path.join(d, "config.yml"), "collectors:\n  link:\n    exclude: '^lo$'\nexpect:\n  multipath: {mpatha: 2}\n")
-    commands(d, {"multipathd_show_maps_json.out": mpd_maps([(
-        map_fields("mpatha", WWID, "dm-2", "5 chk", 1, "1 queue_if_no_path", 1),
-        [mpd_group(1, "round-robin 0", 50, "active", [mpd_path("sdc", 32, "active", "running", "ready", 50, "192.168.10.11")])],
-    )])})
-
-
-def linux_mpio_queue_no_path(out: str) -> None:
-    d, root = _start(out, "linux-mpio-queue-no-path",
-                     "hand-made from " + NOTE_FORMATS + ": both storage NICs lost carrier; both sessions FAILED (inside "
-                     "recovery_tmo 120, disks blocked, no local address); the map has queue_if_no_path (no_path_retry queue) "
-                     "and no usable path: applications hang in D state.")
-    nics(root, (2_100_000_000, 1_050_000_000), (2_050_000_000, 1_020_000_000))
-    # both storage NICs down: rewrite their state files
-    for n in ("ens1f0", "ens2f0"):
-        base = os.path.join(root, "sys/class/net", n)
-        write(os.path.join(base, "operstate"), "down\n")
-        write(os.path.join(base, "carrier"), "0\n")
-        write(os.path.join(base, "speed"), "-1\n")
-    routes(root)
-    s1 = Sess(1, 3, "192.168.10.20", iface="iface-ens1f0", netdev="ens1f0", state="FAILED", conn_state="failed", recovery_tmo=120,
-              luns=[Lun(1, "sdc", 32, 4_000_000, 2_000_000, state="blocked")])
-    s2 = Sess(2, 4, "192.168.20.20", iface="iface-ens2f0", netdev="ens2f0", state="FAILED", conn_state="failed", recovery_tmo=120,
-              luns=[Lun(1, "sdd", 48, 3_900_000, 1_950_000, state="blocked")])
-    session(root, s1)
-    session(root, s2)
-    for a, i in (("192.168.10.20", "iface-ens1f0"), ("192.168.20.20", "iface-ens2f0")):
-        node_record(root, a, i)
-    dm_device(root, 2, "mpatha", f"mpath-{WWID}", ["sdc", "sdd"])
-    _distractors(root)
-    diskstats(root, [(8, 0, "sda", 812_000, 455_000), (8, 2, "sda2", 800_000, 454_000),
-                     (8, 32, "sdc", 4_000_000, 2_000_000), (8, 48, "sdd", 3_900_000, 1_950_000),
-                     (253, 2, "dm-2", 7_899_000, 3_950_000), (253, 5, "dm-5", 799_000, 454_000)])
-    commands(d, {"multipathd_show_maps_json.out": mpd_maps([(
-        map_fields("mpatha", WWID, "dm-2", "on", 0, "1 queue_if_no_path", 2),
-        [mpd_group(1, "round-robin 0", 50, "active", [
-            mpd_path("sdc", 32, "failed", "running", "faulty", 50, "[undef]"),
-            mpd_path("sdd", 48, "failed", "running", "faulty", 50, "[undef]")])],
-    )])})
+    build.__name__ = build.__qualname__ = name.replace("-", "_")
+    return build
 
 
 #: scenario folder -> builder
-BUILDS = {
-    "linux-mpio-round-robin-healthy": linux_mpio_round_robin_healthy,
-    "linux-mpio-one-path-failed": linux_mpio_one_path_failed,
-    "linux-mpio-failover-only": linux_mpio_failover_only,
-    "linux-mpio-one-nic": linux_mpio_one_nic,
-    "linux-iscsi-logged-out": linux_iscsi_logged_out,
-    "linux-mpio-queue-no-path": linux_mpio_queue_no_path,
-}
+BUILDS = {name: _builder(name) for name in HOSTS}
