@@ -1,6 +1,6 @@
-"""Writes the hand-made illumos network scenarios (run once; the output is committed).
+"""Builds the hand-made illumos network scenarios (the folders are committed; a test rebuilds them).
 
-python tests/make_illumos_net_scenarios.py  # then:
+python -m tests.builders <name>  # then:
 pytest tests/test_scenarios.py --update-golden -k illumos-net
 
 Formats (no real ``-p``/``-P`` capture exists yet, research/real-captures.md Part S; these

@@ -1,6 +1,6 @@
-"""Writes the hand-made illumos storage scenarios (run once; the output is committed).
+"""Builds the hand-made illumos storage scenarios (the folders are committed; a test rebuilds them).
 
-python tests/make_illumos_storage_scenarios.py  # then:
+python -m tests.builders <name>  # then:
 pytest tests/test_scenarios.py --update-golden -k illumos-storage
 
 No real capture exists of ``iscsiadm list target -v``, ``stmfadm list-target -v`` with
@@ -290,7 +290,7 @@ def illumos_storage_iscsi_initiator(out: str) -> None:
         "iscsi_stats.c) and ipadm(8) parseable output: an OmniOS initiator with two sessions to "
         "one COMSTAR target, one per portal group (TPGT 2 over ixgbe0 10.10.1.21, TPGT 3 over "
         "ixgbe1 10.10.2.21), both logged in; the link table (dladm show-link/show-phys -p, "
-        "link and mac kstats, as tests/make_illumos_net_scenarios.py writes them) gives each "
+        "link and mac kstats, as tests/builders/illumos_net.py writes them) gives each "
         "session the speed of its NIC; no aggregation, in.mpathd not running.",
         hostname="omnios-initiator",
     )

@@ -1,6 +1,6 @@
-"""Writes the hand-made bonding and teamd scenarios (run once; the output is committed).
+"""Builds the hand-made bonding and teamd scenarios (the folders are committed; a test rebuilds them).
 
-python tests/make_bond_scenarios.py
+python -m tests.builders <name>  # then:
 pytest tests/test_scenarios.py --update-golden -k 'linux-bond or linux-team'
 
 Formats (drivers/net/bonding/bond_sysfs.c, bond_sysfs_slave.c, bond_procfs.c;

@@ -1,6 +1,7 @@
-"""Writes the hand-made core scenarios (run once; the output is committed).
+"""Builds the hand-made core scenarios (the folders are committed; a test rebuilds them).
 
-python tests/make_core_scenarios.py  # then: pytest tests/test_scenarios.py --update-golden
+python -m tests.builders <name>  # then:
+pytest tests/test_scenarios.py --update-golden -k linux-declared
 """
 
 import os

@@ -1,6 +1,7 @@
-"""Writes the hand-made NVMe native multipath scenarios (run once; the output is committed).
+"""Builds the hand-made NVMe native multipath scenarios (the folders are committed; a test rebuilds them).
 
-python tests/make_nvme_scenarios.py  # then: pytest tests/test_scenarios.py --update-golden -k linux-nvme
+python -m tests.builders <name>  # then:
+pytest tests/test_scenarios.py --update-golden -k linux-nvme
 
 Layout facts (Linux drivers/nvme/host): a subsystem is /sys/devices/virtual/nvme-subsystem/
 nvme-subsysS with a symlink per controller (core.c nvme_init_subsystem) and its head disks

@@ -1,6 +1,6 @@
-"""Writes the hand-made dm-multipath / open-iscsi scenarios (run once; the output is committed).
+"""Builds the hand-made dm-multipath / open-iscsi scenarios (the folders are committed; a test rebuilds them).
 
-python tests/make_storage_scenarios.py  # then:
+python -m tests.builders <name>  # then:
 pytest tests/test_scenarios.py --update-golden -k 'linux-mpio or linux-iscsi'
 
 Layout facts:

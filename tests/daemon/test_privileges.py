@@ -24,7 +24,7 @@ compared with root's.  Verdict per collector:
                      user's run succeeds too
   ``illumos``        not runnable on Linux
 
-The README's privilege table (section ``deploy``) has one row per collector of
+The privilege table of docs/deploy.md (section ``deploy``) has one row per collector of
 ``collectors.ALL`` and a "measured here" column that must equal the verdict.
 
 The unprivileged runs use a copy of lanes and of its runtime dependencies in a
@@ -58,7 +58,7 @@ IP = "/usr/sbin/ip" if os.path.exists("/usr/sbin/ip") else "/sbin/ip"
 NOBODY = 65534
 DEPENDENCIES = ("prometheus-client", "psutil", "pyroute2", "pyyaml", "bcrypt")
 MODES = ("root", "user", "user+CAP_NET_ADMIN")
-README = os.path.join(ROOT, "README.md")
+PRIVILEGES_DOC = os.path.join(ROOT, "docs", "deploy.md")  # its privilege table
 PARALLEL = max(2, 2 * (os.cpu_count() or 1))
 VERDICTS = ("unprivileged", "CAP_NET_ADMIN", "root", "absent here", "illumos")
 CONFIG = """\
@@ -314,14 +314,14 @@ def measured(runtime, lab):
     return out
 
 
-# --------------------------------------------------------------------- README table
+# --------------------------------------------------------------------- privilege table (docs/deploy.md)
 
 
 def readme_table() -> dict[str, str]:
-    """``collector/platform`` -> "measured here" cell of the README privilege table."""
-    text = open(README, encoding="utf-8").read()
+    """``collector/platform`` -> "measured here" cell of the docs/deploy.md privilege table."""
+    text = open(PRIVILEGES_DOC, encoding="utf-8").read()
     m = re.search(r"<!-- BEGIN section:deploy -->(.*?)<!-- END section:deploy -->", text, re.S)
-    assert m, "README has no deploy section"
+    assert m, "docs/deploy.md has no deploy section"
     rows: dict[str, str] = {}
     header: list[str] | None = None
     for line in m.group(1).splitlines():
@@ -338,9 +338,9 @@ def readme_table() -> dict[str, str]:
             continue
         row = dict(zip(header, cells, strict=False))
         key = f"{row['collector'].strip('`')}/{row['platform'].strip('`')}"
-        assert key not in rows, f"README privilege table: {key} listed twice"
+        assert key not in rows, f"docs/deploy.md privilege table: {key} listed twice"
         rows[key] = row["measured here"].strip("`* ")
-    assert rows, "README deploy section has no privilege table (columns: collector, platform, ..., measured here)"
+    assert rows, "docs/deploy.md deploy section has no privilege table (columns: collector, platform, ..., measured here)"
     return rows
 
 
@@ -374,7 +374,7 @@ def test_readme_table_matches_the_measurement(measured):
     for key, got in sorted(measured.items()):
         if key.endswith("/illumos"):
             continue
-        assert rows.get(key) == got, f"README privilege table says {key}: {rows.get(key)!r}, measured here: {got!r}"
+        assert rows.get(key) == got, f"docs/deploy.md privilege table says {key}: {rows.get(key)!r}, measured here: {got!r}"
 
 
 def test_link_and_groups_work_unprivileged_on_the_live_lab(runtime, lab):

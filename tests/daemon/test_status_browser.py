@@ -1,7 +1,7 @@
 """The status page in a real browser: Debian's headless Chromium renders lanes' landing
 page for a scenario with a degraded group and a down member.
 
-``pytest tests/test_status_browser.py --update-golden`` also refreshes the screenshot in
+``pytest tests/daemon/test_status_browser.py --update-golden`` also refreshes the screenshot in
 docs/status-page.png that the README shows.
 """
 
