@@ -152,33 +152,37 @@ def _lacp_counters(n):
     return rows
 
 
-def lacp_healthy(out: str) -> None:
-    d, root = _fresh(out, "linux-bond-lacp-healthy")
-    snapshot_yml(d, "linux", f"{NOTE}: an 802.3ad bond of four 10G NICs, all in aggregator 1 with one partner, "
-                 "fast LACP, actor and partner port state 63; read as root.", hostname="iscsi-target-a")
+def lacp_bond(out: str, name: str, notes: str, hostname: str, ports: list[tuple[int, int, int, str]], *, speed: int,
+              ad: tuple, lacp_rate: str = "fast 1", privileged: bool = True) -> tuple[str, str]:
+    """The base 802.3ad host: bond0 over the first len(ports) of NICS (10G ixgbe, ifindex 2..),
+    layer3+4 hashing, and their counters.  ports: (aggregator, actor state, partner state,
+    bonding_slave state) per member; the rest of a scenario is its delta."""
+    d, root = _fresh(out, name)
+    snapshot_yml(d, "linux", f"{NOTE}{notes}", hostname=hostname)
     lo(root)
-    for i, (name, pci, mac) in enumerate(NICS):
-        bond_slave(root, name, "bond0", pci=pci, driver="ixgbe", mac=mac, speed=10000, ifindex=2 + i, agg=1, actor=63, partner=63)
-    bond_master(root, "bond0", mode="802.3ad 4", slaves=[n for n, _, _ in NICS], ifindex=6, mac=NICS[0][2], speed=40000,
-                xmit="layer3+4 1", lacp_rate="fast 1", ad=(1, 4, 15, 32, PARTNER_A))
+    for i, ((nic, pci, mac), (agg, a, p, st)) in enumerate(zip(NICS[: len(ports)], ports, strict=True)):
+        bond_slave(root, nic, "bond0", pci=pci, driver="ixgbe", mac=mac, speed=10000, ifindex=2 + i, agg=agg, actor=a, partner=p, state=st)
+    bond_master(root, "bond0", mode="802.3ad 4", slaves=[n for n, _, _ in NICS[:len(ports)]], ifindex=2 + len(ports), mac=NICS[0][2],
+                speed=speed, xmit="layer3+4 1", lacp_rate=lacp_rate, ad=ad, privileged=privileged)
     masters(root, "bond0")
-    proc_net_dev(root, _lacp_counters(4))
+    proc_net_dev(root, _lacp_counters(len(ports)))
+    return d, root
+
+
+def lacp_healthy(out: str) -> None:
+    lacp_bond(out, "linux-bond-lacp-healthy", ": an 802.3ad bond of four 10G NICs, all in aggregator 1 with one partner, "
+              "fast LACP, actor and partner port state 63; read as root.", "iscsi-target-a",
+              [(1, 63, 63, "active")] * 4, speed=40000, ad=(1, 4, 15, 32, PARTNER_A))
 
 
 def lacp_split(out: str) -> None:
-    d, root = _fresh(out, "linux-bond-lacp-split")
-    snapshot_yml(d, "linux", f"{NOTE}, plus /proc/net/bonding/bond0 (bond_procfs.c, 6.8 layout, read as root): an 802.3ad bond "
-                 "whose four members are cabled to two switches that are not one MLAG pair. ens1f0/ens1f1 form the active "
-                 "aggregator 1 with partner 3c:c7:86:43:ac:f1; ens2f0/ens2f1 sit in aggregator 2 with partner "
-                 "3c:c7:86:99:00:01, synchronised but not collecting/distributing (actor state 15), as backup.", hostname="iscsi-target-b")
-    lo(root)
     states = [(1, 63, 63, "active"), (1, 63, 63, "active"), (2, 15, 63, "backup"), (2, 15, 63, "backup")]
-    for i, ((name, pci, mac), (agg, a, p, st)) in enumerate(zip(NICS, states, strict=True)):
-        bond_slave(root, name, "bond0", pci=pci, driver="ixgbe", mac=mac, speed=10000, ifindex=2 + i, agg=agg, actor=a, partner=p, state=st)
-    bond_master(root, "bond0", mode="802.3ad 4", slaves=[n for n, _, _ in NICS], ifindex=6, mac=NICS[0][2], speed=20000,
-                xmit="layer3+4 1", lacp_rate="fast 1", ad=(1, 2, 15, 32, PARTNER_A))
-    masters(root, "bond0")
-    proc_net_dev(root, _lacp_counters(4))
+    d, root = lacp_bond(out, "linux-bond-lacp-split", ", plus /proc/net/bonding/bond0 (bond_procfs.c, 6.8 layout, read as root): "
+                        "an 802.3ad bond whose four members are cabled to two switches that are not one MLAG pair. ens1f0/ens1f1 "
+                        "form the active aggregator 1 with partner 3c:c7:86:43:ac:f1; ens2f0/ens2f1 sit in aggregator 2 with "
+                        "partner 3c:c7:86:99:00:01, synchronised but not collecting/distributing (actor state 15), as backup.",
+                        "iscsi-target-b", states, speed=20000, ad=(1, 2, 15, 32, PARTNER_A))
+    # the delta: /proc/net/bonding/bond0 naming each member's partner system
     slaves = []
     for i, ((name, _pci, mac), (agg, a, p, _st)) in enumerate(zip(NICS, states, strict=True)):
         partner = PARTNER_A if agg == 1 else PARTNER_B
@@ -259,33 +263,18 @@ def lacp_nopartner(out: str) -> None:
 
 
 def lacp_unprivileged(out: str) -> None:
-    d, root = _fresh(out, "linux-bond-lacp-unprivileged")
-    snapshot_yml(d, "linux", f"{NOTE}: a healthy two-member 802.3ad bond read without CAP_NET_ADMIN: bonding/ad_actor_key, "
-                 "ad_partner_key and ad_partner_mac are empty (bond_sysfs.c prints them only when capable(CAP_NET_ADMIN)), "
-                 "the ungated ad_aggregator, ad_num_ports and member port states are filled.", hostname="iscsi-init-d")
-    lo(root)
-    for i, (name, pci, mac) in enumerate(NICS[:2]):
-        bond_slave(root, name, "bond0", pci=pci, driver="ixgbe", mac=mac, speed=10000, ifindex=2 + i, agg=1, actor=61, partner=61)
-    bond_master(root, "bond0", mode="802.3ad 4", slaves=[n for n, _, _ in NICS[:2]], ifindex=4, mac=NICS[0][2], speed=20000,
-                xmit="layer3+4 1", ad=(1, 2, 15, 32, PARTNER_A), privileged=False)
-    masters(root, "bond0")
-    proc_net_dev(root, _lacp_counters(2))
+    lacp_bond(out, "linux-bond-lacp-unprivileged", ": a healthy two-member 802.3ad bond read without CAP_NET_ADMIN: "
+              "bonding/ad_actor_key, ad_partner_key and ad_partner_mac are empty (bond_sysfs.c prints them only when "
+              "capable(CAP_NET_ADMIN)), the ungated ad_aggregator, ad_num_ports and member port states are filled.", "iscsi-init-d",
+              [(1, 61, 61, "active")] * 2, speed=20000, ad=(1, 2, 15, 32, PARTNER_A), lacp_rate="slow 0", privileged=False)
 
 
 def lacp_mismatch(out: str) -> None:
-    d, root = _fresh(out, "linux-bond-lacp-mismatch")
-    snapshot_yml(d, "linux", f"{NOTE}: an 802.3ad bond (lacp_rate fast) of three 10G NICs in aggregator 1. ens1f0 is healthy "
-                 "(63/63); the switch port of ens1f1 runs slow LACP (partner state 61: timeout mismatch, still aggregating); "
-                 "ens2f0 is in the active aggregator but not collecting/distributing (actor 15, partner 55, as in an Ubuntu 5.15 "
-                 "lab capture) and so a backup port.", hostname="iscsi-target-e")
-    lo(root)
-    states = [(63, 63, "active"), (63, 61, "active"), (15, 55, "backup")]
-    for i, ((name, pci, mac), (a, p, st)) in enumerate(zip(NICS[:3], states, strict=True)):
-        bond_slave(root, name, "bond0", pci=pci, driver="ixgbe", mac=mac, speed=10000, ifindex=2 + i, agg=1, actor=a, partner=p, state=st)
-    bond_master(root, "bond0", mode="802.3ad 4", slaves=[n for n, _, _ in NICS[:3]], ifindex=5, mac=NICS[0][2], speed=20000,
-                xmit="layer3+4 1", lacp_rate="fast 1", ad=(1, 2, 15, 32, PARTNER_A))
-    masters(root, "bond0")
-    proc_net_dev(root, _lacp_counters(3))
+    lacp_bond(out, "linux-bond-lacp-mismatch", ": an 802.3ad bond (lacp_rate fast) of three 10G NICs in aggregator 1. ens1f0 is "
+              "healthy (63/63); the switch port of ens1f1 runs slow LACP (partner state 61: timeout mismatch, still aggregating); "
+              "ens2f0 is in the active aggregator but not collecting/distributing (actor 15, partner 55, as in an Ubuntu 5.15 "
+              "lab capture) and so a backup port.", "iscsi-target-e",
+              [(1, 63, 63, "active"), (1, 63, 61, "active"), (1, 15, 55, "backup")], speed=20000, ad=(1, 2, 15, 32, PARTNER_A))
 
 
 def old_layout(out: str) -> None:

@@ -125,13 +125,35 @@ PURE_NQN = "nqn.2010-06.com.purestorage:flasharray.6a1b2c3d4e5f"
 PCIE_NQN = "nqn.2014.08.org.nvmexpress:144d144dS4EVNF0M123456      SAMSUNG MZQL2960HCJR-00A07"
 
 
-def linux_nvme_tcp_numa_inaccessible(out: str) -> None:
-    d = os.path.join(out, "linux-nvme-tcp-numa-inaccessible")
+ROUTES_MGMT = [("eno1", "0.0.0.0", "10.0.0.1", 0x3, 100, "0.0.0.0"), ("eno1", "10.0.0.0", "0.0.0.0", 0x1, 100, "255.255.255.0")]
+ROUTE_ENS1F0 = ("ens1f0", "192.168.10.0", "0.0.0.0", 0x1, 101, "255.255.255.0")
+ROUTE_ENS2F0 = ("ens2f0", "192.168.20.0", "0.0.0.0", 0x1, 102, "255.255.255.0")
+
+
+def initiator(out: str, name: str, notes: str, hostname: str, ens1f0: tuple[int, ...], ens2f0: tuple[int, ...],
+              routes: list[tuple]) -> tuple[str, str]:
+    """The base NVMe/TCP initiator: lo, eno1 (management) and the storage NICs ens1f0 and
+    ens2f0 with their counters (rx bytes, rx packets, tx bytes, tx packets) and IPv4 routes;
+    the subsystems, controllers and disks are each scenario's delta."""
+    d = os.path.join(out, name)
     clear(d)
     root = os.path.join(d, "root")
-    snapshot_yml(
-        d,
-        "linux",
+    snapshot_yml(d, "linux", notes, hostname=hostname)
+    nics(root)
+    proc_net_dev(root, {
+        "lo": counters(51_238, 622, 51_238, 622),
+        "eno1": counters(3_120_331, 31_002, 1_202_116, 12_990),
+        "ens1f0": counters(*ens1f0),
+        "ens2f0": counters(*ens2f0),
+    })
+    proc_net_route(root, routes)
+    return d, root
+
+
+def linux_nvme_tcp_numa_inaccessible(out: str) -> None:
+    d, root = initiator(
+        out,
+        "linux-nvme-tcp-numa-inaccessible",
         "hand-made from the Linux drivers/nvme/host sysfs formats (core.c, sysfs.c, fabrics.c, tcp.c, "
         "multipath.c), block/genhd.c /proc/diskstats, fib_trie.c /proc/net/route and the sysfs-class-net ABI: "
         "an NVMe/TCP initiator with one namespace of a FlashArray over two controllers on two 25G NICs, "
@@ -140,21 +162,11 @@ def linux_nvme_tcp_numa_inaccessible(out: str) -> None:
         "inaccessible (the target's controller failed over).  Head accounting (kernel >= 6.3) makes nvme0n1 "
         "the sum of its paths.  A local PCIe SSD (nvme2, its own head nvme2n1 and path nvme2c2n1) must not "
         "show as a network path.",
-        hostname="nvme-initiator-a",
+        "nvme-initiator-a",
+        (51_200_123_456, 40_111_222, 22_600_456_789, 21_333_444),
+        (812_345, 9_876, 790_123, 9_500),
+        [*ROUTES_MGMT, ROUTE_ENS1F0, ROUTE_ENS2F0],
     )
-    nics(root)
-    proc_net_dev(root, {
-        "lo": counters(51_238, 622, 51_238, 622),
-        "eno1": counters(3_120_331, 31_002, 1_202_116, 12_990),
-        "ens1f0": counters(51_200_123_456, 40_111_222, 22_600_456_789, 21_333_444),
-        "ens2f0": counters(812_345, 9_876, 790_123, 9_500),
-    })
-    proc_net_route(root, [
-        ("eno1", "0.0.0.0", "10.0.0.1", 0x3, 100, "0.0.0.0"),
-        ("eno1", "10.0.0.0", "0.0.0.0", 0x1, 100, "255.255.255.0"),
-        ("ens1f0", "192.168.10.0", "0.0.0.0", 0x1, 101, "255.255.255.0"),
-        ("ens2f0", "192.168.20.0", "0.0.0.0", 0x1, 102, "255.255.255.0"),
-    ])
     subsystem(root, "nvme-subsys0", PURE_NQN, "Pure Storage FlashArray", "6A1B2C3D4E5F0001", "numa")
     c0 = fabrics_controller(root, "nvme-subsys0", "nvme0", PURE_NQN, "tcp", "live",
                             "traddr=192.168.10.20,trsvcid=4420,src_addr=192.168.10.11", 1)
@@ -177,12 +189,9 @@ def linux_nvme_tcp_numa_inaccessible(out: str) -> None:
 
 
 def linux_nvme_tcp_round_robin(out: str) -> None:
-    d = os.path.join(out, "linux-nvme-tcp-round-robin")
-    clear(d)
-    root = os.path.join(d, "root")
-    snapshot_yml(
-        d,
-        "linux",
+    d, root = initiator(
+        out,
+        "linux-nvme-tcp-round-robin",
         "hand-made from the Linux drivers/nvme/host sysfs formats (core.c, sysfs.c, fabrics.c, tcp.c, "
         "multipath.c), block/genhd.c /proc/diskstats, /proc/net/route, /proc/net/if_inet6 and "
         "/proc/net/ipv6_route formats and the sysfs-class-net ABI: two namespaces of one NVMe/TCP subsystem "
@@ -191,20 +200,11 @@ def linux_nvme_tcp_round_robin(out: str) -> None:
         "real-captures L-11) so its NIC comes from a route lookup of traddr; controller nvme1 is IPv6 (ULA) "
         "with src_addr, found in /proc/net/if_inet6.  The heads count nothing (kernel before head "
         "accounting, ~6.3).",
-        hostname="nvme-initiator-b",
+        "nvme-initiator-b",
+        (41_900_000_000, 31_000_000, 20_100_000_000, 16_000_000),
+        (42_300_000_000, 31_500_000, 19_800_000_000, 15_800_000),
+        [*ROUTES_MGMT, ROUTE_ENS1F0],  # no IPv4 route for ens2f0: its path is IPv6
     )
-    nics(root)
-    proc_net_dev(root, {
-        "lo": counters(51_238, 622, 51_238, 622),
-        "eno1": counters(3_120_331, 31_002, 1_202_116, 12_990),
-        "ens1f0": counters(41_900_000_000, 31_000_000, 20_100_000_000, 16_000_000),
-        "ens2f0": counters(42_300_000_000, 31_500_000, 19_800_000_000, 15_800_000),
-    })
-    proc_net_route(root, [
-        ("eno1", "0.0.0.0", "10.0.0.1", 0x3, 100, "0.0.0.0"),
-        ("eno1", "10.0.0.0", "0.0.0.0", 0x1, 100, "255.255.255.0"),
-        ("ens1f0", "192.168.10.0", "0.0.0.0", 0x1, 101, "255.255.255.0"),
-    ])
     if_inet6(root, [
         ("::1", 1, 128, 0x10, 0x80, "lo"),
         ("fd00:20::11", 4, 64, 0x00, 0x80, "ens2f0"),
