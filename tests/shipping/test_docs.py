@@ -190,3 +190,43 @@ def test_every_docs_link_resolves():
                 broken.append(f"{os.path.relpath(page, ROOT)}: {target} (no heading #{anchor})")
     assert checked > 30
     assert not broken, "broken links:\n" + "\n".join(broken)
+
+
+# ------------------------------------------------------------------ DEVELOPING.md
+
+
+def _code_defines() -> str:
+    text = []
+    for d in ("collectors", "exporter", "tests"):
+        for path in glob.glob(os.path.join(ROOT, d, "*.py")) + glob.glob(os.path.join(ROOT, d, "*", "*.py")):
+            text.append(read(path))
+    return "\n".join(text)
+
+
+def test_developing_names_exist_in_the_code():
+    """docs/DEVELOPING.md names real modules and functions: every ``x.py`` of its layout
+    exists, every path it quotes exists, every ``name(`` it quotes is defined somewhere, and
+    every name it lists for exporter.api is exported by it."""
+    import exporter.api
+
+    text = read(os.path.join(ROOT, "docs", "DEVELOPING.md"))
+    layout = text.split("## Layout", 1)[1].split("```", 2)[1]
+    # tests/ holds scenario trees with symlink loops: never glob it recursively
+    files = {os.path.basename(p) for d in ("collectors", "exporter", "tests") for p in glob.glob(os.path.join(ROOT, d, "*.py")) + glob.glob(os.path.join(ROOT, d, "*", "*.py"))}
+    missing = sorted(f for f in set(re.findall(r"\b([a-z_]+\.py)\b", layout)) if f not in files)
+    assert not missing, f"DEVELOPING.md's layout names files that do not exist: {missing}"
+
+    paths = set(re.findall(r"`((?:exporter|collectors|tests|docs|deploy|bench|scripts)/[\w./-]+)`", text))
+    missing = sorted(p for p in paths if not os.path.exists(os.path.join(ROOT, p)))
+    assert not missing, f"DEVELOPING.md quotes paths that do not exist: {missing}"
+
+    defined = _code_defines()
+    calls = set(re.findall(r"\b([a-z_][a-z0-9_]*)\(", "\n".join(re.findall(r"`[^`\n]+`", text) + re.findall(r"```python\n(.*?)```", text, re.S))))
+    builtin = {"frozenset", "len", "list", "dict", "set", "tuple", "min", "max", "str", "int", "float", "bool", "print", "super", "isinstance", "self", "filter"}
+    undefined = sorted(c for c in calls - builtin if not re.search(rf"^\s*(def|class) {c}\b|^{c} = ", defined, re.M))
+    assert not undefined, f"DEVELOPING.md quotes functions no module defines: {undefined}"
+
+    api_line = layout.split("api.py", 1)[1].split("model.py", 1)[0]
+    names = set(re.findall(r"\b([A-Za-z_][A-Za-z0-9_]*)\b", api_line)) - {"THE", "module", "collectors", "import", "the", "one", "counter", "info"}
+    not_exported = sorted(n for n in names if n[0].isupper() or n in {"gauge", "add_stateset"} if not hasattr(exporter.api, n))
+    assert not not_exported, f"DEVELOPING.md lists names exporter.api does not have: {not_exported}"
