@@ -92,7 +92,7 @@ def test_dm_status_all_devices_capture():
 
 def test_dm_status_named_form_current_group_two():
     # zipl_helper capture: no prefix, cur_pg 2, first group E, paths A with fail count 1
-    maps = parse_dm_status("0 67108864 multipath 2 0 0 0 2 2 E 0 2 2 8:16 A 1 0 1 8:0 A 1 0 1 A 0 2 2 8:32 A 0 0 1 8:48 A 0 0 1")
+    maps = parse_dm_status(capture("s390-tools/dmsetup-status-named.txt"))
     g1, g2 = maps[""].groups
     assert (g1.state, g2.state) == ("enabled", "active")
     assert [p.fail_count for p in g1.paths] == [1, 1]
