@@ -18,6 +18,8 @@ Documentation/ABI/testing/sysfs-class-net; real-captures.md L-1..L-3):
 * LACP actor keys encode the speed, ``(speed_enum << 1) | full_duplex``: 9 = 1G, 15 = 10G.
 """
 
+from __future__ import annotations
+
 import json
 import os
 
@@ -160,7 +162,7 @@ def lacp_bond(out: str, name: str, notes: str, hostname: str, ports: list[tuple[
     d, root = _fresh(out, name)
     snapshot_yml(d, "linux", f"{NOTE}{notes}", hostname=hostname)
     lo(root)
-    for i, ((nic, pci, mac), (agg, a, p, st)) in enumerate(zip(NICS[: len(ports)], ports, strict=True)):
+    for i, ((nic, pci, mac), (agg, a, p, st)) in enumerate(zip(NICS, ports)):  # noqa: B905 (3.9: no strict=)
         bond_slave(root, nic, "bond0", pci=pci, driver="ixgbe", mac=mac, speed=10000, ifindex=2 + i, agg=agg, actor=a, partner=p, state=st)
     bond_master(root, "bond0", mode="802.3ad 4", slaves=[n for n, _, _ in NICS[:len(ports)]], ifindex=2 + len(ports), mac=NICS[0][2],
                 speed=speed, xmit="layer3+4 1", lacp_rate=lacp_rate, ad=ad, privileged=privileged)
@@ -184,7 +186,7 @@ def lacp_split(out: str) -> None:
                         "iscsi-target-b", states, speed=20000, ad=(1, 2, 15, 32, PARTNER_A))
     # the delta: /proc/net/bonding/bond0 naming each member's partner system
     slaves = []
-    for i, ((name, _pci, mac), (agg, a, p, _st)) in enumerate(zip(NICS, states, strict=True)):
+    for i, ((name, _pci, mac), (agg, a, p, _st)) in enumerate(zip(NICS, states)):  # noqa: B905 (3.9: no strict=)
         partner = PARTNER_A if agg == 1 else PARTNER_B
         slaves.append(f"""
 Slave Interface: {name}

@@ -4,6 +4,8 @@ python -m tests.builders <name>  # then:
 pytest tests/test_scenarios.py --update-golden -k linux-declared
 """
 
+from __future__ import annotations
+
 import os
 
 from .sysfs import clear, counters, netdev, proc_net_dev, snapshot_yml, write

@@ -17,6 +17,8 @@ policy is active).  /proc/diskstats: block/genhd.c diskstats_show, 17 counters (
 net/ipv6/route.c ipv6_route_native_seq_show.
 """
 
+from __future__ import annotations
+
 import ipaddress
 import os
 import struct

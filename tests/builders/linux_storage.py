@@ -293,7 +293,7 @@ class StorageHost:
     sessions: tuple[Sess, ...] = two_sessions()
     nodes: tuple[tuple[str, str, str], ...] = (("192.168.10.20", "iface-ens1f0", "automatic"),
                                                ("192.168.20.20", "iface-ens2f0", "automatic"))
-    map_slaves: tuple[str, ...] = ("sdc", "sdd")
+    maps: tuple[tuple[int, str, str, tuple[str, ...]], ...] = ((2, "mpatha", WWID, ("sdc", "sdd")),)  # (dm minor, alias, wwid, paths)
     diskstats: tuple = disks((4_000_000, 2_000_000), (3_900_000, 1_950_000), (7_899_000, 3_950_000))
     commands: dict[str, str] = dataclasses.field(default_factory=lambda: maps_json("5 chk", 2, 0, "round-robin 0", HEALTHY_PATHS))
     config: str = CONFIG
@@ -317,7 +317,8 @@ def write_host(out: str, name: str, h: StorageHost) -> None:
         session(root, s)
     for address, iface, startup in h.nodes:
         node_record(root, address, iface, startup=startup)
-    dm_device(root, 2, "mpatha", f"mpath-{WWID}", list(h.map_slaves))
+    for minor, alias, wwid, paths in h.maps:
+        dm_device(root, minor, alias, f"mpath-{wwid}", list(paths))
     # kpartx partition of the map (dm-4, partN-mpath-), an LVM volume on sda2 (dm-5) and the
     # local disk sda with partitions: none of them may show as a map or a path
     local_disk(root)
@@ -387,7 +388,7 @@ HOSTS: dict[str, StorageHost] = {
         nic_bytes=((2_100_000_000, 1_050_000_000), (1_150_000_000, 560_000_000)),
         sessions=two_sessions()[:1],
         nodes=BASE.nodes + (("192.168.30.20", "default", "manual"),),
-        map_slaves=("sdc",),
+        maps=((2, "mpatha", WWID, ("sdc",)),),
         diskstats=disks((4_000_000, 2_000_000), None, (6_099_000, 3_050_000)),
         config=CONFIG + "expect:\n  multipath: {mpatha: 2}\n",
         commands=maps_json("5 chk", 1, 1, "round-robin 0", HEALTHY_PATHS[:1]),
