@@ -13,8 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from collectors._base import SAMPLE_READERS, ParseError
-from exporter.host import Host
+from exporter.api import SAMPLE_READERS, Host, ParseError
 
 SECTOR = 512
 SAMPLE_SOURCE = "disk"
@@ -48,12 +47,8 @@ def parse_proc_diskstats(text: str) -> dict[str, DiskStats]:
 
 
 def read_diskstats(host: Host) -> dict[str, DiskStats]:
-    """Per-scrape callers should go through ``ctx.shared.get("diskstats", ...)``."""
+    """Per-scrape callers go through ``collectors._facts.diskstats``."""
     return parse_proc_diskstats(host.read_text("/proc/diskstats"))
-
-
-def shared_diskstats(host: Host, ctx) -> dict[str, DiskStats]:
-    return ctx.shared.get("diskstats", lambda: read_diskstats(host))
 
 
 def read_disk_bytes(host: Host) -> dict[str, tuple[int, int]]:

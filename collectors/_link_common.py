@@ -10,9 +10,7 @@ import dataclasses
 import re
 from collections.abc import Callable, Iterable, Mapping
 
-from collectors._base import Context
-from exporter.host import Host
-from exporter.metrics import Family, counter, gauge, info
+from exporter.api import Context, Family, Host, Member, counter, gauge, info
 
 #: name of the sampler source that serves link counters: key = link name, (rx, tx) bytes
 SAMPLE_SOURCE = "link"
@@ -69,22 +67,31 @@ class LinkFilter:
 
 
 #: platform -> reader(host, ctx) -> {name: Link}; filled by link_linux and link_illumos so
-#: that declared groups and storage paths share the link table without knowing the platform.
+#: that declared groups and storage paths share the link table without knowing the platform
+#: (collectors._facts.links reads it once per scrape).
 LINK_READERS: dict[str, Callable[[Host, Context], Mapping[str, Link]]] = {}
 
 
-def shared_netlink(host: Host, ctx: Context) -> list[dict] | None:
-    """The scrape's one netlink link dump (None where the host has no live kernel), shared
-    by the link table and the bond collector."""
-    return ctx.shared.get("netlink", host.netlink_links)
+def link_member(name: str, link: Link | None, speed_bytes: int | None = None) -> Member:
+    """A group member that is a link of this host, with the link's counters and speed;
+    ``speed_bytes`` (config ``groups.<g>.speed_bytes``) overrides the link's own speed.
+    A link that is not there is a member that is down."""
+    if link is None:
+        return Member(name=name, up=False, speed_bytes=speed_bytes)
+    return Member(
+        name=name,
+        up=link.up,
+        rx_bytes=link.rx_bytes,
+        tx_bytes=link.tx_bytes,
+        speed_bytes=speed_bytes or link.speed_bytes,
+        sample=(SAMPLE_SOURCE, name),
+    )
 
 
-def shared_links(host: Host, ctx: Context) -> Mapping[str, Link]:
-    """All links of the host, read once per scrape whoever asks first."""
-    reader = LINK_READERS.get(host.platform)
-    if reader is None:
-        return {}
-    return ctx.shared.get("links", lambda: reader(host, ctx))
+def nic_speed(links: Mapping[str, Link], netdev: str | None) -> int | None:
+    """The speed of the NIC a storage path goes over, None when unknown."""
+    link = links.get(netdev) if netdev else None
+    return link.speed_bytes if link else None
 
 
 def link_families(links: Iterable[Link], sources: Mapping[str, str]) -> list[Family]:
@@ -111,11 +118,11 @@ def link_families(links: Iterable[Link], sources: Mapping[str, str]) -> list[Fam
     for link in links:
         lv = (link.name,)
         fi.add((link.name, link.kind, link.mac, link.driver, link.master), 1)
-        up.add_str(lv, link.up)
-        admin.add_str(lv, link.admin_up)
-        speed.add_str(lv, link.speed_bytes)
-        mtu.add_str(lv, link.mtu)
+        up.add(lv, link.up)
+        admin.add(lv, link.admin_up)
+        speed.add(lv, link.speed_bytes)
+        mtu.add(lv, link.mtu)
         for attr, fam in stats:
-            fam.add_str(lv, getattr(link, attr))
-        changes.add_str(lv, link.carrier_changes)
+            fam.add(lv, getattr(link, attr))
+        changes.add(lv, link.carrier_changes)
     return [fi, up, admin, speed, mtu, *(f for _, f in stats), changes]

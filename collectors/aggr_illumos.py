@@ -40,18 +40,30 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterable, Mapping
 
-from collectors import _link_common, groups
-from collectors._base import Collector, ParseError
+from collectors import _facts, _lacp
 from collectors._cadence import Cadence
-from collectors.link_illumos import DEFAULT_COMMAND_TIMEOUT, DEFAULT_TOPOLOGY_INTERVAL, _opt_int, _rows, _run
-from exporter.host import Host
-from exporter.metrics import Family, add_stateset, gauge, info
+from collectors._kstat import run_tool
+from collectors._link_common import SAMPLE_SOURCE, Link
+from collectors._parse import opt_int, parseable_rows
+from exporter.api import Collected, Collector, Family, Group, Host, Member, ParseError, add_stateset, gauge, info
+
+DEFAULT_TOPOLOGY_INTERVAL = 30.0
+DEFAULT_COMMAND_TIMEOUT = 5.0
 
 SUMMARY_ARGS = ("show-aggr", "-p", "-o", "link,policy,addrpolicy,lacpactivity,lacptimer")
 EXTENDED_ARGS = ("show-aggr", "-x", "-p", "-o", "link,port,speed,duplex,state,address,portstate")
 LACP_ARGS = ("show-aggr", "-L", "-p", "-o", "link,port,aggregatable,sync,coll,dist,defaulted,expired")
 
 LACP_BITS = ("aggregatable", "sync", "collecting", "distributing", "defaulted", "expired")
+#: dladm's bit columns (dladm.c print_lacp) -> the 802.1AX bit names of collectors._lacp
+DLADM_BITS = {
+    "aggregatable": "aggregation",
+    "sync": "synchronization",
+    "collecting": "collecting",
+    "distributing": "distributing",
+    "defaulted": "defaulted",
+    "expired": "expired",
+}
 PORT_STATES = ("attached", "standby", "unknown")
 
 
@@ -106,7 +118,7 @@ def _blank(v: str) -> str:
 def parse_show_aggr(text: str) -> dict[str, AggrSummary]:
     source = "dladm show-aggr"
     out = {}
-    for lineno, (link, policy, addrpolicy, mode, timer) in _rows(text, source, 5):
+    for lineno, (link, policy, addrpolicy, mode, timer) in parseable_rows(text, source, 5):
         if not link:
             raise ParseError(source, lineno, "empty LINK")
         out[link] = AggrSummary(link, _blank(policy), _blank(addrpolicy), _blank(mode), _blank(timer))
@@ -117,7 +129,7 @@ def _speed_mb(text: str, source: str, lineno: int) -> int | None:
     text = _blank(text.strip())
     if text.endswith("Mb"):  # print_xaggr_cb: "%uMb"
         text = text[:-2]
-    return _opt_int(text, source, lineno)
+    return opt_int(text, source, lineno)
 
 
 def parse_show_aggr_x(text: str) -> dict[str, Aggregation]:
@@ -127,7 +139,7 @@ def parse_show_aggr_x(text: str) -> dict[str, Aggregation]:
     source = "dladm show-aggr -x"
     aggrs: dict[str, dict] = {}
     current = ""
-    for lineno, (link, port, speed, duplex, state, address, portstate) in _rows(text, source, 7):
+    for lineno, (link, port, speed, duplex, state, address, portstate) in parseable_rows(text, source, 7):
         link, port = _blank(link), _blank(port)
         if link:
             current = link
@@ -155,7 +167,7 @@ def parse_show_aggr_lacp(text: str) -> dict[tuple[str, str], LacpPort]:
     source = "dladm show-aggr -L"
     out = {}
     current = ""
-    for lineno, (link, port, *bits) in _rows(text, source, 8):
+    for lineno, (link, port, *bits) in parseable_rows(text, source, 8):
         link, port = _blank(link), _blank(port)
         if link:
             current = link
@@ -171,11 +183,11 @@ def parse_show_aggr_lacp(text: str) -> dict[tuple[str, str], LacpPort]:
 
 
 def read_aggr_topology(host: Host, timeout: float = DEFAULT_COMMAND_TIMEOUT) -> AggrTopology:
-    summary = parse_show_aggr(_run(host, "dladm", SUMMARY_ARGS, timeout))
+    summary = parse_show_aggr(run_tool(host, "dladm", SUMMARY_ARGS, timeout))
     if not summary:
         return AggrTopology({}, {}, {})  # no aggregations: absent
-    extended = parse_show_aggr_x(_run(host, "dladm", EXTENDED_ARGS, timeout))
-    lacp = parse_show_aggr_lacp(_run(host, "dladm", LACP_ARGS, timeout))
+    extended = parse_show_aggr_x(run_tool(host, "dladm", EXTENDED_ARGS, timeout))
+    lacp = parse_show_aggr_lacp(run_tool(host, "dladm", LACP_ARGS, timeout))
     return AggrTopology(summary, extended, lacp)
 
 
@@ -196,11 +208,19 @@ class PortStatus:
     bits: Mapping[str, bool] | None
 
     @property
+    def lacp_state(self) -> int | None:
+        """The actor's 802.1AX state octet from dladm's per-bit columns."""
+        if self.bits is None:
+            return None
+        return _lacp.state_from_bits({name: self.bits[b] for b, name in DLADM_BITS.items()})
+
+    @property
     def up(self) -> bool:
+        """Attached, link up and, with LACP, collecting and distributing."""
         if self.portstate != "attached" or not self.link_up:
             return False
         if self.lacp and self.bits is not None:
-            return self.bits["collecting"] and self.bits["distributing"]
+            return _lacp.collecting_distributing(self.lacp_state)
         return True
 
     def check(self, name: str) -> bool | None:
@@ -212,14 +232,14 @@ class PortStatus:
         if not self.link_up:
             return False
         return {
-            "not_aggregating": self.portstate != "attached" or not (b["collecting"] and b["distributing"]),
-            "sync_missing": not b["sync"],
+            "not_aggregating": self.portstate != "attached" or not _lacp.collecting_distributing(self.lacp_state),
+            "sync_missing": not _lacp.has(self.lacp_state, _lacp.SYNC),
             "defaulted": b["defaulted"],
             "expired": b["expired"],
         }[name]
 
 
-def port_statuses(topo: AggrTopology, links: Mapping[str, _link_common.Link]) -> list[PortStatus]:
+def port_statuses(topo: AggrTopology, links: Mapping[str, Link]) -> list[PortStatus]:
     out = []
     for name, aggr in sorted(topo.extended.items()):
         summ = topo.summary.get(name)
@@ -245,6 +265,43 @@ CHECKS = {
 }
 
 
+def to_groups(summaries: Mapping[str, AggrSummary], ports: Iterable[PortStatus], links: Mapping[str, Link]) -> list[Group]:
+    """kind="aggr", one group per aggregation, one member per port, up as
+    ``PortStatus.up`` says (attached, link up and, with LACP, collecting and distributing).
+    ``summaries``: aggregation name -> AggrSummary (``policy`` is dladm's hashing policy,
+    L2/L3/L4).  Every port of a trunk aggregation carries traffic: balancing="load"."""
+    by_aggr: dict[str, list[PortStatus]] = {name: [] for name in summaries}
+    for p in ports:
+        by_aggr.setdefault(p.aggr, []).append(p)
+    out = []
+    for name, mine in sorted(by_aggr.items()):
+        members = []
+        for p in mine:
+            link = links.get(p.port)
+            members.append(
+                Member(
+                    name=p.port,
+                    up=p.up,
+                    rx_bytes=link.rx_bytes if link else None,
+                    tx_bytes=link.tx_bytes if link else None,
+                    speed_bytes=p.speed_bytes,
+                    sample=(SAMPLE_SOURCE, p.port),
+                )
+            )
+        summary = summaries.get(name)
+        out.append(
+            Group(
+                kind="aggr",
+                name=name,
+                policy=getattr(summary, "policy", "") or "",
+                balancing="load",
+                members=tuple(members),
+                expected=len(members),
+            )
+        )
+    return out
+
+
 class AggrIllumos(Collector):
     name = "aggr"
     platforms = frozenset({"illumos"})
@@ -257,18 +314,15 @@ class AggrIllumos(Collector):
         self.cadence: Cadence[AggrTopology] = Cadence(
             lambda: read_aggr_topology(self.host, self.timeout), ctx.option("topology_interval") or DEFAULT_TOPOLOGY_INTERVAL
         )
-        self.memory = groups.MemberMemory()
 
-    def collect(self) -> Iterable[Family]:
+    def collect(self) -> Collected | list[Family]:
         topo, stamp = self.cadence.get()
         self.data_timestamp = stamp
         if not topo.summary:
             return []
-        links = _link_common.shared_links(self.host, self.ctx)
+        links = _facts.links(self.host, self.ctx)
         ports = port_statuses(topo, links)
-        return self.families(topo, ports) + groups.group_families(
-            self.memory.apply(groups.aggr_groups(topo.summary, ports, links)), self.ctx.sampler
-        )
+        return Collected(self.families(topo, ports), to_groups(topo.summary, ports, links))
 
     def families(self, topo: AggrTopology, ports: list[PortStatus]) -> list[Family]:
         src_s = "From dladm show-aggr -p -o link,policy,addrpolicy,lacpactivity,lacptimer."

@@ -41,15 +41,26 @@ from __future__ import annotations
 import dataclasses
 import re
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 
-from collectors._base import Collector, ParseError
 from collectors._cadence import Cadence
-from collectors._text import split_kv
-from collectors.groups import Member, MemberMemory, comstar_groups, group_families
-from collectors.iscsi_illumos import kstat_uint, parse_kstat_p, run_kstat
-from exporter.host import CommandNotFound, Host
-from exporter.metrics import Family, add_stateset, counter, gauge, info
+from collectors._kstat import kstat_uint, parse_kstat_p, run_kstat
+from collectors._parse import split_kv
+from exporter.api import (
+    Collected,
+    Collector,
+    CommandNotFound,
+    Family,
+    Group,
+    Host,
+    Member,
+    ParseError,
+    add_stateset,
+    counter,
+    gauge,
+    info,
+    load_groups,
+)
 
 TOPOLOGY_TIMEOUT = 10.0
 DEFAULT_TOPOLOGY_INTERVAL = 30.0
@@ -356,6 +367,14 @@ def session_members(target: StmfTarget) -> list[tuple[str, StmfSession]]:
     return out
 
 
+def to_groups(targets: dict[str, list[Member]], config=None) -> list[Group]:
+    """kind="iscsi_target": group = COMSTAR iSCSI target, member = one initiator session
+    (``stmfadm list-target -v``; the initiator IQN and its session number), up while it is
+    listed.  A target nobody ever logged in to (in this process's life) is not a set of
+    paths: it is left out of the group model unless expect: names it (``needs_members``)."""
+    return [dataclasses.replace(g, needs_members=True) for g in load_groups("iscsi_target", "stmf", targets, config)]
+
+
 class Comstar(Collector):
     name = "comstar"
     platforms = frozenset({"illumos"})
@@ -364,7 +383,6 @@ class Comstar(Collector):
 
     def __init__(self, host, ctx):
         super().__init__(host, ctx)
-        self.memory = MemberMemory()
         self._cadence: Cadence | None = None
 
     def _topology(self):
@@ -373,7 +391,7 @@ class Comstar(Collector):
             self._cadence = Cadence(lambda: read_topology(self.host, self.ctx.log), interval)
         return self._cadence.get()
 
-    def collect(self) -> Iterable[Family]:
+    def collect(self) -> Collected | list[Family]:
         topo, stamp = self._topology()
         if topo is None:
             return []
@@ -428,9 +446,5 @@ class Comstar(Collector):
             tpgp.add((tpg,), len(portals))
             for p in portals:
                 tpgi.add((tpg, p), 1)
-        model = comstar_groups(groups, self.ctx.config)
         fams = [ti, ts, tn, isess, trd, twr, li, lrd, lwr, tpgp, tpgi, ttpg]
-        # a target nobody ever logged in to (in this process's life) is not a set of
-        # paths: leave it out of the group model unless expect: names it
-        model = [g for g in self.memory.apply(model) if g.members or g.expected]
-        return [*fams, *group_families(model, self.ctx.sampler)]
+        return Collected(fams, to_groups(groups, self.ctx.config))

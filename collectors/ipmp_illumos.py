@@ -39,22 +39,17 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 
-from collectors import _link_common, groups
-from collectors._base import Collector, ParseError
+from collectors import _facts
 from collectors._cadence import Cadence
-from collectors.link_illumos import (
-    DEFAULT_COMMAND_TIMEOUT,
-    DEFAULT_TOPOLOGY_INTERVAL,
-    KStats,
-    _rows,
-    _uint,
-    batched_selectors,
-    read_kstat_commands,
-)
-from exporter.host import Host
-from exporter.metrics import Family, add_stateset, counter, gauge, info
+from collectors._kstat import KStats, batched_selectors, first_uint, read_kstat_commands
+from collectors._link_common import SAMPLE_SOURCE, Link
+from collectors._parse import parseable_rows
+from exporter.api import Collected, Collector, Family, Group, Host, Member, ParseError, add_stateset, counter, gauge, info
+
+DEFAULT_TOPOLOGY_INTERVAL = 30.0
+DEFAULT_COMMAND_TIMEOUT = 5.0
 
 GROUP_ARGS = ("-P", "-n", "-g", "-o", "group,groupname,state,fdt,interfaces")
 IF_ARGS = ("-P", "-n", "-i", "-o", "interface,active,group,flags,link,probe,state")
@@ -147,7 +142,7 @@ def parse_interfaces(text: str, source: str = "ipmpstat -g", lineno: int | None 
 def parse_ipmpstat_g(text: str) -> dict[str, IpmpGroup]:
     source = "ipmpstat -g"
     out = {}
-    for lineno, (group, groupname, state, fdt, ifs) in _rows(text, source, 5):
+    for lineno, (group, groupname, state, fdt, ifs) in parseable_rows(text, source, 5):
         if not group:
             raise ParseError(source, lineno, "empty GROUP")
         fdt_s = None
@@ -164,7 +159,7 @@ def parse_ipmpstat_g(text: str) -> dict[str, IpmpGroup]:
 def parse_ipmpstat_i(text: str) -> dict[str, IpmpInterface]:
     source = "ipmpstat -i"
     out = {}
-    for lineno, (name, active, group, flags, link, probe, state) in _rows(text, source, 7):
+    for lineno, (name, active, group, flags, link, probe, state) in parseable_rows(text, source, 7):
         if not name or active not in ("yes", "no"):
             raise ParseError(source, lineno, f"bad INTERFACE/ACTIVE {name[:20]!r} {active[:10]!r}")
         if not re.fullmatch(r"[-isbmMdh]+", flags):
@@ -176,7 +171,7 @@ def parse_ipmpstat_i(text: str) -> dict[str, IpmpInterface]:
 def parse_ipmpstat_t(text: str) -> tuple[ProbeTarget, ...]:
     source = "ipmpstat -t"
     out = []
-    for lineno, (name, mode, testaddr, targets) in _rows(text, source, 4):
+    for lineno, (name, mode, testaddr, targets) in parseable_rows(text, source, 4):
         if not name:
             raise ParseError(source, lineno, "empty INTERFACE")
         tl = tuple(t for t in targets.split() if t != "--")
@@ -217,6 +212,54 @@ def read_group_kstats(host: Host, names, timeout: float = DEFAULT_COMMAND_TIMEOU
 # ------------------------------------------------------------------ collector
 
 
+def member_up(interface: IpmpInterface | None, name: str, group: IpmpGroup) -> bool:
+    """in.mpathd calls the interface usable (STATE ok, not down): an inactive standby that
+    is ok counts, it takes over on failure.  An interface ipmpstat -i does not list is up
+    when the group lists it active."""
+    return interface.usable if interface is not None else name in group.active
+
+
+def to_groups(ipmp: Mapping[str, IpmpGroup], interfaces: Mapping[str, IpmpInterface], links: Mapping[str, Link]) -> list[Group]:
+    """kind="ipmp", group = the IPMP interface (ipmp0), one member per IP interface in it.
+
+    Policy is the configuration in Oracle's IPMP words: "active-standby" when a standby
+    interface is configured, else "active-active"; balancing="load" when more than one
+    interface is meant to carry traffic (outbound load is spread per destination),
+    "failover" otherwise."""
+    out = []
+    for name, g in sorted(ipmp.items()):
+        members = []
+        names = list(g.interfaces) + sorted(n for n, i in interfaces.items() if i.group == name and n not in g.interfaces)
+        standby = 0
+        for ifname in names:
+            i = interfaces.get(ifname)
+            link = links.get(ifname)
+            if i is not None and i.standby:
+                standby += 1
+            members.append(
+                Member(
+                    name=ifname,
+                    up=member_up(i, ifname, g),
+                    rx_bytes=link.rx_bytes if link else None,
+                    tx_bytes=link.tx_bytes if link else None,
+                    speed_bytes=link.speed_bytes if link else None,
+                    sample=(SAMPLE_SOURCE, ifname),
+                )
+            )
+        carriers = len(names) - standby
+        out.append(
+            Group(
+                kind="ipmp",
+                name=name,
+                policy="active-standby" if standby else "active-active",
+                balancing="load" if carriers > 1 else "failover",
+                members=tuple(members),
+                expected=len(members),
+            )
+        )
+    return out
+
+
 class IpmpIllumos(Collector):
     name = "ipmp"
     platforms = frozenset({"illumos"})
@@ -229,17 +272,15 @@ class IpmpIllumos(Collector):
         self.cadence: Cadence[IpmpTopology] = Cadence(
             lambda: read_ipmp_topology(self.host, self.timeout), ctx.option("topology_interval") or DEFAULT_TOPOLOGY_INTERVAL
         )
-        self.memory = groups.MemberMemory()
 
-    def collect(self) -> Iterable[Family]:
+    def collect(self) -> Collected | list[Family]:
         topo, stamp = self.cadence.get()
         self.data_timestamp = stamp
         if not topo.groups:
             return []
-        links = _link_common.shared_links(self.host, self.ctx)
+        links = _facts.links(self.host, self.ctx)
         kstats = read_group_kstats(self.host, list(topo.groups), self.timeout)
-        model = groups.ipmp_groups(topo.groups, topo.interfaces, links)
-        return self.families(topo, kstats) + groups.group_families(self.memory.apply(model), self.ctx.sampler)
+        return Collected(self.families(topo, kstats), to_groups(topo.groups, topo.interfaces, links))
 
     def families(self, topo: IpmpTopology, kstats: KStats) -> list[Family]:
         src_g = "From ipmpstat -P -n -g."
@@ -272,11 +313,11 @@ class IpmpIllumos(Collector):
             add_stateset(gs, (name,), GROUP_STATES, g.state)
             fdt.add((name,), g.fdt_seconds)
             ks = kstats.get(("ipmp", 0, name))
-            rx.add((name,), _uint(ks, "rbytes64", "rbytes"))
-            tx.add((name,), _uint(ks, "obytes64", "obytes"))
-            rp.add((name,), _uint(ks, "ipackets64", "ipackets"))
-            tp.add((name,), _uint(ks, "opackets64", "opackets"))
-            lu.add((name,), _uint(ks, "link_up"))
+            rx.add((name,), first_uint(ks, "rbytes64", "rbytes"))
+            tx.add((name,), first_uint(ks, "obytes64", "obytes"))
+            rp.add((name,), first_uint(ks, "ipackets64", "ipackets"))
+            tp.add((name,), first_uint(ks, "opackets64", "opackets"))
+            lu.add((name,), first_uint(ks, "link_up"))
         group_of = {}
         for name, i in sorted(topo.interfaces.items()):
             lv = (i.group, name)

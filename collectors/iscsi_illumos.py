@@ -40,15 +40,32 @@ import re
 import threading
 from collections.abc import Iterable, Mapping
 
-from collectors import _link_common
-from collectors._base import SAMPLE_READERS, Collector, ParseError
+from collectors import _facts
 from collectors._cadence import Cadence
-from collectors._text import split_kv, split_parseable
-from collectors.groups import Member, MemberMemory, group_families, iscsi_illumos_groups
-from exporter.host import CommandNotFound, CommandResult, CommandTimeout, Host
-from exporter.metrics import Family, add_stateset, counter, gauge, info
+from collectors._kstat import KSTAT_TIMEOUT, kstat_uint, parse_kstat_p, run_kstat
+from collectors._link_common import Link
+from collectors._parse import split_kv, split_parseable, uint
+from exporter.api import (
+    SAMPLE_READERS,
+    Collected,
+    Collector,
+    CommandNotFound,
+    CommandResult,
+    CommandTimeout,
+    Family,
+    Group,
+    Host,
+    Member,
+    ParseError,
+    add_stateset,
+    counter,
+    gauge,
+    info,
+    load_groups,
+)
 
-KSTAT_TIMEOUT = 5.0
+__all__ = ["KSTAT_TIMEOUT", "parse_kstat_p"]
+
 TOPOLOGY_TIMEOUT = 10.0
 DEFAULT_TOPOLOGY_INTERVAL = 30.0
 #: explicit module and name: kstat(8) reads only the iscsi module's session kstats
@@ -59,60 +76,6 @@ SAMPLE_SELECTORS = ["iscsi:*:/^iscsi_sess_io_[0-9]+_[0-9]+$/:/^(nread|nwritten)$
 SAMPLE_SOURCE = "iscsi_session"
 LIST_TARGET_ARGS = ["list", "target", "-v"]
 IPADM_ARGS = ["show-addr", "-p", "-o", "addrobj,addr"]
-
-# ------------------------------------------------------------------ kstat -p (shared)
-
-
-def parse_kstat_p(text: str, source: str = "kstat -p") -> dict[tuple[str, int, str], dict[str, str]]:
-    """``kstat -p`` lines ``module:instance:name:statistic<TAB>value`` -> {(module,
-    instance, name): {statistic: value}}.
-
-    Split at the first TAB (values such as IQNs hold colons and blanks); published copies
-    show blanks instead of the TAB, so without a TAB split at the first blank run
-    (real-captures.md I-1).  Module and instance are the first two ``:`` fields, the
-    statistic follows the last ``:``; whatever lies between is the kstat name (kstat(8)
-    does not escape colons).  A line with no value at all is an empty string value
-    (``target-alias`` of a target without alias)."""
-    out: dict[tuple[str, int, str], dict[str, str]] = {}
-    for lineno, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
-            continue
-        key, tab, value = line.partition("\t")
-        if not tab:
-            parts = line.split(None, 1)
-            key, value = parts[0], (parts[1] if len(parts) > 1 else "")
-        key = key.strip()
-        fields = key.split(":", 2)
-        if len(fields) != 3 or ":" not in fields[2]:
-            raise ParseError(source, lineno, "not module:instance:name:statistic")
-        module, inst, rest = fields
-        name, _, stat = rest.rpartition(":")
-        if not module or not name or not stat or not inst.isdigit():
-            raise ParseError(source, lineno, "not module:instance:name:statistic")
-        out.setdefault((module, int(inst), name), {})[stat] = value.strip()
-    return out
-
-
-def kstat_uint(stats: Mapping[str, str], stat: str, source: str) -> int | None:
-    """An unsigned kstat value, None when the statistic is absent."""
-    text = stats.get(stat)
-    if text is None:
-        return None
-    if not text.isdigit():
-        raise ParseError(source, None, f"{stat}: not an unsigned integer: {text[:40]!r}")
-    return int(text)
-
-
-def run_kstat(host: Host, selectors: list[str]) -> str:
-    """Run ``kstat -p`` with explicit selectors.  kstat(8) exits 1 when nothing matched
-    (usr/src/man/man8/kstat.8): that is an empty result, not a failure."""
-    r = host.run("kstat", ["-p", *selectors], timeout=KSTAT_TIMEOUT)
-    if r.returncode == 1 and not r.stdout.strip() and not r.stderr.strip():
-        return ""
-    if r.returncode != 0:
-        raise RuntimeError(f"kstat -p {' '.join(selectors)}: exit {r.returncode}: {r.stderr.strip()[:200]}")
-    return r.stdout
-
 
 # ------------------------------------------------------------------ models
 
@@ -242,15 +205,15 @@ def parse_list_target(text: str) -> list[TargetSession]:
         if key == "Alias":
             cur["alias"] = "" if value == "-" else value
         elif key == "TPGT" and cur["isid"] is None:
-            cur["tpgt"] = _uint(value, lineno)
+            cur["tpgt"] = uint(value, SRC_LIST, lineno)
         elif key == "ISID":
             if not _ISID.match(value):
                 raise ParseError(SRC_LIST, lineno, f"ISID not 12 hex digits: {value[:20]!r}")
             cur["isid"] = value
         elif key == "Connections":
-            cur["connections"] = _uint(value, lineno)
+            cur["connections"] = uint(value, SRC_LIST, lineno)
         elif key == "CID":
-            conn = {"cid": _uint(value, lineno), "local": "", "peer": ""}
+            conn = {"cid": uint(value, SRC_LIST, lineno), "local": "", "peer": ""}
             cur["conns"].append(conn)
         elif key in ("IP address (Local)", "IP address (Peer)") and conn is not None:
             conn["local" if "Local" in key else "peer"] = value
@@ -259,12 +222,6 @@ def parse_list_target(text: str) -> list[TargetSession]:
         dataclasses.replace(t, conns=tuple(Connection(c["cid"], c["local"], c["peer"]) for c in t.conns))  # type: ignore[index]
         for t in out
     ]
-
-
-def _uint(value: str, lineno: int) -> int:
-    if not value.isdigit():
-        raise ParseError(SRC_LIST, lineno, f"not a number: {value[:20]!r}")
-    return int(value)
 
 
 SRC_IPADM = "ipadm show-addr -p -o addrobj,addr"
@@ -439,6 +396,13 @@ SESSION_STATES = ("logged_in", "failed", "free", "in_flush", "flushed", "unknown
 SRC_IO = "kstat iscsi:<inst>:iscsi_sess_io_<hba>_<oid>"
 
 
+def to_groups(sessions: Mapping[str, list[Member]], config=None) -> list[Group]:
+    """kind="iscsi" on illumos: group = target IQN, member = session (named by portal), up
+    as ``Session.up`` says.  Sessions of one target are MPxIO paths of its LUs: scsi_vhci
+    balances over them (balancing load)."""
+    return load_groups("iscsi", "scsi_vhci", sessions, config)
+
+
 class IscsiIllumos(Collector):
     name = "iscsi"
     platforms = frozenset({"illumos"})
@@ -447,7 +411,6 @@ class IscsiIllumos(Collector):
 
     def __init__(self, host, ctx):
         super().__init__(host, ctx)
-        self.memory = MemberMemory()
         self._cadence: Cadence | None = None
         self._portals: dict[tuple[str, str], str] = {}  # (target, isid) -> last peer portal
         self._lock = threading.Lock()
@@ -482,20 +445,20 @@ class IscsiIllumos(Collector):
                 names.append(f"oid:{s.oid}")
         return names, portals
 
-    def _links(self, addrs: Mapping[str, str]) -> Mapping[str, _link_common.Link]:
+    def _links(self, addrs: Mapping[str, str]) -> Mapping[str, Link]:
         """NIC speeds from the shared illumos link table, a help only: a link table that
         cannot be read (no dladm, a failing kstat) leaves speeds empty; a hang still fails."""
         if not addrs:
             return {}
         try:
-            return _link_common.shared_links(self.host, self.ctx)
+            return _facts.links(self.host, self.ctx)
         except CommandTimeout:
             raise
         except Exception as e:  # noqa: BLE001 - any failure of the link table
             self.ctx.log.info("iscsi: no NIC speeds, link table unreadable: %s", e)
             return {}
 
-    def collect(self) -> Iterable[Family]:
+    def collect(self) -> Collected | list[Family]:
         topo, stamp = self._topology()
         if topo is None:  # no iscsiadm, or no initiator: the subsystem is absent
             return []
@@ -539,8 +502,7 @@ class IscsiIllumos(Collector):
                     sample=(SAMPLE_SOURCE, f"iscsi_sess_io_{s.kstat}") if s.kstat else None,
                 )
             )
-        model = iscsi_illumos_groups(groups, self.ctx.config)
-        return [fi, st, cn, rd, wr, rs, *group_families(self.memory.apply(model), self.ctx.sampler)]
+        return Collected([fi, st, cn, rd, wr, rs], to_groups(groups, self.ctx.config))
 
 
 def _norm_ip(text: str) -> str:

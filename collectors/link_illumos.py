@@ -46,15 +46,14 @@ import dataclasses
 import re
 import threading
 import weakref
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 
-from collectors import _link_common
-from collectors._base import SAMPLE_READERS, Collector, ParseError
+from collectors import _facts, _link_common
 from collectors._cadence import Cadence
+from collectors._kstat import KStats, batched_selectors, first_uint, read_kstat_commands, run_tool
 from collectors._link_common import Link, LinkFilter, link_families
-from collectors._text import lines, parse_int, split_parseable
-from exporter.host import Host
-from exporter.metrics import Family
+from collectors._parse import opt_int, parseable_rows
+from exporter.api import SAMPLE_READERS, Collector, Family, Host, ParseError
 
 DEFAULT_TOPOLOGY_INTERVAL = 30.0
 DEFAULT_COMMAND_TIMEOUT = 5.0
@@ -116,21 +115,6 @@ class Topology:
 # ------------------------------------------------------------------ parsers
 
 
-def _rows(text: str, source: str, nfields: int) -> Iterable[tuple[int, list[str]]]:
-    for lineno, line in lines(text):
-        fields = split_parseable(line.rstrip("\r\n"), source, lineno)
-        if len(fields) != nfields:
-            raise ParseError(source, lineno, f"{len(fields)} fields, expected {nfields}")
-        yield lineno, fields
-
-
-def _opt_int(text: str, source: str, lineno: int) -> int | None:
-    text = text.strip()
-    if text in ("", "--", "?"):
-        return None
-    return parse_int(text, source, lineno)
-
-
 def _name(text: str, source: str, lineno: int) -> str:
     if not text or any(c.isspace() for c in text):
         raise ParseError(source, lineno, f"bad link name {text[:40]!r}")
@@ -144,12 +128,12 @@ def parse_show_link(text: str) -> dict[str, DataLink]:
     means unknown (seen from inside a zone)."""
     source = "dladm show-link"
     out = {}
-    for lineno, (name, klass, mtu, state, over) in _rows(text, source, 5):
+    for lineno, (name, klass, mtu, state, over) in parseable_rows(text, source, 5):
         name = _name(name, source, lineno)
         if not klass:
             raise ParseError(source, lineno, "empty CLASS")
         ports = tuple(p for p in re.split(r"[\s,]+", over) if p and p not in ("?", "--"))
-        out[name] = DataLink(name, klass, _opt_int(mtu, source, lineno), state or "unknown", ports)
+        out[name] = DataLink(name, klass, opt_int(mtu, source, lineno), state or "unknown", ports)
     return out
 
 
@@ -158,9 +142,9 @@ def parse_show_phys(text: str) -> dict[str, PhysLink]:
     down), DUPLEX full/half/unknown (a down igb says half: real-captures I-3)."""
     source = "dladm show-phys"
     out = {}
-    for lineno, (name, media, state, speed, duplex, device) in _rows(text, source, 6):
+    for lineno, (name, media, state, speed, duplex, device) in parseable_rows(text, source, 6):
         name = _name(name, source, lineno)
-        out[name] = PhysLink(name, media, state or "unknown", _opt_int(speed, source, lineno), duplex, device)
+        out[name] = PhysLink(name, media, state or "unknown", opt_int(speed, source, lineno), duplex, device)
     return out
 
 
@@ -176,98 +160,8 @@ def split_device(device: str) -> tuple[str, int] | None:
     return m.group(1), int(m.group(2))
 
 
-KStats = dict[tuple[str, int, str], dict[str, str]]
-
-
-def parse_kstat_p(text: str, source: str = "kstat -p") -> KStats:
-    """``kstat -p``: ``module:instance:name:statistic<TAB>value`` per line.
-
-    Split at the first TAB (a published copy may carry blanks instead: real-captures I-1),
-    module and instance are the first two ``:`` fields and the statistic is after the
-    last ``:``; whatever lies between is the kstat name (kstat(8) does not escape colons).
-    String values can be empty.  Returns {(module, instance, name): {statistic: value}}."""
-    out: KStats = {}
-    prefix_seen: str | None = None
-    current: dict[str, str] = {}
-    for lineno, line in enumerate(text.split("\n"), 1):
-        line = line.rstrip("\r")
-        if not line or line.isspace():
-            continue
-        key, tab, value = line.partition("\t")
-        if not tab:
-            parts = line.split(None, 1)
-            key, value = parts[0], (parts[1] if len(parts) > 1 else "")
-        prefix, c3, stat = key.rpartition(":")
-        if not c3 or not stat:
-            raise ParseError(source, lineno, f"not module:instance:name:statistic: {key[:60]!r}")
-        if prefix != prefix_seen:  # consecutive lines of one kstat share the prefix
-            module, c1, rest = prefix.partition(":")
-            inst, c2, name = rest.partition(":")
-            if not (c1 and c2) or not module:
-                raise ParseError(source, lineno, f"not module:instance:name:statistic: {key[:60]!r}")
-            if not (inst.isascii() and inst.isdigit()):  # "²".isdigit() but int() refuses it
-                raise ParseError(source, lineno, f"instance is not a number: {inst[:20]!r}")
-            current = out.setdefault((module, int(inst), name), {})
-            prefix_seen = prefix
-        current[stat] = value.strip()
-    return out
-
-
-# ------------------------------------------------------------------ reading
-
-
-def _uint(stats: Mapping[str, str] | None, *names: str) -> int | None:
-    """First of ``names`` present as an unsigned integer (64-bit name first, then the
-    32-bit one on hosts that only have that)."""
-    if not stats:
-        return None
-    for n in names:
-        v = stats.get(n)
-        if v is not None and v.isascii() and v.isdigit():
-            return int(v)
-    return None
-
-
 def _has_counters(stats: Mapping[str, str] | None) -> bool:
-    return _uint(stats, "rbytes64", "rbytes") is not None
-
-
-#: longest snapshot file name a batch of selectors may produce (file names stop at 255 bytes)
-MAX_SLUG = 200
-
-
-def name_selector(module: str, instance: int, names: Iterable[str]) -> str:
-    """One selector for several kstats of a module: ``link:0:/^(aggr0|e1000g0)$/``.  kstat(8)
-    takes an extended regular expression between slashes in any field (kstat.c ks_match;
-    the Perl kstat of older releases takes a Perl one).  An explicit name matters: builds
-    before 2016 read every kstat whose module *or* name matches (kstat.c
-    ks_instances_read), so an empty name field (``*``) would read the whole system."""
-    alts = "|".join(re.sub(r"([^A-Za-z0-9_-])", r"[\1]", n) for n in names)
-    return f"{module}:{instance}:/^({alts})$/"
-
-
-def batched_selectors(module: str, instance: int, names: Iterable[str], extra: Sequence[str] = ()) -> list[list[str]]:
-    """``kstat -p`` argument lists covering ``names`` (plus ``extra`` selectors in the first
-    one), split so that each command's snapshot file name stays below MAX_SLUG: one
-    command on a typical host, a few on a host with many VNICs."""
-    from exporter.host import slug
-
-    def args_for(batch: list[str], first: bool) -> list[str]:
-        args = ["-p"]
-        if batch:
-            args.append(name_selector(module, instance, batch))
-        return args + list(extra) if first else args
-
-    out: list[list[str]] = []
-    cur: list[str] = []
-    for name in sorted(set(names)):
-        if cur and len(slug("kstat", args_for([*cur, name], not out))) > MAX_SLUG:
-            out.append(args_for(cur, not out))
-            cur = []
-        cur.append(name)
-    if cur or (not out and extra):
-        out.append(args_for(cur, not out))
-    return out
+    return first_uint(stats, "rbytes64", "rbytes") is not None
 
 
 def kstat_commands(topology: Topology) -> list[list[str]]:
@@ -300,15 +194,15 @@ def build_links(topology: Topology, kstats: KStats) -> dict[str, Link]:
         # the link kstat when it has counters, else the port's driver kstat (aggregated
         # ports, links nothing holds open)
         ks = link_ks if _has_counters(link_ks) or not _has_counters(mac_ks) else mac_ks
-        state_num = _uint(ks, "link_state")
+        state_num = first_uint(ks, "link_state")
         if state_num is not None:
             operstate = LINK_STATES.get(state_num, "unknown")
         else:
             operstate = dl.state if dl.state in ("up", "down") else "unknown"
-        ifspeed = _uint(ks, "ifspeed")
+        ifspeed = first_uint(ks, "ifspeed")
         if ifspeed is None and phys is not None and phys.speed_mbit:
             ifspeed = phys.speed_mbit * 1_000_000
-        duplex = _uint(ks, "link_duplex")
+        duplex = first_uint(ks, "link_duplex")
         out[name] = Link(
             name=name,
             kind=dl.klass,
@@ -318,37 +212,22 @@ def build_links(topology: Topology, kstats: KStats) -> dict[str, Link]:
             speed_bytes=ifspeed // 8 if ifspeed else None,
             mtu=dl.mtu,
             duplex=DUPLEX.get(duplex) if duplex is not None else None,
-            rx_bytes=_uint(ks, "rbytes64", "rbytes"),
-            tx_bytes=_uint(ks, "obytes64", "obytes"),
-            rx_packets=_uint(ks, "ipackets64", "ipackets"),
-            tx_packets=_uint(ks, "opackets64", "opackets"),
-            rx_errors=_uint(ks, "ierrors"),
-            tx_errors=_uint(ks, "oerrors"),
-            rx_dropped=_uint(ks, "norcvbuf"),
-            tx_dropped=_uint(ks, "noxmtbuf"),
+            rx_bytes=first_uint(ks, "rbytes64", "rbytes"),
+            tx_bytes=first_uint(ks, "obytes64", "obytes"),
+            rx_packets=first_uint(ks, "ipackets64", "ipackets"),
+            tx_packets=first_uint(ks, "opackets64", "opackets"),
+            rx_errors=first_uint(ks, "ierrors"),
+            tx_errors=first_uint(ks, "oerrors"),
+            rx_dropped=first_uint(ks, "norcvbuf"),
+            tx_dropped=first_uint(ks, "noxmtbuf"),
         )
     return out
 
 
-def _run(host: Host, tool: str, args: Sequence[str], timeout: float) -> str:
-    r = host.run(tool, list(args), timeout=timeout)
-    if r.returncode != 0:
-        why = (r.stderr.strip().splitlines() or ["no message"])[0][:200]
-        raise RuntimeError(f"{tool} {' '.join(args)}: exit {r.returncode}: {why}")
-    return r.stdout
-
-
 def read_topology(host: Host, timeout: float = DEFAULT_COMMAND_TIMEOUT) -> Topology:
-    links = parse_show_link(_run(host, "dladm", SHOW_LINK_ARGS, timeout))
-    phys = parse_show_phys(_run(host, "dladm", SHOW_PHYS_ARGS, timeout))
+    links = parse_show_link(run_tool(host, "dladm", SHOW_LINK_ARGS, timeout))
+    phys = parse_show_phys(run_tool(host, "dladm", SHOW_PHYS_ARGS, timeout))
     return Topology(links, phys)
-
-
-def read_kstat_commands(host: Host, commands: Sequence[Sequence[str]], timeout: float = DEFAULT_COMMAND_TIMEOUT) -> KStats:
-    out: KStats = {}
-    for args in commands:
-        out.update(parse_kstat_p(_run(host, "kstat", args, timeout)))
-    return out
 
 
 def read_kstats(host: Host, topology: Topology, timeout: float = DEFAULT_COMMAND_TIMEOUT) -> KStats:
@@ -444,7 +323,7 @@ class LinkIllumos(Collector):
         self.topology.configure(ctx.option("topology_interval"), ctx.option("command_timeout"))
 
     def collect(self) -> Iterable[Family]:
-        links = _link_common.shared_links(self.host, self.ctx)
+        links = _facts.links(self.host, self.ctx)
         _, stamp = self.topology.get()
         self.data_timestamp = stamp
         return link_families((link for name, link in sorted(links.items()) if self.filter(name)), SOURCES)

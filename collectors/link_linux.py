@@ -21,11 +21,10 @@ import dataclasses
 import os
 from collections.abc import Iterable, Mapping
 
-from collectors import _link_common
-from collectors._base import SAMPLE_READERS, Collector, ParseError
+from collectors import _facts, _link_common
 from collectors._link_common import Link, LinkFilter, link_families
-from exporter.host import Host
-from exporter.metrics import Family
+from collectors._parse import int_or_none
+from exporter.api import SAMPLE_READERS, Collector, Family, Host, ParseError
 
 IFF_UP = 0x1
 IFF_LOOPBACK = 0x8
@@ -76,18 +75,8 @@ def parse_uevent(text: str) -> dict[str, str]:
     return out
 
 
-def _int(text: str | None) -> int | None:
-    if text is None:
-        return None
-    text = text.strip()
-    try:
-        return int(text, 0) if text.startswith("0x") else int(text)
-    except ValueError:
-        return None
-
-
 def _speed(text: str | None) -> int | None:
-    mbit = _int(text)
+    mbit = int_or_none(text)
     if mbit is None or mbit <= 0 or mbit >= 0xFFFFFFFF:  # -1 / SPEED_UNKNOWN
         return None
     return mbit * SPEED_MBIT_TO_BYTES
@@ -113,11 +102,11 @@ def read_link_sysfs(host: Host, name: str, counters: NetDevCounters | None) -> L
     operstate = host.read_optional(f"{base}/operstate")
     if operstate is None:  # vanished mid-scrape, or not an interface (bonding_masters)
         return None
-    flags = _int(host.read_optional(f"{base}/flags"))
-    carrier = _int(host.read_optional(f"{base}/carrier"))
+    flags = int_or_none(host.read_optional(f"{base}/flags"))
+    carrier = int_or_none(host.read_optional(f"{base}/carrier"))
     uevent = parse_uevent(host.read_optional(f"{base}/uevent") or "")
     # the driver never changes over a device's life: (name, ifindex) identifies that life
-    key = (_int(uevent.get("IFINDEX")) or -1, name)
+    key = (int_or_none(uevent.get("IFINDEX")) or -1, name)
     driver = _DRIVER_CACHE.get(key) if key[0] >= 0 else None
     if driver is None:
         driver = _basename_link(host, f"{base}/device/driver")
@@ -141,7 +130,7 @@ def read_link_sysfs(host: Host, name: str, counters: NetDevCounters | None) -> L
         admin_up=None if flags is None else bool(flags & IFF_UP),
         carrier=None if carrier is None else bool(carrier),
         speed_bytes=_speed(host.read_optional(f"{base}/speed")),
-        mtu=_int(host.read_optional(f"{base}/mtu")),
+        mtu=int_or_none(host.read_optional(f"{base}/mtu")),
         rx_bytes=counters.rx_bytes if counters else None,
         tx_bytes=counters.tx_bytes if counters else None,
         rx_packets=counters.rx_packets if counters else None,
@@ -150,7 +139,7 @@ def read_link_sysfs(host: Host, name: str, counters: NetDevCounters | None) -> L
         tx_errors=counters.tx_errors if counters else None,
         rx_dropped=counters.rx_dropped if counters else None,
         tx_dropped=counters.tx_dropped if counters else None,
-        carrier_changes=_int(host.read_optional(f"{base}/carrier_changes")),
+        carrier_changes=int_or_none(host.read_optional(f"{base}/carrier_changes")),
     )
 
 
@@ -222,7 +211,7 @@ def read_counters(host: Host) -> dict[str, tuple[int, int]]:
     return {n: (c.rx_bytes, c.tx_bytes) for n, c in read_netdev_counters(host).items()}
 
 
-_link_common.LINK_READERS["linux"] = lambda host, ctx: read_links(host, _link_common.shared_netlink(host, ctx))
+_link_common.LINK_READERS["linux"] = lambda host, ctx: read_links(host, _facts.netlink(host, ctx))
 SAMPLE_READERS[(_link_common.SAMPLE_SOURCE, "linux")] = read_counters
 
 SOURCES = {
@@ -247,5 +236,5 @@ class LinkLinux(Collector):
         self.filter = LinkFilter(ctx.option("include"), ctx.option("exclude"))
 
     def collect(self) -> Iterable[Family]:
-        links = _link_common.shared_links(self.host, self.ctx)
+        links = _facts.links(self.host, self.ctx)
         return link_families((link for name, link in sorted(links.items()) if self.filter(name)), SOURCES)

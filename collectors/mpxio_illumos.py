@@ -35,12 +35,22 @@ import threading
 import time
 from collections.abc import Iterable, Sequence
 
-from collectors._base import Collector, ParseError
 from collectors._cadence import Cadence
-from collectors._text import split_kv
-from collectors.groups import Member, MemberMemory, group_families, mpxio_groups
-from exporter.host import CommandNotFound, Host
-from exporter.metrics import Family, add_stateset, gauge, info
+from collectors._parse import split_kv
+from exporter.api import (
+    Collected,
+    Collector,
+    CommandNotFound,
+    Family,
+    Group,
+    Host,
+    Member,
+    ParseError,
+    add_stateset,
+    expected_members,
+    gauge,
+    info,
+)
 
 TOPOLOGY_TIMEOUT = 10.0
 DEFAULT_TOPOLOGY_INTERVAL = 30.0
@@ -378,6 +388,29 @@ def _state_word(text: str) -> str:
     return "_".join(text.lower().split()) or "unknown"
 
 
+def to_groups(lus: Iterable[tuple[str, str, bool, Sequence[Member]]], config=None) -> list[Group]:
+    """kind="mpxio": group = logical unit (its WWN), member = path (initiator port ->
+    target port, up as ``MpPath.up`` says), from ``mpathadm show lu``.  ``lus`` holds (lu,
+    load balance, all target port groups active, paths).  scsi_vhci spreads I/O over the
+    paths for ``round-robin`` and ``logical-block`` (scsi_vhci.conf load-balance); ``none``
+    uses one path, and paths to a standby or unavailable port group of an asymmetric LU
+    carry nothing until a failover: both are ``balancing="failover"``."""
+    out = []
+    for lu, load_balance, all_active, members in sorted(lus, key=lambda x: x[0]):
+        load = load_balance in ("round-robin", "logical-block") and all_active
+        out.append(
+            Group(
+                kind="mpxio",
+                name=lu,
+                policy=load_balance or "unknown",
+                balancing="load" if load else "failover",
+                members=tuple(sorted(members, key=lambda m: m.name)),
+                expected=max(expected_members(config, "mpxio", lu), len(members)),
+            )
+        )
+    return out
+
+
 class Mpxio(Collector):
     name = "mpxio"
     platforms = frozenset({"illumos"})
@@ -386,7 +419,6 @@ class Mpxio(Collector):
 
     def __init__(self, host, ctx):
         super().__init__(host, ctx)
-        self.memory = MemberMemory()
         self._cadence: Cadence | None = None
         self._cache = DetailCache(float(ctx.option("detail_interval", DEFAULT_DETAIL_INTERVAL)))
 
@@ -396,7 +428,7 @@ class Mpxio(Collector):
             self._cadence = Cadence(lambda: read_topology(self.host, self._cache), interval)
         return self._cadence.get()
 
-    def collect(self) -> Iterable[Family]:
+    def collect(self) -> Collected | list[Family]:
         topo, stamp = self._topology()
         if topo is None or not topo.lus:
             return []
@@ -427,7 +459,7 @@ class Mpxio(Collector):
                 add_stateset(ta, (lu.lu, t.id), ACCESS_STATES, _state_word(t.access_state))
             all_active = all(_state_word(t.access_state).startswith("active") for t in d.tpgs)
             model.append((lu.lu, d.load_balance, all_active, members, lu.total))
-        groups = mpxio_groups([(lu, lb, active, members) for lu, lb, active, members, _ in model], self.ctx.config)
+        groups = to_groups([(lu, lb, active, members) for lu, lb, active, members, _ in model], self.ctx.config)
         totals = {lu: total for lu, _, _, _, total in model}
         groups = [dataclasses.replace(g, expected=max(g.expected, totals.get(g.name, 0))) for g in groups]
-        return [fi, tp, op, ps, pd, ta, *group_families(self.memory.apply(groups), self.ctx.sampler)]
+        return Collected([fi, tp, op, ps, pd, ta], groups)

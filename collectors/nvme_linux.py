@@ -43,14 +43,15 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 import re
-import struct
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 
-from collectors import _diskstats, _link_common, groups
-from collectors._base import Collector, ParseError
+from collectors import _facts
 from collectors._link_common import Link
-from exporter.host import Host
-from exporter.metrics import Family, add_stateset, gauge, info
+from collectors._routes import RouteTable as NetView
+from collectors._routes import best_route, parse_if_inet6, parse_ipv6_route, parse_proc_net_route, read_route_table
+from exporter.api import Collected, Collector, Family, Group, Host, Member, ParseError, add_stateset, expected_members, gauge, info
+
+__all__ = ["NetView", "parse_if_inet6", "parse_ipv6_route", "parse_proc_net_route"]
 
 SUBSYS_CLASS = "/sys/class/nvme-subsystem"
 CTRL_CLASS = "/sys/class/nvme"
@@ -90,30 +91,6 @@ class Address:
     @property
     def local_address(self) -> str | None:
         return self.src_addr or self.host_traddr
-
-
-@dataclasses.dataclass(frozen=True)
-class Route4:
-    iface: str
-    network: ipaddress.IPv4Network
-    gateway: bool  # RTF_GATEWAY: not a connected route
-    metric: int
-
-
-@dataclasses.dataclass(frozen=True)
-class Route6:
-    iface: str
-    network: ipaddress.IPv6Network
-    metric: int
-
-
-@dataclasses.dataclass(frozen=True)
-class NetView:
-    """What the path -> NIC mapping needs from the network stack."""
-
-    routes4: tuple[Route4, ...] = ()
-    addrs6: tuple[tuple[ipaddress.IPv6Address, str], ...] = ()
-    routes6: tuple[Route6, ...] = ()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -208,87 +185,6 @@ def parse_numa_nodes(text: str, source: str = "numa_nodes") -> frozenset[int]:
     return frozenset(nodes)
 
 
-def _hex_le_ipv4(field: str, lineno: int) -> ipaddress.IPv4Address:
-    try:
-        value = int(field, 16)
-        if len(field) != 8:
-            raise ValueError
-        # the kernel prints the __be32 as a host-order %08X (net/ipv4/fib_trie.c
-        # fib_route_seq_show): little-endian hosts show 192.168.10.0 as 000AA8C0
-        return ipaddress.IPv4Address(struct.pack("<I", value))
-    except ValueError:
-        raise ParseError("/proc/net/route", lineno, f"{field[:20]!r} is not an 8-digit hex address") from None
-
-
-def parse_proc_net_route(text: str) -> tuple[Route4, ...]:
-    """/proc/net/route: header, then ``Iface Destination Gateway Flags RefCnt Use Metric
-    Mask MTU Window IRTT`` (fib_trie.c fib_route_seq_show)."""
-    out = []
-    for lineno, line in enumerate(text.splitlines(), 1):
-        f = line.split()
-        if not f or (lineno == 1 and f[0] == "Iface"):
-            continue
-        if len(f) < 8:
-            raise ParseError("/proc/net/route", lineno, f"{len(f)} fields, expected 11")
-        dest = _hex_le_ipv4(f[1], lineno)
-        mask = _hex_le_ipv4(f[7], lineno)
-        try:
-            flags = int(f[3], 16)
-            metric = int(f[6])
-            network = ipaddress.IPv4Network(f"{dest}/{mask}", strict=False)
-        except ValueError as e:
-            raise ParseError("/proc/net/route", lineno, str(e)[:80]) from None
-        if not flags & 0x1:  # RTF_UP
-            continue
-        out.append(Route4(f[0], network, bool(flags & 0x2), metric))
-    return tuple(out)
-
-
-def _hex_ipv6(field: str, source: str, lineno: int) -> ipaddress.IPv6Address:
-    if len(field) != 32:
-        raise ParseError(source, lineno, f"{field[:40]!r} is not a 32-digit hex address")
-    try:
-        return ipaddress.IPv6Address(bytes.fromhex(field))
-    except ValueError:
-        raise ParseError(source, lineno, f"{field[:40]!r} is not hex") from None
-
-
-def parse_if_inet6(text: str) -> tuple[tuple[ipaddress.IPv6Address, str], ...]:
-    """/proc/net/if_inet6: ``address ifindex prefixlen scope flags name``, numbers in hex
-    (net/ipv6/addrconf.c if6_seq_show)."""
-    out = []
-    for lineno, line in enumerate(text.splitlines(), 1):
-        f = line.split()
-        if not f:
-            continue
-        if len(f) != 6:
-            raise ParseError("/proc/net/if_inet6", lineno, f"{len(f)} fields, expected 6")
-        out.append((_hex_ipv6(f[0], "/proc/net/if_inet6", lineno), f[5]))
-    return tuple(out)
-
-
-def parse_ipv6_route(text: str) -> tuple[Route6, ...]:
-    """/proc/net/ipv6_route: ``dest plen src splen nexthop metric refcnt use flags dev``,
-    numbers in hex (net/ipv6/route.c ipv6_route_native_seq_show)."""
-    out = []
-    for lineno, line in enumerate(text.splitlines(), 1):
-        f = line.split()
-        if not f:
-            continue
-        if len(f) != 10:
-            raise ParseError("/proc/net/ipv6_route", lineno, f"{len(f)} fields, expected 10")
-        dest = _hex_ipv6(f[0], "/proc/net/ipv6_route", lineno)
-        try:
-            plen, metric, flags = int(f[1], 16), int(f[5], 16), int(f[8], 16)
-            network = ipaddress.IPv6Network(f"{dest}/{plen}", strict=False)
-        except ValueError as e:
-            raise ParseError("/proc/net/ipv6_route", lineno, str(e)[:80]) from None
-        if not flags & 0x1 or flags & 0x200:  # RTF_UP; skip RTF_REJECT (unreachable)
-            continue
-        out.append(Route6(f[9], network, metric))
-    return tuple(out)
-
-
 # ------------------------------------------------------------------ mapping helpers
 
 
@@ -299,19 +195,6 @@ def _ip(text: str | None) -> ipaddress.IPv4Address | ipaddress.IPv6Address | Non
         return ipaddress.ip_address(text.split("%", 1)[0])
     except ValueError:
         return None  # FC WWN pairs, host names: not an IP
-
-
-def _best_route(routes: Iterable, addr, connected_only: bool) -> str:
-    best = None
-    for r in routes:
-        if addr not in r.network or (connected_only and getattr(r, "gateway", False)):
-            continue
-        if r.iface == "lo" and not connected_only:
-            continue
-        key = (-r.network.prefixlen, r.metric)
-        if best is None or key < best[0]:
-            best = (key, r.iface)
-    return best[1] if best else ""
 
 
 def resolve_netdev(address: Address, net: NetView) -> tuple[str, str]:
@@ -325,14 +208,14 @@ def resolve_netdev(address: Address, net: NetView) -> tuple[str, str]:
                 if a == local:
                     return dev, key
         elif isinstance(local, ipaddress.IPv4Address):
-            dev = _best_route(net.routes4, local, connected_only=True)
+            dev = best_route(net.routes4, local, connected_only=True)
             if dev:
                 return dev, key
     remote = _ip(address.traddr)
     if isinstance(remote, ipaddress.IPv4Address):
-        dev = _best_route(net.routes4, remote, connected_only=False)
+        dev = best_route(net.routes4, remote, connected_only=False)
     elif isinstance(remote, ipaddress.IPv6Address):
-        dev = _best_route(net.routes6, remote, connected_only=False)
+        dev = best_route(net.routes6, remote, connected_only=False)
     else:
         dev = ""
     return (dev, "route") if dev else ("", "")
@@ -360,18 +243,6 @@ def member_name(address: Address, controller: str) -> str:
 def _text(host: Host, path: str) -> str | None:
     v = host.read_optional(path)
     return None if v is None else v.strip()
-
-
-def read_netview(host: Host) -> NetView:
-    """Routing facts for the path -> NIC map; each file is optional (no IPv6, no IPv4)."""
-    r4 = host.read_optional("/proc/net/route")
-    a6 = host.read_optional("/proc/net/if_inet6")
-    r6 = host.read_optional("/proc/net/ipv6_route")
-    return NetView(
-        routes4=parse_proc_net_route(r4) if r4 else (),
-        addrs6=parse_if_inet6(a6) if a6 else (),
-        routes6=parse_ipv6_route(r6) if r6 else (),
-    )
 
 
 def read_controller(host: Host, name: str, net_cb, transports: frozenset[str], memo: dict | None = None) -> Controller | None:
@@ -474,9 +345,15 @@ def read_subsystem(host: Host, name: str, transports: frozenset[str], net_cb, me
     )
 
 
-def read_subsystems(host: Host, transports: Iterable[str] = DEFAULT_TRANSPORTS, memo: dict | None = None) -> list[Subsystem]:
+def read_subsystems(
+    host: Host,
+    transports: Iterable[str] = DEFAULT_TRANSPORTS,
+    memo: dict | None = None,
+    routes: Callable[[], NetView] | None = None,
+) -> list[Subsystem]:
     """Every subsystem with at least one controller of ``transports``.  ``memo`` (kept by
-    the collector) remembers each controller's NIC across scrapes."""
+    the collector) remembers each controller's NIC across scrapes; ``routes`` gives the
+    routing tables (the scrape's shared ones), read only when a controller needs them."""
     names = host.list_optional(SUBSYS_CLASS)
     if not names:
         return []
@@ -485,7 +362,7 @@ def read_subsystems(host: Host, transports: Iterable[str] = DEFAULT_TRANSPORTS, 
 
     def net_cb(address: Address) -> tuple[str, str]:
         if not address.host_iface and not net:  # read the routing files only when needed
-            net.append(read_netview(host))
+            net.append(routes() if routes is not None else read_route_table(host))
         return resolve_netdev(address, net[0] if net else NetView())
 
     out = []
@@ -493,6 +370,52 @@ def read_subsystems(host: Host, transports: Iterable[str] = DEFAULT_TRANSPORTS, 
         sub = read_subsystem(host, name, tset, net_cb, memo)
         if sub is not None and any(c.transport in tset for c in sub.controllers):
             out.append(sub)
+    return out
+
+
+# ------------------------------------------------------------------ groups
+
+
+def to_groups(subsystems: Iterable[Subsystem], links: Mapping[str, Link], disks: Mapping, config=None) -> list[Group]:
+    """kind="nvme": group = a namespace of an NVMe subsystem reached over native
+    multipath, named ``<subsysnqn>/ns<nsid>`` (stable across reboots, unlike nvmeSnN);
+    member = one controller path (``member_name``), up as ``Path.up`` says.
+
+    policy = the subsystem's iopolicy; balancing ``load`` for round-robin, queue-depth
+    and adaptive, ``failover`` for numa (one current path per NUMA node: see
+    LOAD_POLICIES).  Bytes are those of the hidden path disk in /proc/diskstats (read =
+    received, written = transmitted), speed is the NIC's.
+    ``expect: {nvme: {<group or subsysnqn>: N}}`` sets the paths a namespace should have.
+    """
+    out = []
+    for s in subsystems:
+        for ns in s.namespaces:
+            members = []
+            for p in ns.paths:
+                c = p.controller
+                d = disks.get(p.device)
+                link = links.get(c.netdev) if c.netdev else None
+                members.append(
+                    Member(
+                        name=c.member,
+                        up=p.up,
+                        rx_bytes=d.read_bytes if d else None,
+                        tx_bytes=d.write_bytes if d else None,
+                        speed_bytes=link.speed_bytes if link else None,
+                        sample=("disk", p.device),
+                    )
+                )
+            expected = max(expected_members(config, "nvme", ns.group), expected_members(config, "nvme", s.nqn))
+            out.append(
+                Group(
+                    kind="nvme",
+                    name=ns.group,
+                    policy=s.iopolicy or "unknown",
+                    balancing="load" if s.iopolicy in LOAD_POLICIES else "failover",
+                    members=tuple(members),
+                    expected=expected,
+                )
+            )
     return out
 
 
@@ -554,17 +477,15 @@ class NvmeLinux(Collector):
 
     def __init__(self, host, ctx):
         super().__init__(host, ctx)
-        self.memory = groups.MemberMemory()
         self.transports = tuple(ctx.option("transports") or DEFAULT_TRANSPORTS)
         self.netdev_memo: dict = {}
 
-    def collect(self) -> Iterable[Family]:
+    def collect(self) -> Collected | list[Family]:
         if len(self.netdev_memo) > 4096:  # controllers come and go over months: stay bounded
             self.netdev_memo.clear()
-        subsystems = read_subsystems(self.host, self.transports, self.netdev_memo)
+        subsystems = read_subsystems(self.host, self.transports, self.netdev_memo, lambda: _facts.routes(self.host, self.ctx))
         if not subsystems:
             return []
-        links = _link_common.shared_links(self.host, self.ctx)
-        disks = _diskstats.shared_diskstats(self.host, self.ctx)
-        grps = self.memory.apply(groups.nvme_groups(subsystems, links, disks, self.ctx.config))
-        return nvme_families(subsystems, links) + groups.group_families(grps, self.ctx.sampler)
+        links = _facts.links(self.host, self.ctx)
+        disks = _facts.diskstats(self.host, self.ctx)
+        return Collected(nvme_families(subsystems, links), to_groups(subsystems, links, disks, self.ctx.config))

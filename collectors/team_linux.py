@@ -39,12 +39,10 @@ import dataclasses
 import json
 from collections.abc import Iterable, Mapping, Sequence
 
-from collectors import _link_common, groups
-from collectors._base import Collector, ParseError
-from collectors._link_common import Link
-from collectors.bond_linux import LACP_BITS, ST_COLLECTING, ST_DISTRIBUTING, ST_SYNC, ZERO_MAC
-from exporter.host import CommandNotFound, Host
-from exporter.metrics import Family, add_stateset, counter, gauge, info
+from collectors import _facts, _lacp
+from collectors._link_common import SAMPLE_SOURCE, Link, LinkFilter, link_member
+from collectors._parse import mac as parse_mac
+from exporter.api import Collected, Collector, CommandNotFound, Family, Group, Host, ParseError, add_stateset, counter, gauge, info
 
 REQUEST = b"REQUEST\nStateDump\n"  # teamd_usock_common.h TEAMD_USOCK_REQUEST_PREFIX, method name
 REPLY_OK = "REPLY_SUCCESS"
@@ -106,16 +104,6 @@ def _obj(obj, key: str, src: str) -> dict:
     return _get(obj, key, dict, src) or {}
 
 
-def _mac(v: str | None, src: str) -> str | None:
-    if v is None:
-        return None
-    t = v.strip().lower()
-    parts = t.split(":")
-    if len(parts) != 6 or not all(len(p) == 2 and all(c in "0123456789abcdef" for c in p) for p in parts):
-        raise ParseError(src, None, f"not a MAC address: {v[:40]!r}")
-    return t
-
-
 def _state_byte(v: int | None, src: str) -> int | None:
     if v is not None and not 0 <= v <= 0xFF:
         raise ParseError(src, None, f"LACP state {v} out of range")
@@ -156,7 +144,7 @@ def parse_port(name: str, p: dict, src: str, selected_aggregator: int | None = N
         aggregator_selected=agg_selected,
         actor_state=_state_byte(_get(actor, "state", int, src), src),
         partner_state=_state_byte(_get(partner, "state", int, src), src),
-        partner_system=_mac(_get(partner, "system", str, src), src),
+        partner_system=parse_mac(_get(partner, "system", str, src), src),
     )
 
 
@@ -261,9 +249,7 @@ def outside_selected_aggregator(team: Team, p: TeamPort) -> bool | None:
 def sync_missing(team: Team, p: TeamPort) -> bool | None:
     if not team.lacp or p.actor_state is None or p.link_watch_up is None:
         return None
-    need = ST_SYNC | ST_COLLECTING | ST_DISTRIBUTING
-    ok = p.actor_state & need == need and (p.partner_state is None or p.partner_state & need == need)
-    return p.link_watch_up and not ok
+    return p.link_watch_up and not _lacp.in_sync(p.actor_state, p.partner_state)
 
 
 def no_partner(team: Team) -> bool | None:
@@ -278,13 +264,13 @@ def no_partner(team: Team) -> bool | None:
     systems = [p.partner_system for p in chosen if p.partner_system is not None]
     if not systems:
         return None
-    return all(s == ZERO_MAC for s in systems)
+    return _lacp.no_partner_system(systems)
 
 
 def different_partners(team: Team) -> bool | None:
     if not team.lacp:
         return None
-    systems = {p.partner_system for p in team.ports if p.partner_system and p.partner_system != ZERO_MAC}
+    systems = _lacp.partner_systems(p.partner_system for p in team.ports)
     if not any(p.partner_system for p in team.ports):
         return None
     return len(systems) > 1
@@ -348,13 +334,56 @@ def team_families(teams: Sequence[Team], links: Mapping[str, Link]) -> list[Fami
             lagg.add(pl, p.aggregator_id)
             for bits, fam in ((p.actor_state, abits), (p.partner_state, pbits)):
                 if bits is not None:
-                    for bit, mask in LACP_BITS:
+                    for bit, mask in _lacp.LACP_BITS:
                         fam.add((*pl, bit), 1 if bits & mask else 0)
             if p.partner_system:
                 pinfo.add((*pl, p.partner_system), 1)
             c_out.add(pl, outside_selected_aggregator(t, p))
             c_sync.add(pl, sync_missing(t, p))
     return [ti, act, lup, wup, wdown, lst, lsel, lagg, abits, pbits, pinfo, c_out, c_sync, c_nop, c_diff, c_speed]
+
+
+# ------------------------------------------------------------------ groups
+
+
+def member_up(team: Team, port: TeamPort, link: Link | None) -> bool:
+    """Able to carry traffic: teamd's link-watch verdict (else the port's carrier); for the
+    lacp runner also attached to the selected aggregator, which is when teamd enables the
+    port in the kernel (libteam teamd/teamd_runner_lacp.c lacp_port_should_be_enabled)."""
+    if port.link_watch_up is not None:
+        up = port.link_watch_up
+    elif port.link_up is not None:
+        up = port.link_up
+    else:
+        up = bool(link and link.up)
+    if not up or team.runner != "lacp":
+        return up
+    return port.lacp_selected is not False and port.aggregator_selected is not False
+
+
+def to_groups(teams: Iterable[Team], links: Mapping[str, Link]) -> list[Group]:
+    """kind="team": one group per team, one member per port; bytes and speed are the port
+    NICs' own counters (else the speed teamd reports).  activebackup and broadcast runners
+    (teamd.conf(5) runner.name) back ports up instead of sharing the load."""
+    out = []
+    for t in teams:
+        members = []
+        for p in t.ports:
+            link = links.get(p.name)
+            base = link_member(p.name, link)
+            speed = base.speed_bytes if base.speed_bytes else (p.speed_mbps * 125_000 if p.speed_mbps else None)
+            members.append(dataclasses.replace(base, up=member_up(t, p, link), speed_bytes=speed, sample=(SAMPLE_SOURCE, p.name)))
+        out.append(
+            Group(
+                kind="team",
+                name=t.name,
+                policy=t.runner or "unknown",
+                balancing="failover" if t.runner in FAILOVER_RUNNERS else "load",
+                members=tuple(members),
+                expected=len(members),
+            )
+        )
+    return out
 
 
 class TeamLinux(Collector):
@@ -365,14 +394,12 @@ class TeamLinux(Collector):
 
     def __init__(self, host, ctx):
         super().__init__(host, ctx)
-        self.filter = _link_common.LinkFilter(ctx.option("include"), ctx.option("exclude"))
-        self.memory = groups.MemberMemory()
+        self.filter = LinkFilter(ctx.option("include"), ctx.option("exclude"))
 
-    def collect(self) -> Iterable[Family]:
-        links = _link_common.shared_links(self.host, self.ctx)
+    def collect(self) -> Collected | list[Family]:
+        links = _facts.links(self.host, self.ctx)
         timeout = min(float(self.ctx.option("timeout", DEFAULT_TIMEOUT) or DEFAULT_TIMEOUT), DEFAULT_TIMEOUT)
         teams = [t for t in read_teams(self.host, links, timeout) if self.filter(t.name)]
         if not teams:
             return []
-        grouped = self.memory.apply(groups.team_groups(teams, links))
-        return team_families(teams, links) + groups.group_families(grouped, self.ctx.sampler)
+        return Collected(team_families(teams, links), to_groups(teams, links))

@@ -20,9 +20,8 @@ import threading
 import time
 from collections.abc import Sequence
 
-import collectors
-from collectors._base import SAMPLE_READERS, Context
-from exporter import __version__
+from exporter import __version__, registry
+from exporter.api import SAMPLE_READERS, Context
 from exporter.config import Config, ConfigError, WebConfig, load_config, load_web_config
 from exporter.host import Host, LiveHost, RecordingHost, SnapshotHost, detect_platform, read_snapshot_meta
 from exporter.metrics import render
@@ -73,9 +72,9 @@ def build_parser() -> argparse.ArgumentParser:
     logs.add_argument("--log.format", dest="log_format", default="logfmt", choices=("logfmt", "json"))
     coll = p.add_argument_group("collectors", "Collectors of other platforms are ignored.")
     coll.add_argument("--collector.disable-defaults", dest="disable_defaults", action="store_true", help="start from no collectors")
-    for name in collectors.names():
-        descs = sorted({c.description for c in collectors.ALL if c.name == name and c.description})
-        plats = sorted({pl for c in collectors.ALL if c.name == name for pl in c.platforms})
+    for name in registry.names():
+        descs = sorted({c.description for c in registry.ALL if c.name == name and c.description})
+        plats = sorted({pl for c in registry.ALL if c.name == name for pl in c.platforms})
         coll.add_argument(
             f"--collector.{name}",
             dest=f"collector_{name}",
@@ -134,14 +133,14 @@ def setup_logging(level: str, fmt: str) -> None:
 
 def collector_options() -> dict[str, dict[str, str]]:
     opts: dict[str, dict[str, str]] = {}
-    for c in collectors.ALL:
+    for c in registry.ALL:
         opts.setdefault(c.name, {}).update(c.OPTIONS)
     return opts
 
 
 def enabled_collectors(args, config: Config, platform: str) -> list[type]:
     chosen = []
-    for cls in collectors.for_platform(platform):
+    for cls in registry.for_platform(platform):
         on = cls.default_enabled and not args.disable_defaults
         file_opt = config.collectors.get(cls.name, {}).get("enabled")
         if file_opt is not None:
@@ -376,7 +375,7 @@ def run(argv: Sequence[str] | None) -> int:
                 time.sleep(min(sampler.interval, 0.2))
                 sampler.sample_once()
             families = scraper.scrape()
-            sys.stdout.buffer.write(render(families))
+            sys.stdout.buffer.write(render(families, scraper.series))
             sys.stdout.flush()
             return 0
         sampler = make_sampler(config, host)

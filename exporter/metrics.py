@@ -33,19 +33,18 @@ class Family:
         self.samples: list[tuple[tuple[str, ...], int | float]] = []
 
     def add(self, label_values: Sequence[str], value: int | float | bool | None) -> None:
-        """Add one sample; None (value unknown) adds nothing."""
+        """Add one sample; None (value unknown) adds nothing.  Label values are str (None
+        becomes "", anything else goes through str()); their count must match the labels."""
         if value is None:
             return
-        if len(label_values) != len(self.labels):
-            raise ValueError(f"{self.name}: {len(self.labels)} labels, got {len(label_values)}")
-        if isinstance(value, bool):
-            value = int(value)
-        self.samples.append((tuple("" if v is None else str(v) for v in label_values), value))
-
-    def add_str(self, label_values: tuple[str, ...], value: int | float | bool | None) -> None:
-        """``add`` for hot paths whose label values are already a tuple of str."""
-        if value is not None:
-            self.samples.append((label_values, int(value) if value is True or value is False else value))
+        lv = label_values if type(label_values) is tuple else tuple(label_values)
+        if len(lv) != len(self.labels):
+            raise ValueError(f"{self.name}: {len(self.labels)} labels, got {len(lv)}")
+        for v in lv:
+            if type(v) is not str:
+                lv = tuple("" if v is None else str(v) for v in lv)
+                break
+        self.samples.append((lv, int(value) if value is True or value is False else value))
 
     def __repr__(self) -> str:
         return f"Family({self.name!r}, {len(self.samples)} samples)"
@@ -84,6 +83,41 @@ def add_stateset(fam: Family, label_values: Sequence[str], states: Sequence[str]
         current = "unknown"
     for s in states:
         fam.add((*label_values, s), 1 if s == current else 0)
+
+
+class Stateset:
+    """``add_stateset`` for hot paths, same series and values.  The 0/1 samples of one
+    series set (label values, current state) are built (and checked) once and reused while
+    they come back scrape after scrape.  One instance per collector (a collector never
+    runs twice at once); ``roll()`` at the end of each collect keeps what that scrape used
+    and drops the rest, so it holds at most one scrape's series."""
+
+    __slots__ = ("states", "rows", "other", "_memo", "_used")
+
+    def __init__(self, states: tuple[str, ...]):
+        self.states = states
+        self.rows = {c: tuple((s, 1 if s == c else 0) for s in states) for c in states}
+        # a state outside the set: unknown where the set has it, else every state 0
+        self.other = self.rows["unknown"] if "unknown" in states else tuple((s, 0) for s in states)
+        self._memo: dict[tuple, tuple] = {}
+        self._used: dict[tuple, tuple] = {}
+
+    def add(self, fam: Family, label_values: Sequence[str], current: str | None) -> None:
+        if current is None:
+            return
+        key = (label_values, current)
+        samples = self._memo.get(key)
+        if samples is None:
+            probe = Family.__new__(Family)
+            probe.name, probe.labels, probe.samples = fam.name, fam.labels, []
+            for s, v in self.rows.get(current, self.other):
+                probe.add((*label_values, s), v)
+            samples = tuple(probe.samples)
+        self._used[key] = samples
+        fam.samples.extend(samples)
+
+    def roll(self) -> None:
+        self._memo, self._used = self._used, {}
 
 
 def merge(families: Iterable[Family]) -> list[Family]:
@@ -137,24 +171,32 @@ def format_value(v: int | float) -> str:
     return repr(v)
 
 
-#: "name{labels}" strings of recent scrapes: the same series come back every scrape, and
-#: building the label part is most of the cost of rendering
-_SERIES: dict[tuple[str, tuple[str, ...], tuple[str, ...]], str] = {}
-_SERIES_MAX = 500_000
+class SeriesCache:
+    """The ``{label="value",...}`` part of recent series, per (label names, label values):
+    the same series come back every scrape, and building the label part is most of the
+    cost of rendering.  One per scraper (``Scraper.series``); it never holds more than
+    ``max_entries`` (about 150 bytes each); when full, the next render starts afresh."""
+
+    def __init__(self, max_entries: int = 300_000) -> None:
+        self.max_entries = max_entries
+        self.heads: dict[tuple[tuple[str, ...], tuple[str, ...]], str] = {}
 
 
-def _series(name: str, labels: tuple[str, ...], lv: tuple[str, ...]) -> str:
+def _labels(labels: tuple[str, ...], lv: tuple[str, ...]) -> str:
     parts = [f'{k}="{_escape_value(v)}"' for k, v in zip(labels, lv, strict=True)]
-    return f"{name}{{{','.join(parts)}}} "
+    return "{" + ",".join(parts) + "} "
 
 
-def render(families: Iterable[Family]) -> bytes:
+def render(families: Iterable[Family], cache: SeriesCache | None = None) -> bytes:
     """Prometheus text format 0.0.4 (exposition_formats.md)."""
     out: list[str] = []
     append = out.append
-    cache = _SERIES
-    if len(cache) > _SERIES_MAX:
-        cache.clear()
+    if cache is None:
+        cache = SeriesCache(0)
+    heads = cache.heads
+    if len(heads) >= cache.max_entries:
+        heads.clear()  # full: start afresh, so series that are gone do not stay
+    room = cache.max_entries - len(heads)
     for fam in families:
         if not fam.samples:
             continue
@@ -163,11 +205,14 @@ def render(families: Iterable[Family]) -> bytes:
         if fam.labels:
             labels = fam.labels
             for lv, v in fam.samples:
-                key = (name, labels, lv)
-                head = cache.get(key)
+                key = (labels, lv)
+                head = heads.get(key)
                 if head is None:
-                    head = cache[key] = _series(name, labels, lv)
-                append(head + (str(v) if type(v) is int else format_value(v)) + "\n")
+                    head = _labels(labels, lv)
+                    if room > 0:
+                        heads[key] = head
+                        room -= 1
+                append(name + head + (str(v) if type(v) is int else format_value(v)) + "\n")
         else:
             for _lv, v in fam.samples:
                 append(f"{name} {format_value(v)}\n")

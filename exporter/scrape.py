@@ -7,6 +7,10 @@
   started again: it reports success 0 until its old run returns.  (Commands it runs are
   killed by ``exporter.host`` when their own timeout expires, so a stuck run ends.)
 * Single flight: concurrent scrapes share one run of every collector.
+* A collector returns its families and its groups (``exporter.api.Collected``); its
+  runner applies the collector's member memory, adds the sampler's peaks and renders the
+  group series in the collector's worker, inside the same try: a failing collector
+  contributes no group series either.
 * Output is merged by family name (several collectors emit the group model), sorted by
   name and label values: deterministic.
 """
@@ -22,9 +26,10 @@ import time
 from collections.abc import Sequence
 from concurrent.futures import Future
 
-from collectors._base import Collector, Shared
 from exporter import __version__
-from exporter.metrics import Family, gauge, merge
+from exporter.api import Collected, Collector, Facts
+from exporter.metrics import Family, SeriesCache, gauge, merge
+from exporter.model import Group, group_families
 
 log = logging.getLogger("lanes.scrape")
 
@@ -41,11 +46,32 @@ class Status:
     error: str = ""
 
 
+def collect_families(collector: Collector, sampler=None) -> list[Family]:
+    """One run of ``collector``: its families plus the series of its groups, after its
+    member memory (``collector.memory``) and with the sampler's peaks.  Raises whatever
+    the collector or that step raises (the caller's all-or-nothing boundary)."""
+    out = collector.collect()
+    if isinstance(out, Collected):
+        families, groups = list(out.families), out.groups
+    else:
+        families, groups = list(out), None
+    for f in families:
+        if not isinstance(f, Family):
+            raise TypeError(f"collector returned {type(f).__name__}, not a Family")
+    if groups is not None:
+        for g in groups:
+            if not isinstance(g, Group):
+                raise TypeError(f"collector returned {type(g).__name__}, not a Group")
+        families.extend(group_families(collector.memory.apply(groups), sampler))
+    return families
+
+
 class Runner:
     """One collector and its own long-lived worker thread (no thread start per scrape)."""
 
-    def __init__(self, collector: Collector, timeout: float):
+    def __init__(self, collector: Collector, timeout: float, sampler=None):
         self.collector = collector
+        self.sampler = sampler
         self.name = collector.name
         self.timeout = timeout
         self.status = Status()
@@ -63,15 +89,15 @@ class Runner:
             done, box = job
             t0 = time.monotonic()
             try:
-                families = list(self.collector.collect())
-                for f in families:
-                    if not isinstance(f, Family):
-                        raise TypeError(f"collector returned {type(f).__name__}, not a Family")
+                families = self._run()
                 box.append(("ok", families, time.monotonic() - t0))
             except Exception as e:  # isolation: one collector never fails the scrape
                 box.append(("err", e, time.monotonic() - t0))
             self._busy.clear()
             done.set()
+
+    def _run(self) -> list[Family]:
+        return collect_families(self.collector, self.sampler)
 
     def start(self) -> bool:
         """Hand a run to the worker; False if the previous run is still stuck."""
@@ -110,7 +136,9 @@ def _describe(e: BaseException) -> str:
 
 class Scraper:
     def __init__(self, collectors: Sequence[Collector], timeouts: dict[str, float], platform: str, sampler=None):
-        self.runners = [Runner(c, timeouts.get(c.name, DEFAULT_TIMEOUT)) for c in collectors]
+        self.runners = [Runner(c, timeouts.get(c.name, DEFAULT_TIMEOUT), sampler) for c in collectors]
+        #: the exposition's label strings of recent scrapes (exporter.metrics.render)
+        self.series = SeriesCache()
         self.platform = platform
         self.sampler = sampler
         self._lock = threading.Lock()
@@ -141,7 +169,7 @@ class Scraper:
         self.scrapes += 1
         if self.sampler is not None:
             self.sampler.roll()
-        shared = Shared()
+        facts = Facts()
         started = time.monotonic()
         wall = time.time()
         running: list[Runner] = []
@@ -151,7 +179,7 @@ class Scraper:
         last = gauge("collector_last_success_timestamp_seconds", "Unix time of the data of the collector's last successful run (older than the scrape where data is cached).", ("collector",))
         results: dict[str, tuple[list[Family] | None, float, str]] = {}
         for r in self.runners:
-            r.collector.ctx.shared = shared
+            r.collector.ctx.facts = facts
             if r.start():
                 running.append(r)
             else:

@@ -25,7 +25,7 @@ import pytest
 from helpers import SCENARIOS, scenario_names
 
 import collectors
-from collectors._base import Context
+from exporter.api import Context
 from exporter.config import Config, load_config
 from exporter.host import CommandNotFound, CommandResult, CommandTimeout, Host, SnapshotHost
 from exporter.metrics import render
@@ -203,8 +203,8 @@ def test_fault(cls, scenario, mode):
 
 
 def test_one_failing_collector_leaves_the_others_intact():
-    from collectors._base import Collector
     from collectors.link_linux import LinkLinux
+    from exporter.api import Collector
 
     class Broken(Collector):
         name = "broken"

@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from helpers import ROOT, SCENARIOS, require_tool
 
-from collectors._base import Collector, Context
+from exporter.api import Collector, Context
 from exporter.http import App, make_server
 from exporter.metrics import gauge
 from exporter.scrape import Scraper

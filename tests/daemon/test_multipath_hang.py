@@ -155,10 +155,10 @@ def test_repeated_stuck_scrapes_do_not_pile_up_threads(root):
     """In process: three scrapes in a row against a silent daemon each end within the
     timeout with the daemon's own error (not "still running from an earlier scrape": the
     socket client's deadline ended the run), and the thread count stays flat."""
-    from collectors._base import Context
     from collectors.iscsi_linux import IscsiLinux
     from collectors.link_linux import LinkLinux
     from collectors.multipath_linux import MultipathLinux
+    from exporter.api import Context
     from exporter.host import LiveHost
     from exporter.scrape import Scraper
 

@@ -3,9 +3,9 @@
 import threading
 import time
 
-from collectors._base import Collector, Context
-from collectors.groups import Group, Member, MemberMemory, group_families
+from exporter.api import Collector, Context
 from exporter.metrics import gauge, merge, render
+from exporter.model import Group, Member, MemberMemory, group_families
 from exporter.sampler import Sampler
 from exporter.scrape import Scraper
 

@@ -12,7 +12,7 @@ import psutil
 from helpers import SCENARIOS
 
 import collectors
-from collectors._base import Context
+from exporter.api import Context
 from exporter.cli import collector_options
 from exporter.config import load_config
 from exporter.host import SnapshotHost

@@ -10,7 +10,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from collectors._base import Context, ParseError
 from collectors._link_common import Link
 from collectors.aggr_illumos import (
     EXTENDED_ARGS,
@@ -23,7 +22,9 @@ from collectors.aggr_illumos import (
     parse_show_aggr_x,
     port_statuses,
 )
+from exporter.api import Context, ParseError
 from exporter.host import CommandResult, Host
+from exporter.scrape import collect_families
 
 EXTENDED = (
     "aggr0::10000Mb:full:up:0\\:1b\\:21\\:aa\\:bb\\:10:\n"
@@ -151,7 +152,7 @@ class Host1(Host):
 
 def test_no_aggregations_is_absent_and_runs_one_command():
     host = Host1({})
-    assert list(AggrIllumos(host, Context("aggr", {})).collect()) == []
+    assert list(collect_families(AggrIllumos(host, Context("aggr", {})))) == []
     assert host.calls == [("dladm", *SUMMARY_ARGS)]
 
 
@@ -161,7 +162,7 @@ def test_collector_group_model():
         ("dladm", *EXTENDED_ARGS): EXTENDED,
         ("dladm", *LACP_ARGS): LACP,
     })
-    fams = {f.name: f for f in AggrIllumos(host, Context("aggr", {})).collect()}
+    fams = {f.name: f for f in collect_families(AggrIllumos(host, Context("aggr", {})))}
     assert dict(fams["lanes_member_up"].samples) == {
         ("aggr", "aggr0", "ixgbe0"): 1, ("aggr", "aggr0", "ixgbe1"): 0, ("aggr", "aggr1", "igb1"): 0,
     }

@@ -5,6 +5,7 @@ and the derived checks."""
 
 from __future__ import annotations
 
+import dataclasses
 import struct
 
 import pytest
@@ -12,10 +13,11 @@ from helpers import capture
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from collectors import _lacp
 from collectors import bond_linux as bl
-from collectors._base import ParseError
 from collectors._link_common import Link
-from collectors.groups import bond_groups
+from collectors.bond_linux import to_groups as bond_groups
+from exporter.api import ParseError
 
 NLA_F_NESTED = 0x8000
 
@@ -206,7 +208,7 @@ def test_sysfs_master_unprivileged_marks_partner_hidden_not_absent():
     assert b.partner_hidden and b.ad.partner_mac is None and b.ad.aggregator_id == 1
     assert bl.bond_no_partner(b) is None  # no verdict without member states
     m = bl.BondMember("ens1f0", mii_status="up", state="active", aggregator_id=1, actor_state=61, partner_state=61)
-    assert bl.bond_no_partner(bl.dataclasses.replace(b, members=(m,))) is False
+    assert bl.bond_no_partner(dataclasses.replace(b, members=(m,))) is False
 
 
 def test_sysfs_master_active_backup_and_old_kernel_without_lacp_active():
@@ -284,10 +286,10 @@ PROC_RHEL7_NO_PARTNER = capture("insights-core/proc-net-bonding-mode4.txt")
 def test_proc_rhel7_partnerless_active_aggregator():
     b = bl.merge_proc(None, bl.parse_proc_bonding(PROC_RHEL7_NO_PARTNER, "bond0"), "bond0")
     assert b.source == "procfs" and not b.partner_hidden
-    assert b.ad.partner_mac == bl.ZERO_MAC and b.ad.num_ports == 1
+    assert b.ad.partner_mac == _lacp.ZERO_MAC and b.ad.num_ports == 1
     assert bl.bond_no_partner(b) is True
     up, down = b.members
-    assert (up.actor_state, up.partner_state, up.partner_system) == (77, 1, bl.ZERO_MAC)
+    assert (up.actor_state, up.partner_state, up.partner_system) == (77, 1, _lacp.ZERO_MAC)
     assert (down.mii_status, down.aggregator_id, down.actor_key) == ("down", 2, 0)
     assert bl.member_outside_active_aggregator(b, down) is False  # down members are not judged here
     assert bl.member_sync_missing(b, up) is True  # 77 lacks collecting/distributing

@@ -10,7 +10,6 @@ from helpers import capture
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from collectors._base import Context, ParseError
 from collectors.comstar_illumos import (
     Comstar,
     IoCounters,
@@ -22,7 +21,9 @@ from collectors.comstar_illumos import (
     parse_stmfadm_targets,
     session_members,
 )
+from exporter.api import Context, ParseError
 from exporter.host import CommandNotFound, CommandResult, Host
+from exporter.scrape import collect_families
 
 TGT = "iqn.2010-08.org.illumos:02:9f3c1a2e-5b7d-6c4e-9a1f-d2b3c4e5f601"
 ESX01 = "iqn.1998-01.com.vmware:esx01-4f2a1b3c"
@@ -185,23 +186,23 @@ class FakeHost(Host):
 
 
 def test_collector_absent_cases():
-    assert list(Comstar(FakeHost({}), Context("comstar")).collect()) == []  # COMSTAR not installed
+    assert list(collect_families(Comstar(FakeHost({}), Context("comstar")))) == []  # COMSTAR not installed
     off = FakeHost({"stmfadm list-target": (1, "", "stmfadm: STMF service offline\n")})
-    assert list(Comstar(off, Context("comstar")).collect()) == []
+    assert list(collect_families(Comstar(off, Context("comstar")))) == []
     # no target at all: stmfadm exits 1 without a word (listTargetFunc, STMF_ERROR_NOT_FOUND)
     none = FakeHost({"stmfadm list-target": (1, "", ""), "kstat -p": (1, "", "")})
-    assert list(Comstar(none, Context("comstar")).collect()) == []
+    assert list(collect_families(Comstar(none, Context("comstar")))) == []
 
 
 def test_collector_fails_on_permission_denied():
     denied = FakeHost({"stmfadm list-target": (1, "", "stmfadm: permission denied\n")})
     with pytest.raises(RuntimeError):
-        list(Comstar(denied, Context("comstar")).collect())
+        list(collect_families(Comstar(denied, Context("comstar"))))
 
 
 def test_collector_single_session_initiator_is_visible():
     host = FakeHost({"stmfadm list-target": (0, STMFADM, ""), "kstat -p": (0, KSTATS, "")})  # itadm absent: no portal groups
-    fams = {f.name: f for f in Comstar(host, Context("comstar")).collect()}
+    fams = {f.name: f for f in collect_families(Comstar(host, Context("comstar")))}
     assert dict((lv[1], v) for lv, v in fams["lanes_comstar_initiator_sessions"].samples) == {ESX01: 2, ESX02: 1}
     # the FC target stays out of the iscsi_target group model
     assert [lv[1] for lv, _ in fams["lanes_group_info"].samples] == [TGT]
@@ -212,14 +213,14 @@ def test_target_without_sessions_is_not_a_group_but_a_lost_session_is_remembered
     text = STMFADM.split("Target: wwn")[0]
     host = FakeHost({"stmfadm list-target": (0, text, ""), "kstat -p": (0, KSTATS, "")})
     c = Comstar(host, Context("comstar"))
-    list(c.collect())
+    list(collect_families(c))
     one_left = StmfTarget(TGT, "Online", "iscsit", "", "iSCSI", ())
     assert session_members(one_left) == []
     # esx02 logs out: its member stays, down
     host.outputs["stmfadm list-target"] = (0, text.replace("Sessions          : 3", "Sessions          : 2").replace(
         f"        Initiator: {ESX02}\n            Alias: -\n            Logged in since: Tue Mar  4 09:13:02 2025\n", ""), "")
     c._cadence = None
-    fams = {f.name: f for f in c.collect()}
+    fams = {f.name: f for f in collect_families(c)}
     assert dict((lv[2], v) for lv, v in fams["lanes_member_up"].samples) == {f"{ESX01}#1": 1, f"{ESX01}#2": 1, f"{ESX02}#1": 0}
 
 

@@ -11,7 +11,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from collectors._base import Context, ParseError
 from collectors.ipmp_illumos import (
     GROUP_ARGS,
     IF_ARGS,
@@ -22,7 +21,9 @@ from collectors.ipmp_illumos import (
     parse_ipmpstat_i,
     parse_ipmpstat_t,
 )
+from exporter.api import Context, ParseError
 from exporter.host import CommandResult, Host
+from exporter.scrape import collect_families
 
 
 def test_group_rows():
@@ -123,7 +124,7 @@ class FakeHost(Host):
 
 
 def _collect(results):
-    return list(IpmpIllumos(FakeHost(results), Context("ipmp", {})).collect())
+    return list(collect_families(IpmpIllumos(FakeHost(results), Context("ipmp", {}))))
 
 
 def test_in_mpathd_not_running_is_absent():

@@ -9,7 +9,6 @@ from helpers import capture
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from collectors._base import Context, ParseError
 from collectors.iscsi_illumos import (
     IscsiIllumos,
     SessionKstat,
@@ -22,7 +21,9 @@ from collectors.iscsi_illumos import (
     parse_list_target,
     read_session_bytes,
 )
+from exporter.api import Context, ParseError
 from exporter.host import CommandNotFound, CommandResult, Host
+from exporter.scrape import collect_families
 
 TGT = "iqn.2010-08.org.illumos:02:9f3c1a2e-5b7d-6c4e-9a1f-d2b3c4e5f601"
 
@@ -196,7 +197,7 @@ class FakeHost(Host):
 def _collect(host, collector=None):
     c = collector or IscsiIllumos(host, Context("iscsi"))
     c._cadence = None  # read the topology again, as the next slow-cadence refresh would
-    return c, {f.name: f for f in c.collect()}
+    return c, {f.name: f for f in collect_families(c)}
 
 
 def test_sampler_reads_session_bytes():

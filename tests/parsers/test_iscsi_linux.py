@@ -6,7 +6,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from collectors._base import ParseError
 from collectors.iscsi_linux import (
     format_portal,
     parse_ipv6_route,
@@ -16,6 +15,8 @@ from collectors.iscsi_linux import (
     parse_value,
     route_iface,
 )
+from exporter.api import ParseError
+from exporter.scrape import collect_families
 
 
 @pytest.mark.parametrize("raw,want", [("ens2f0\n", "ens2f0"), ("default\n", None), ("<empty>", None), ("", None), (None, None), ("  192.168.10.11\n", "192.168.10.11")])
@@ -125,8 +126,8 @@ def test_identity_read_once_per_login_state_every_scrape():
 
     from helpers import SCENARIOS
 
-    from collectors._base import Context, Shared
     from collectors.iscsi_linux import IscsiLinux
+    from exporter.api import Context, Facts
     from exporter.host import SnapshotHost
 
     class Counting(SnapshotHost):
@@ -147,16 +148,16 @@ def test_identity_read_once_per_login_state_every_scrape():
     host = Counting(os.path.join(SCENARIOS, "linux-mpio-round-robin-healthy"))
     c = IscsiLinux(host, Context("iscsi"))
     for _ in range(3):
-        c.ctx.shared = Shared()
-        assert c.collect()
+        c.ctx.facts = Facts()
+        assert collect_families(c)
     s1 = "/sys/class/iscsi_session/session1"
     assert host.reads[f"{s1}/state"] == 3
     assert host.reads[f"{s1}/targetname"] == 1
     assert host.reads["/sys/class/iscsi_host/host3/ipaddress"] == 1
     assert host.reads["/sys/class/iscsi_connection/connection1:0/persistent_address"] == 1
     host.relogin = True
-    c.ctx.shared = Shared()
-    c.collect()
+    c.ctx.facts = Facts()
+    collect_families(c)
     assert host.reads[f"{s1}/targetname"] == 2  # new login, identity read again
     assert host.reads[f"{s1}/state"] == 4
 

@@ -11,20 +11,19 @@ from helpers import capture
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from collectors._base import Context, ParseError
+from collectors._kstat import batched_selectors, name_selector, parse_kstat_p
 from collectors.link_illumos import (
     LinkIllumos,
     Topology,
-    batched_selectors,
     build_links,
     kstat_commands,
-    name_selector,
-    parse_kstat_p,
     parse_show_link,
     parse_show_phys,
     split_device,
 )
+from exporter.api import Context, ParseError
 from exporter.host import CommandNotFound, CommandResult, Host, slug
+from exporter.scrape import collect_families
 
 # real-captures I-1 (DataDog fixture, SmartOS zone): blanks instead of the TAB, 7-decimal
 # hrtimes, a zone UUID, an up VNIC with link_duplex 0
@@ -250,8 +249,8 @@ def test_topology_is_cached_while_counters_are_read_every_scrape():
     host = _host()
     collector = LinkIllumos(host, Context("link", {"topology_interval": 3600.0}))
     for _ in range(3):
-        collector.ctx.shared = type(collector.ctx.shared)()  # a new scrape
-        fams = {f.name: f for f in collector.collect()}
+        collector.ctx.facts = type(collector.ctx.facts)()  # a new scrape
+        fams = {f.name: f for f in collect_families(collector)}
         assert fams["lanes_link_receive_bytes_total"].samples == [(("e1000g0",), 5)]
     assert host.calls.count("kstat") == 3
     assert host.calls.count("dladm") == 2  # show-link + show-phys, once
@@ -265,7 +264,7 @@ def test_sampler_reader_uses_the_cached_topology_only():
     assert read_counters(host) == {}  # no topology read yet: nothing to sample, no dladm run
     assert host.calls == []
     collector = LinkIllumos(host, Context("link", {}))
-    list(collector.collect())
+    list(collect_families(collector))
     host.calls.clear()
     assert read_counters(host) == {"e1000g0": (5, 6)}
     assert host.calls == ["kstat"]
@@ -277,7 +276,7 @@ def test_declared_groups_use_the_illumos_link_table():
 
     config = Config()
     config.groups = {"mgmt": DeclaredGroup(members=("e1000g0", "e1000g1"), balancing="failover")}
-    fams = {f.name: f for f in DeclaredGroups(_host(), Context("groups", {}, config)).collect()}
+    fams = {f.name: f for f in collect_families(DeclaredGroups(_host(), Context("groups", {}, config)))}
     # e1000g0: no link_state in its kstat, so dladm show-link's STATE "up" counts; e1000g1 is missing
     assert dict(fams["lanes_member_up"].samples) == {("declared", "mgmt", "e1000g0"): 1, ("declared", "mgmt", "e1000g1"): 0}
     assert dict(fams["lanes_member_receive_bytes_total"].samples) == {("declared", "mgmt", "e1000g0"): 5}

@@ -6,9 +6,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from collectors._base import ParseError
 from collectors.link_linux import NetDevCounters, _speed, parse_proc_net_dev, parse_uevent
 from exporter import netlink
+from exporter.api import ParseError
 
 # /proc/net/dev as the kernel prints it (net/core/net-procfs.c dev_seq_show): two header
 # lines, name right-aligned to 6 with a colon, 16 counters.  A 13-digit rx byte count

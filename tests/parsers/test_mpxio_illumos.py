@@ -12,7 +12,6 @@ from helpers import SCENARIOS, capture
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from collectors._base import Context, ParseError
 from collectors.mpxio_illumos import (
     DetailCache,
     LuPaths,
@@ -23,7 +22,9 @@ from collectors.mpxio_illumos import (
     parse_show_lu,
     port_transport,
 )
+from exporter.api import Context, ParseError
 from exporter.host import CommandNotFound, CommandResult, Host, slug
+from exporter.scrape import collect_families
 
 # real-captures I-9: Solaris 10 StorEdge 3510 (blog, TABs published as blanks) and the
 # Infinidat fixture whose first line starts with two blanks
@@ -239,8 +240,8 @@ def test_collector_absent_without_mpathadm_and_without_lus():
         def run(self, tool, args, *, timeout):
             raise CommandNotFound(tool)
 
-    assert list(Mpxio(NoTool(), Context("mpxio")).collect()) == []
-    assert list(Mpxio(FakeHost({}), Context("mpxio")).collect()) == []
+    assert list(collect_families(Mpxio(NoTool(), Context("mpxio")))) == []
+    assert list(collect_families(Mpxio(FakeHost({}), Context("mpxio")))) == []
 
 
 def test_collector_fails_on_a_failing_list():
@@ -249,7 +250,7 @@ def test_collector_fails_on_a_failing_list():
             return CommandResult((tool, *args), 1, "", "mpathadm: Error: Unable to get the logical unit list.\n")
 
     with pytest.raises(RuntimeError):
-        list(Mpxio(Broken({}), Context("mpxio")).collect())
+        list(collect_families(Mpxio(Broken({}), Context("mpxio"))))
 
 
 def test_scenario_commands_exist():

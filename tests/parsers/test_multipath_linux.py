@@ -10,7 +10,6 @@ from helpers import capture
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from collectors._base import ParseError
 from collectors.multipath_linux import (
     Unwrap32,
     grouping_policy,
@@ -22,6 +21,8 @@ from collectors.multipath_linux import (
     queue_if_no_path,
     unpack_reply,
 )
+from exporter.api import ParseError
+from exporter.scrape import collect_families
 
 # real-captures.md L-6 (IBM/ubiquity, RHEL 7 era): padded vend/prod, no marginal_st, no
 # lun_hex, action "create"; the "multipathd>" prompt lines are not part of a socket reply
@@ -237,11 +238,11 @@ def test_transport_of(link, want):
 
 
 def _collect(host, **opts):
-    from collectors._base import Context
     from collectors.multipath_linux import MultipathLinux
+    from exporter.api import Context
 
     c = MultipathLinux(host, Context("multipath", opts))
-    return {(f.name, lv): v for f in c.collect() for lv, v in f.samples}
+    return {(f.name, lv): v for f in collect_families(c) for lv, v in f.samples}
 
 
 def _snapshot(name):
@@ -282,8 +283,8 @@ def test_dmsetup_fallback_reads_groups_and_fail_counts():
 def test_removed_path_still_counts_and_devices_are_never_touched():
     """A path the kernel removes between scrapes stays a member that is down; and nothing
     under /dev is ever read (a queueing map blocks any opener)."""
-    from collectors._base import Context, Shared
     from collectors.multipath_linux import MultipathLinux
+    from exporter.api import Context, Facts
 
     host = _snapshot("linux-mpio-round-robin-healthy")
     seen = []
@@ -300,11 +301,11 @@ def test_removed_path_still_counts_and_devices_are_never_touched():
 
     host.read_text, host.listdir = rt, ld
     c = MultipathLinux(host, Context("multipath"))
-    first = {(f.name, lv): v for f in c.collect() for lv, v in f.samples}
+    first = {(f.name, lv): v for f in collect_families(c) for lv, v in f.samples}
     assert first[("lanes_group_members_up", ("multipath", "mpatha"))] == 2
     gone.add("sdd")  # dev_loss_tmo: the SCSI device and its slave link disappear
-    c.ctx.shared = Shared()
-    second = {(f.name, lv): v for f in c.collect() for lv, v in f.samples}
+    c.ctx.facts = Facts()
+    second = {(f.name, lv): v for f in collect_families(c) for lv, v in f.samples}
     assert second[("lanes_group_members", ("multipath", "mpatha"))] == 2
     assert second[("lanes_group_members_up", ("multipath", "mpatha"))] == 1
     assert second[("lanes_member_up", ("multipath", "mpatha", "sdd"))] == 0

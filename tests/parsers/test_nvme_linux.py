@@ -6,6 +6,7 @@ nvme_tcp_get_address, multipath.c numa_nodes "%*pbl"; fib_trie.c /proc/net/route
 research/real-captures.md L-10/L-11.
 """
 
+import dataclasses
 import ipaddress
 import os
 
@@ -14,8 +15,7 @@ from helpers import SCENARIOS
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from collectors import _diskstats, groups
-from collectors._base import Context, ParseError
+from collectors import _diskstats
 from collectors.nvme_linux import (
     Address,
     NetView,
@@ -29,7 +29,11 @@ from collectors.nvme_linux import (
     read_subsystems,
     resolve_netdev,
 )
+from collectors.nvme_linux import to_groups as nvme_groups
+from exporter.api import Context, ParseError
 from exporter.host import SnapshotHost
+from exporter.model import MemberMemory
+from exporter.scrape import collect_families
 
 # ------------------------------------------------------------------ address
 
@@ -200,7 +204,7 @@ def test_absent_subsystem_class_is_empty(tmp_path):
     (tmp_path / "snapshot.yml").write_text("platform: linux\n")
     host = SnapshotHost(str(tmp_path))
     assert read_subsystems(host) == []
-    assert list(NvmeLinux(host, Context("nvme")).collect()) == []
+    assert list(collect_families(NvmeLinux(host, Context("nvme")))) == []
 
 
 class _Cfg:
@@ -211,22 +215,22 @@ def test_groups_expect_by_nqn_and_memory_keeps_vanished_paths():
     host = SnapshotHost(os.path.join(SCENARIOS, "linux-nvme-tcp-numa-inaccessible"))
     subs = read_subsystems(host)
     disks = _diskstats.read_diskstats(host)
-    (g,) = groups.nvme_groups(subs, {}, disks, _Cfg())
+    (g,) = nvme_groups(subs, {}, disks, _Cfg())
     assert (g.kind, g.policy, g.balancing, g.expected) == ("nvme", "numa", "failover", 3)
     assert [(m.name, m.up, m.rx_bytes, m.tx_bytes, m.sample) for m in g.members] == [
         ("192.168.10.20:4420", True, 98_765_432 * 512, 43_210_987 * 512, ("disk", "nvme0c0n1")),
         ("192.168.20.20:4420%ens2f0", False, 96 * 512, 0, ("disk", "nvme0c1n1")),
     ]
-    mem = groups.MemberMemory()
+    mem = MemberMemory()
     mem.apply([g])
-    (later,) = mem.apply([groups.dataclasses.replace(g, members=g.members[:1])])
+    (later,) = mem.apply([dataclasses.replace(g, members=g.members[:1])])
     assert [(m.name, m.up) for m in later.members] == [("192.168.10.20:4420", True), ("192.168.20.20:4420%ens2f0", False)]
 
 
 def test_round_robin_is_load_balancing():
     host = SnapshotHost(os.path.join(SCENARIOS, "linux-nvme-tcp-round-robin"))
     subs = read_subsystems(host)
-    gs = groups.nvme_groups(subs, {}, _diskstats.read_diskstats(host))
+    gs = nvme_groups(subs, {}, _diskstats.read_diskstats(host))
     assert [(g.name, g.policy, g.balancing, [m.name for m in g.members]) for g in gs] == [
         ("nqn.2014-08.org.example:tank-nvme/ns1", "round-robin", "load", ["192.168.10.20:4420", "[fd00:20::20]:4420"]),
         ("nqn.2014-08.org.example:tank-nvme/ns2", "round-robin", "load", ["192.168.10.20:4420", "[fd00:20::20]:4420"]),
@@ -285,14 +289,14 @@ def test_failing_path_keeps_name_and_nic_then_counts_when_gone(tmp_path):
     host = SnapshotHost(str(snap))
     coll = NvmeLinux(host, Context("nvme"))
     group = "nqn.2010-06.com.purestorage:flasharray.6a1b2c3d4e5f/ns1"
-    first = _series(coll.collect())
+    first = _series(collect_families(coll))
     assert first[("lanes_member_speed_bytes", ("nvme", group, "192.168.10.20:4420"))] == 3_125_000_000
 
     ctrl = snap / "root/sys/devices/virtual/nvme-fabrics/ctl/nvme0"
     (ctrl / "state").write_text("connecting\n")
     (ctrl / "address").write_text("traddr=192.168.10.20,trsvcid=4420\n")
     (snap / "root/proc/net/route").write_text("Iface\tDestination\tGateway \tFlags\n")
-    second = _series(coll.collect())
+    second = _series(collect_families(coll))
     lv = ("nvme", group, "192.168.10.20:4420")
     assert second[("lanes_member_up", lv)] == 0
     assert second[("lanes_member_speed_bytes", lv)] == 3_125_000_000  # NIC remembered
@@ -304,7 +308,7 @@ def test_failing_path_keeps_name_and_nic_then_counts_when_gone(tmp_path):
     shutil.rmtree(ctrl)
     os.remove(snap / "root/sys/devices/virtual/nvme-subsystem/nvme-subsys0/nvme0")
     os.remove(snap / "root/sys/class/nvme/nvme0")
-    third = _series(coll.collect())
+    third = _series(collect_families(coll))
     assert third[("lanes_group_members", ("nvme", group))] == 2  # the deleted path still counts
     assert third[("lanes_member_up", lv)] == 0
     assert ("lanes_nvme_path_info", ("nvme", group, "192.168.10.20:4420")) not in {(k[0], k[1][:3]) for k in third}
@@ -344,7 +348,7 @@ def test_queue_depth_policy(tmp_path):
     for c in (0, 1):
         for n in (1, 2):
             (snap / f"root/sys/devices/virtual/nvme-fabrics/ctl/nvme{c}/nvme0c{c}n{n}/queue_depth").write_text(f"{c + 3}\n")
-    got = _series(NvmeLinux(SnapshotHost(str(snap)), Context("nvme")).collect())
+    got = _series(collect_families(NvmeLinux(SnapshotHost(str(snap)), Context("nvme"))))
     group = "nqn.2014-08.org.example:tank-nvme/ns1"
     assert got[("lanes_group_info", ("nvme", group, "queue-depth", "load"))] == 1
     assert got[("lanes_nvme_path_queue_depth", (group, "192.168.10.20:4420"))] == 3

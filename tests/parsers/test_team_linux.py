@@ -12,9 +12,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from collectors import team_linux as tl
-from collectors._base import ParseError
 from collectors._link_common import Link
-from collectors.groups import team_groups
+from collectors.team_linux import to_groups as team_groups
+from exporter.api import ParseError
 from exporter.host import CommandNotFound, CommandResult, Host
 
 # real-captures.md L-3: RHEL 7 activebackup dump (insights-core), keys sorted, no "ports"

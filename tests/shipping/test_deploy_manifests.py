@@ -44,9 +44,9 @@ def read_paths() -> set[str]:
     and the static prefix of f-strings), e.g. /proc/net/dev, /run/multipathd.socket."""
     out = set()
     for sub in ("collectors", "exporter"):
-        for name in sorted(os.listdir(os.path.join(ROOT, sub))):
-            if name.endswith(".py"):
-                text = open(os.path.join(ROOT, sub, name), encoding="utf-8").read()
+        for base, _dirs, files in os.walk(os.path.join(ROOT, sub)):  # packages too
+            for name in sorted(f for f in files if f.endswith(".py")):
+                text = open(os.path.join(base, name), encoding="utf-8").read()
                 out |= set(re.findall(r"""["'](/(?:proc|sys|etc|run|var|dev)(?:/[A-Za-z0-9_.,:\-]+)*)""", text))
     return out
 

@@ -109,11 +109,11 @@ def test_example_config_documents_every_key():
 def test_example_config_commands_are_tools_lanes_runs():
     """Every tool under commands: is one a collector runs (``host.run("<tool>", ...)``)."""
     ran = set()
-    coll = os.path.join(ROOT, "collectors")
-    for name in os.listdir(coll):
-        if name.endswith(".py"):
-            with open(os.path.join(coll, name), encoding="utf-8") as f:
-                ran |= set(re.findall(r"""run\(\s*(?:[\w.]+,\s*)?["']([a-z][a-z0-9_-]*)["']""", f.read()))
+    for base, _dirs, files in os.walk(os.path.join(ROOT, "collectors")):  # packages too
+        for name in (f for f in files if f.endswith(".py")):
+            with open(os.path.join(base, name), encoding="utf-8") as f:
+                # host.run("tool", ...) and collectors._kstat.run_tool(host, "tool", ...)
+                ran |= set(re.findall(r"""run(?:_tool)?\(\s*(?:[\w.]+,\s*)?["']([a-z][a-z0-9_-]*)["']""", f.read()))
     assert {"dmsetup", "kstat", "dladm"} <= ran, ran
     with open(EXAMPLE, encoding="utf-8") as f:
         tools = set(yaml.safe_load(f)["commands"])
@@ -139,10 +139,13 @@ def _tracked_copy(dest: str) -> None:
                 o.write(i.read())
     # work in progress that is not committed yet still belongs in the build
     for sub in ("exporter", "collectors"):
-        for name in os.listdir(os.path.join(ROOT, sub)):
-            if name.endswith(".py") and not os.path.exists(os.path.join(dest, sub, name)):
-                with open(os.path.join(ROOT, sub, name), "rb") as i, open(os.path.join(dest, sub, name), "wb") as o:
-                    o.write(i.read())
+        for base, _dirs, files in os.walk(os.path.join(ROOT, sub)):  # packages too
+            rel = os.path.relpath(base, ROOT)
+            for name in files:
+                if name.endswith(".py") and not os.path.exists(os.path.join(dest, rel, name)):
+                    os.makedirs(os.path.join(dest, rel), exist_ok=True)
+                    with open(os.path.join(base, name), "rb") as i, open(os.path.join(dest, rel, name), "wb") as o:
+                        o.write(i.read())
 
 
 def _backend_present() -> bool:
@@ -212,9 +215,15 @@ def test_sdist_and_wheel_contents(built):
         wnames = set(z.namelist())
         meta = z.read(f"lanes_exporter-{version}.dist-info/METADATA").decode()
         entry = z.read(f"lanes_exporter-{version}.dist-info/entry_points.txt").decode()
-    # every registered collector's module ships
+    # every registered collector's module (or package, with all its modules) ships
     for cls in collectors.ALL:
-        assert cls.__module__.replace(".", "/") + ".py" in wnames
+        path = cls.__module__.replace(".", "/")
+        assert path + ".py" in wnames or path + "/__init__.py" in wnames, path
+    for base, _dirs, files in os.walk(os.path.join(ROOT, "collectors")):
+        for name in files:
+            if name.endswith(".py"):
+                rel = os.path.relpath(os.path.join(base, name), ROOT)
+                assert rel in wnames, f"wheel lacks {rel}"
     assert "[console_scripts]" in entry and "lanes_exporter = exporter.cli:main" in entry
     requires = {re.split(r"[ ;<>=!~\[]", line.split(":", 1)[1].strip())[0].lower() for line in meta.splitlines() if line.startswith("Requires-Dist:")}
     # SPEC §2 runtime dependencies

@@ -155,9 +155,9 @@ def test_code_opens_only_the_allowed_socket_families():
     field, never a socket)."""
     used = set()
     for sub in ("exporter", "collectors"):
-        for name in sorted(os.listdir(os.path.join(ROOT, sub))):
-            if name.endswith(".py"):
-                with open(os.path.join(ROOT, sub, name), encoding="utf-8") as f:
+        for base, _dirs, files in os.walk(os.path.join(ROOT, sub)):  # packages too
+            for name in sorted(f for f in files if f.endswith(".py")):
+                with open(os.path.join(base, name), encoding="utf-8") as f:
                     used |= set(re.findall(r"\bAF_[A-Z0-9]+\b", f.read()))
     used.discard("AF_UNSPEC")
     assert used, "the scan found no socket family at all"
