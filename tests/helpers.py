@@ -15,6 +15,8 @@ from conftest import REQUIRE, ROOT
 SCENARIOS = os.path.join(ROOT, "tests", "scenarios")
 #: a scenario's expected exposition: tests/scenarios/<name>/expected.prom
 EXPECTED = "expected.prom"
+#: what ``--doctor`` prints for it (text), where a scenario has one
+EXPECTED_DOCTOR = "expected-doctor.txt"
 
 
 def expected_path(name: str) -> str:

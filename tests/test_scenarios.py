@@ -2,8 +2,8 @@
 
 A scenario is ``tests/scenarios/<name>/``: ``snapshot.yml`` (where it came from), ``root/``
 (the files lanes reads), ``commands/`` (the outputs of the commands it runs), ``config.yml``
-when the scenario has one, and ``expected.prom`` (what ``--once`` prints, normalised by
-helpers.normalize).  ``pytest tests/test_scenarios.py --update-golden`` rewrites the
+when the scenario has one, ``expected.prom`` (what ``--once`` prints, normalised by
+helpers.normalize) and, where the doctor has something to say, ``expected-doctor.txt``.  ``pytest tests/test_scenarios.py --update-golden`` rewrites the
 expected outputs; review the diff against the scenario's source formats before committing.
 """
 
@@ -13,7 +13,18 @@ import os
 import subprocess
 
 import pytest
-from helpers import EXPECTED, SCENARIOS, expected_path, lanes, normalize, read_expected, require_tool, scenario_args, scenario_names
+from helpers import (
+    EXPECTED,
+    EXPECTED_DOCTOR,
+    SCENARIOS,
+    expected_path,
+    lanes,
+    normalize,
+    read_expected,
+    require_tool,
+    scenario_args,
+    scenario_names,
+)
 
 NAMES = scenario_names()
 
@@ -43,7 +54,7 @@ def test_scenario_collectors_all_succeed(name):
 def test_every_scenario_folder_is_complete():
     """No stray folder: each one under tests/scenarios has a snapshot.yml and an expected.prom,
     and nothing but the parts a scenario may have."""
-    allowed = {"snapshot.yml", "config.yml", "root", "commands", EXPECTED}
+    allowed = {"snapshot.yml", "config.yml", "root", "commands", EXPECTED, EXPECTED_DOCTOR}
     bad = {}
     for name in sorted(os.listdir(SCENARIOS)):
         d = os.path.join(SCENARIOS, name)
@@ -91,7 +102,7 @@ def _tree(directory: str) -> dict[str, tuple[str, bytes | str]]:
             rel = os.path.relpath(p, directory)
             if os.path.islink(p):
                 out[rel] = ("link", os.readlink(p))
-            elif os.path.isfile(p) and rel != EXPECTED:
+            elif os.path.isfile(p) and rel not in (EXPECTED, EXPECTED_DOCTOR):
                 with open(p, "rb") as f:
                     out[rel] = ("file", f.read())
     return out

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
+from collections.abc import Callable
 
 import yaml
 
@@ -32,6 +34,23 @@ def clear(directory: str) -> None:
             shutil.rmtree(p)
         elif os.path.lexists(p):
             os.remove(p)
+
+
+def derive(out: str, base: Callable[[str], None], base_name: str, name: str) -> str:
+    """Start scenario ``name`` under ``out`` as a copy of what ``base`` builds (the folder
+    ``base_name``): the base host.  The caller then writes the delta.  Returns the folder."""
+    d = os.path.join(out, name)
+    clear(d)
+    with tempfile.TemporaryDirectory() as tmp:
+        base(tmp)
+        for part in BUILT_PARTS:
+            src = os.path.join(tmp, base_name, part)
+            if os.path.isdir(src):
+                shutil.copytree(src, os.path.join(d, part), symlinks=True)
+            elif os.path.exists(src):
+                os.makedirs(d, exist_ok=True)
+                shutil.copy2(src, os.path.join(d, part))
+    return d
 
 
 def write(path: str, text: str) -> None:
