@@ -174,7 +174,7 @@ def parse_show_aggr_lacp(text: str) -> dict[tuple[str, str], LacpPort]:
         if not current or not port:
             raise ParseError(source, lineno, "row without aggregation or port")
         values = {}
-        for bit, v in zip(LACP_BITS, bits, strict=True):
+        for bit, v in zip(LACP_BITS, bits):
             if v not in _YESNO:
                 raise ParseError(source, lineno, f"{bit} is {v[:20]!r}, not yes/no")
             values[bit] = _YESNO[v]

@@ -364,7 +364,7 @@ def join_sessions(kstats: Iterable[SessionKstat], blocks: Iterable[TargetSession
                 ks.remove(k)
                 bs.remove(same_b[0])
         if len(ks) == len(bs):
-            pairs.extend(zip(ks, bs, strict=True))
+            pairs.extend(zip(ks, bs))
         else:
             pairs.extend((k, None) for k in ks)
             pairs.extend((None, b) for b in bs)
@@ -433,8 +433,8 @@ class IscsiIllumos(Collector):
                     self._portals[(s.target, s.isid)] = s.peer
                 portals.append(s.peer or self._portals.get((s.target, s.isid), ""))
         names = []
-        for s, p in zip(sessions, portals, strict=True):
-            dup = sum(1 for t, q in zip(sessions, portals, strict=True) if t.target == s.target and q == p) > 1
+        for s, p in zip(sessions, portals):
+            dup = sum(1 for t, q in zip(sessions, portals) if t.target == s.target and q == p) > 1
             if p and not dup:
                 names.append(p)
             elif p and s.isid:
@@ -480,7 +480,7 @@ class IscsiIllumos(Collector):
         wr = counter("iscsi_session_written_bytes_total", f"Data bytes written to the target over the session. From {SRC_IO}:nwritten.", L)
         rs = counter("iscsi_session_resets_total", "Session resets. From kstat iscsi:<inst>:iscsi_sess_<hba>_<oid>:_cntr_reset.", L)
         groups: dict[str, list[Member]] = {}
-        for s, member, portal in zip(sessions, names, portals, strict=True):
+        for s, member, portal in zip(sessions, names, portals):
             lv = (s.target, member)
             local_ip = address_host(s.local) if s.local else ""
             netdev = addrs.get(_norm_ip(local_ip), "") if local_ip else ""

@@ -211,7 +211,7 @@ def _yes_no(value: str) -> bool | None:
 
 def parse_show_lu(text: str) -> list[LuDetail]:
     """``mpathadm show lu`` (mpathadm.c showLogicalUnit; labels in mpathadm_text.c):
-    ``Logical Unit:  <device>`` at column 0, ``label:  value`` properties (values can carry
+    ``Logical Unit:  <device>`` (at column 0 or indented), ``label:  value`` properties (values can carry
     INQUIRY padding: strip), a ``Paths:`` section with one block per path starting at
     ``Initiator Port Name:``, and either ``Target Port Groups:`` (asymmetric LUs: ``ID:``,
     ``Access State:``, ``Target Ports:``) or, for symmetric LUs, ``Target Ports:`` right
@@ -242,8 +242,11 @@ def parse_show_lu(text: str) -> list[LuDetail]:
             raise ParseError(SRC_SHOW, lineno, f"line without ':': {line[:40]!r}")
         key, value = split_kv(line)
         if key == "Logical Unit":
-            if raw[0] in " \t" or not value:
-                raise ParseError(SRC_SHOW, lineno, "'Logical Unit:' must start a block at column 0")
+            # mpathadm.c prints it at column 0, but real Solaris 11 output has it (and its
+            # properties) indented one level further: the label, not the column, starts a
+            # block (tests/captures/solaris-inspection-script/)
+            if not value:
+                raise ParseError(SRC_SHOW, lineno, "'Logical Unit:' without a name")
             close()
             lu = {"device": value, "vendor": "", "product": "", "revision": "", "name": "", "asymmetric": None,
                   "load_balance": "", "paths": [], "tpgs": []}

@@ -63,7 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
     paths.add_argument("--platform", choices=("linux", "illumos"), help="force the platform instead of detecting it")
     paths.add_argument("--snapshot", metavar="DIR", help="serve from a recorded host snapshot instead of the live host")
     paths.add_argument("--record", metavar="DIR", help="run every enabled collector once against the live host, write a snapshot to DIR, exit")
-    paths.add_argument("--record.scrub", dest="record_scrub", action="store_true", help="with --record: replace hostnames, IQNs, NQNs, MACs and IP addresses by consistent placeholders (support bundles)")
+    paths.add_argument("--record.scrub", dest="record_scrub", action="store_true", help="with --record: replace hostnames, IQNs, NQNs, MACs, IP addresses, WWNs/WWIDs, UUIDs and serials by consistent placeholders (support bundles; docs/support-bundles.md)")
     paths.add_argument("--once", action="store_true", help="run one scrape, print the exposition to stdout, exit 0")
     paths.add_argument("--check-config", dest="check_config", action="store_true", help="validate config and web config, print what would run, exit 0 or 2")
     paths.add_argument("--sampler.interval", dest="sampler_interval", metavar="DURATION", help="peak-rate sampling interval (default 1s; 0 turns the sampler off)")
@@ -98,7 +98,7 @@ class _Formatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         fields = {
-            "ts": datetime.datetime.fromtimestamp(record.created, datetime.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            "ts": datetime.datetime.fromtimestamp(record.created, datetime.timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
             "level": {"WARNING": "warn"}.get(record.levelname, record.levelname.lower()),
             "logger": record.name,
             "msg": record.getMessage(),
@@ -159,6 +159,8 @@ def load_settings(args) -> tuple[Config, WebConfig | None, str]:
         cfg_path = DEFAULT_CONFIG
     config = load_config(cfg_path, collector_options()) if cfg_path else Config()
     web = load_web_config(args.web_config) if args.web_config else None
+    if web is not None and web.warning():
+        log.warning(web.warning())  # one line: what the web config asks and lanes does not do
     if args.sampler_interval is not None:
         from exporter.config import parse_duration
 
@@ -201,7 +203,14 @@ def build(args, config: Config, platform: str, host: Host, sampler: Sampler | No
         ctx = Context(cls.name, opts, config, sampler)
         instances.append(cls(host, ctx))
         timeouts[cls.name] = opts.get("timeout", DEFAULT_TIMEOUT)
-    return Scraper(instances, timeouts, platform, sampler)
+    scraper = Scraper(instances, timeouts, platform, sampler)
+    if not (args.snapshot or args.record or args.once):
+        from exporter.process import ProcessMetrics
+
+        # SPEC §15, for the serving daemon: --once and --snapshot output stays a function
+        # of the host (a recorded snapshot replays to what --once printed live)
+        scraper.process = ProcessMetrics()
+    return scraper
 
 
 def make_sampler(config: Config, host: Host) -> Sampler | None:
@@ -246,20 +255,30 @@ def ssl_error():
     return ssl.SSLError
 
 
-def record(args, scraper: Scraper, host: RecordingHost, platform: str) -> int:
+def scrape_once(scraper: Scraper, sampler: Sampler | None) -> list:
+    if sampler is not None:
+        # The peaks need two samples inside one window: a first scrape tells the
+        # sampler which members to follow, then two samples a moment apart.
+        scraper.scrape()
+        sampler.sample_once()
+        time.sleep(min(sampler.interval, 0.2))
+        sampler.sample_once()
+    return scraper.scrape()
+
+
+def record(args, scraper: Scraper, host: RecordingHost, platform: str, sampler: Sampler | None = None) -> int:
     import yaml
 
-    families = scraper.scrape()
+    families = scrape_once(scraper, sampler)
     meta = {
         "platform": platform,
-        "captured": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "captured": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "lanes_version": __version__,
         "hostname": host.scrub(_platform.node()),
-        "notes": "recorded with lanes_exporter --record" + (" --record.scrub (hostnames, IQNs, NQNs, MACs, addresses replaced)" if args.record_scrub else ""),
+        "notes": "recorded with lanes_exporter --record" + (" --record.scrub (hostnames, IQNs, NQNs, MACs, addresses, WWNs/WWIDs, UUIDs, serials replaced)" if args.record_scrub else ""),
         "collectors": [r.name for r in scraper.runners],
     }
-    with open(os.path.join(host.dir, "snapshot.yml"), "w", encoding="utf-8") as f:
-        yaml.safe_dump(meta, f, sort_keys=False)
+    host._write(os.path.join(host.dir, "snapshot.yml"), yaml.safe_dump(meta, sort_keys=False))
     failed = [r.name for r in scraper.runners if not r.status.success]
     print(f"recorded a {platform} snapshot into {host.dir} ({sum(len(f.samples) for f in families)} series)")
     if failed:
@@ -362,19 +381,15 @@ def run(argv: Sequence[str] | None) -> int:
     host = make_host(args, config, platform)
     try:
         if args.record:
-            scraper = build(args, config, platform, host, None)
-            return record(args, scraper, host, platform)
+            # recorded exactly like --once runs, sampler included: every command and file
+            # the sampler reads (illumos kstat reads behind the peak series) is in the bundle
+            sampler = make_sampler(config, host)
+            scraper = build(args, config, platform, host, sampler)
+            return record(args, scraper, host, platform, sampler)
         if args.once:
             sampler = make_sampler(config, host)
             scraper = build(args, config, platform, host, sampler)
-            if sampler is not None:
-                # The peaks need two samples inside one window: a first scrape tells the
-                # sampler which members to follow, then two samples a moment apart.
-                scraper.scrape()
-                sampler.sample_once()
-                time.sleep(min(sampler.interval, 0.2))
-                sampler.sample_once()
-            families = scraper.scrape()
+            families = scrape_once(scraper, sampler)
             sys.stdout.buffer.write(render(families, scraper.series))
             sys.stdout.flush()
             return 0

@@ -7,9 +7,12 @@ errors; everything has a default, so an absent file is a valid config.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import os
 import re
-from collections.abc import Mapping
+import tempfile
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import yaml
@@ -233,6 +236,11 @@ def load_config(path: str, collector_options: Mapping[str, Mapping[str, str]]) -
 
 
 # ------------------------------------------------------------------ web config
+#
+# The exporter-toolkit format (prometheus/exporter-toolkit docs/web-configuration.md), so
+# one web.yml serves node_exporter and lanes.  Every key of that format is accepted; what
+# Python's ssl module cannot do is listed in WebConfig.ignored and logged in ONE warning
+# line at start (and by --check-config) instead of refusing to start.
 
 CLIENT_AUTH_TYPES = (
     "NoClientCert",
@@ -250,16 +258,83 @@ ALLOWED_HEADERS = (
     "X-XSS-Protection",
     "Strict-Transport-Security",
 )
+# Go's crypto/tls cipher suite names (the IANA names; tls.CipherSuites() and
+# tls.InsecureCipherSuites(), Go 1.22) -> OpenSSL names, as `openssl ciphers -stdname`
+# (OpenSSL 3.0) pairs them.  None: a TLS 1.3 suite, which neither Go nor Python's ssl lets
+# a server choose (both always offer all three); accepted and without effect, as in Go.
+GO_CIPHER_SUITES = {
+    "TLS_RSA_WITH_AES_128_CBC_SHA": "AES128-SHA",
+    "TLS_RSA_WITH_AES_256_CBC_SHA": "AES256-SHA",
+    "TLS_RSA_WITH_AES_128_GCM_SHA256": "AES128-GCM-SHA256",
+    "TLS_RSA_WITH_AES_256_GCM_SHA384": "AES256-GCM-SHA384",
+    "TLS_RSA_WITH_AES_128_CBC_SHA256": "AES128-SHA256",
+    "TLS_RSA_WITH_3DES_EDE_CBC_SHA": "DES-CBC3-SHA",
+    "TLS_RSA_WITH_RC4_128_SHA": "RC4-SHA",
+    "TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA": "ECDHE-ECDSA-AES128-SHA",
+    "TLS_ECDHE_ECDSA_WITH_AES_256_CBC_SHA": "ECDHE-ECDSA-AES256-SHA",
+    "TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA": "ECDHE-RSA-AES128-SHA",
+    "TLS_ECDHE_RSA_WITH_AES_256_CBC_SHA": "ECDHE-RSA-AES256-SHA",
+    "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256": "ECDHE-ECDSA-AES128-GCM-SHA256",
+    "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384": "ECDHE-ECDSA-AES256-GCM-SHA384",
+    "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256": "ECDHE-RSA-AES128-GCM-SHA256",
+    "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384": "ECDHE-RSA-AES256-GCM-SHA384",
+    "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256": "ECDHE-ECDSA-CHACHA20-POLY1305",
+    "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256": "ECDHE-RSA-CHACHA20-POLY1305",
+    "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305": "ECDHE-ECDSA-CHACHA20-POLY1305",  # Go's older alias
+    "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305": "ECDHE-RSA-CHACHA20-POLY1305",  # Go's older alias
+    "TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA256": "ECDHE-ECDSA-AES128-SHA256",
+    "TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA256": "ECDHE-RSA-AES128-SHA256",
+    "TLS_ECDHE_RSA_WITH_3DES_EDE_CBC_SHA": "ECDHE-RSA-DES-CBC3-SHA",
+    "TLS_ECDHE_ECDSA_WITH_RC4_128_SHA": "ECDHE-ECDSA-RC4-SHA",
+    "TLS_ECDHE_RSA_WITH_RC4_128_SHA": "ECDHE-RSA-RC4-SHA",
+    "TLS_AES_128_GCM_SHA256": None,
+    "TLS_AES_256_GCM_SHA384": None,
+    "TLS_CHACHA20_POLY1305_SHA256": None,
+}
+# Go's tls.CurveID names -> OpenSSL group short names (SSL_CTX_set1_groups via
+# SSLContext.set_ecdh_curve); None: a group OpenSSL 3.0 has no name for here
+GO_CURVES = {
+    "CurveP256": "prime256v1",
+    "CurveP384": "secp384r1",
+    "CurveP521": "secp521r1",
+    "X25519": "X25519",
+    "X25519MLKEM768": None,
+}
 
 
 @dataclasses.dataclass
 class TLSConfig:
-    cert_file: str
-    key_file: str
+    cert_file: str | None = None
+    key_file: str | None = None
+    cert: str | None = None  # inline PEM instead of cert_file
+    key: str | None = None  # inline PEM instead of key_file
     client_auth_type: str = "NoClientCert"
     client_ca_file: str | None = None
+    client_ca: str | None = None  # inline PEM instead of client_ca_file
+    client_allowed_sans: list[str] = dataclasses.field(default_factory=list)
     min_version: str = "TLS12"
     max_version: str = "TLS13"
+    cipher_suites: list[str] = dataclasses.field(default_factory=list)  # Go names, in order
+    prefer_server_cipher_suites: bool = True
+    curve_preferences: list[str] = dataclasses.field(default_factory=list)  # Go names, in order
+
+    @contextlib.contextmanager
+    def cert_and_key_files(self) -> Iterator[tuple[str, str]]:
+        """The certificate and key as file names: ssl loads a chain only from files, so
+        inline PEM (``cert``, ``key``) goes through a private temporary directory that is
+        removed as soon as the chain is loaded."""
+        if not (self.cert or self.key):
+            yield str(self.cert_file), str(self.key_file)
+            return
+        with tempfile.TemporaryDirectory(prefix="lanes-tls-") as d:
+            cert_file = os.path.join(d, "cert.pem") if self.cert else str(self.cert_file)
+            key_file = os.path.join(d, "key.pem") if self.key else str(self.key_file)
+            for path, pem in ((cert_file, self.cert), (key_file, self.key)):
+                if pem:
+                    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                    with os.fdopen(fd, "w", encoding="utf-8") as f:
+                        f.write(pem)
+            yield cert_file, key_file
 
 
 @dataclasses.dataclass
@@ -268,6 +343,88 @@ class WebConfig:
     tls: TLSConfig | None = None
     users: dict[str, str] = dataclasses.field(default_factory=dict)  # name -> bcrypt hash
     headers: dict[str, str] = dataclasses.field(default_factory=dict)
+    #: what the file asks for and lanes cannot do, one short phrase each (one warning line)
+    ignored: list[str] = dataclasses.field(default_factory=list)
+
+    def warning(self) -> str | None:
+        if not self.ignored:
+            return None
+        return f"{self.path}: accepted, but not done by lanes: " + "; ".join(self.ignored)
+
+
+def bcrypt_available() -> bool:
+    try:
+        import bcrypt  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+BCRYPT_MISSING = "basic_auth_users needs the bcrypt module, which is not installed: pip install 'lanes-exporter[auth]' (Debian: apt install python3-bcrypt)"
+
+
+def _bool(doc: _Doc, node: yaml.Node, where: str) -> bool:
+    v = doc.scalar(node, where)
+    if not isinstance(v, bool):
+        raise doc.err(node, f"{where}: must be true or false")
+    return v
+
+
+def _parse_tls(doc: _Doc, value: yaml.Node, wc: WebConfig) -> TLSConfig:
+    t = TLSConfig()
+    for tk, tv in doc.mapping(value, "tls_server_config"):
+        k = tk.value
+        where = f"tls_server_config.{k}"
+        if k in ("cert_file", "key_file", "client_ca_file", "cert", "key", "client_ca"):
+            v = doc.string(tv, where)
+            setattr(t, k, v or None)
+        elif k == "client_auth_type":
+            v = doc.string(tv, where)
+            if v not in CLIENT_AUTH_TYPES:
+                raise doc.err(tv, f"{where}: must be one of {', '.join(CLIENT_AUTH_TYPES)}")
+            t.client_auth_type = v
+        elif k in ("min_version", "max_version"):
+            v = doc.string(tv, where)
+            if v not in TLS_VERSIONS:
+                raise doc.err(tv, f"{where}: must be one of {', '.join(TLS_VERSIONS)}")
+            setattr(t, k, v)
+        elif k == "cipher_suites":
+            for name, node in zip(doc.strings(tv, where), tv.value):
+                if name not in GO_CIPHER_SUITES:
+                    raise doc.err(node, f"{where}: unknown cipher suite {name!r} (Go crypto/tls names, e.g. TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256)")
+                t.cipher_suites.append(name)
+        elif k == "curve_preferences":
+            for name, node in zip(doc.strings(tv, where), tv.value):
+                if name not in GO_CURVES:
+                    raise doc.err(node, f"{where}: unknown curve {name!r} (one of {', '.join(GO_CURVES)})")
+                t.curve_preferences.append(name)
+        elif k == "prefer_server_cipher_suites":
+            t.prefer_server_cipher_suites = _bool(doc, tv, where)
+        elif k == "client_allowed_sans":
+            t.client_allowed_sans = doc.strings(tv, where)
+        else:
+            raise doc.err(tk, f"tls_server_config: unknown key {k!r} (known: cert_file, key_file, cert, key, client_auth_type, client_ca_file, client_ca, client_allowed_sans, min_version, max_version, cipher_suites, prefer_server_cipher_suites, curve_preferences)")
+    if t.cert_file and t.cert or t.key_file and t.key or t.client_ca_file and t.client_ca:
+        raise doc.err(value, "tls_server_config: give a file or inline PEM, not both (cert_file/cert, key_file/key, client_ca_file/client_ca)")
+    if not (t.cert_file or t.cert) or not (t.key_file or t.key):
+        raise doc.err(value, "tls_server_config: cert_file and key_file (or inline cert and key) are required")
+    if TLS_VERSIONS.index(t.min_version) > TLS_VERSIONS.index(t.max_version):
+        raise doc.err(value, f"tls_server_config: min_version {t.min_version} is above max_version {t.max_version}")
+    if t.client_allowed_sans and t.client_auth_type not in ("RequireAnyClientCert", "RequireAndVerifyClientCert"):
+        # exporter-toolkit refuses the same (its docs: no certificate, no SAN to match)
+        raise doc.err(value, "tls_server_config: client_allowed_sans needs client_auth_type RequireAndVerifyClientCert (or RequireAnyClientCert)")
+    if t.client_auth_type == "RequestClientCert":
+        wc.ignored.append("client_auth_type RequestClientCert is served as NoClientCert (Python's ssl verifies every certificate it asks for, and an unverified one would not be used)")
+    elif t.client_auth_type == "RequireAnyClientCert":
+        wc.ignored.append("client_auth_type RequireAnyClientCert is served as RequireAndVerifyClientCert (Python's ssl cannot accept a certificate without verifying it)")
+    if t.client_auth_type in ("RequireAnyClientCert", "VerifyClientCertIfGiven", "RequireAndVerifyClientCert") and not (t.client_ca_file or t.client_ca):
+        wc.ignored.append("no client_ca_file: client certificates are verified against the system's CA store")
+    curves = [c for c in t.curve_preferences if GO_CURVES[c]]
+    if t.curve_preferences and not curves:
+        wc.ignored.append(f"curve_preferences {', '.join(t.curve_preferences)}: not known to this OpenSSL, its default groups are used")
+    elif len(curves) > 1 or len(curves) < len(t.curve_preferences):
+        wc.ignored.append(f"curve_preferences: Python's ssl offers one curve only, {curves[0]} (the first listed it knows)")
+    return t
 
 
 def parse_web_config(text: str, file: str) -> WebConfig:
@@ -278,44 +435,33 @@ def parse_web_config(text: str, file: str) -> WebConfig:
         return wc
     for key, value in doc.mapping(root, "web config"):
         if key.value == "tls_server_config":
-            fields: dict[str, Any] = {}
-            for tk, tv in doc.mapping(value, "tls_server_config"):
-                where = f"tls_server_config.{tk.value}"
-                if tk.value in ("cert_file", "key_file", "client_ca_file"):
-                    fields[tk.value] = doc.string(tv, where)
-                elif tk.value == "client_auth_type":
-                    v = doc.string(tv, where)
-                    if v not in CLIENT_AUTH_TYPES:
-                        raise doc.err(tv, f"{where}: must be one of {', '.join(CLIENT_AUTH_TYPES)}")
-                    fields[tk.value] = v
-                elif tk.value in ("min_version", "max_version"):
-                    v = doc.string(tv, where)
-                    if v not in TLS_VERSIONS:
-                        raise doc.err(tv, f"{where}: must be one of {', '.join(TLS_VERSIONS)}")
-                    fields[tk.value] = v
-                else:
-                    raise doc.err(tk, f"tls_server_config: key {tk.value!r} is unknown or not supported by lanes (supported: cert_file, key_file, client_auth_type, client_ca_file, min_version, max_version)")
-            if "cert_file" not in fields or "key_file" not in fields:
-                raise doc.err(value, "tls_server_config: cert_file and key_file are required")
-            if fields.get("client_auth_type", "NoClientCert") in ("VerifyClientCertIfGiven", "RequireAndVerifyClientCert") and not fields.get("client_ca_file"):
-                raise doc.err(value, "tls_server_config: client_ca_file is required to verify client certificates")
-            wc.tls = TLSConfig(**fields)
+            wc.tls = _parse_tls(doc, value, wc)
         elif key.value == "basic_auth_users":
             for uk, uv in doc.mapping(value, "basic_auth_users"):
                 h = doc.string(uv, f"basic_auth_users.{uk.value}")
                 if not re.match(r"^\$2[aby]?\$\d\d\$[./A-Za-z0-9]{53}$", h):
                     raise doc.err(uv, f"basic_auth_users.{uk.value}: not a bcrypt hash (make one with: htpasswd -nBC 10 '' | tr -d ':\\n')")
                 wc.users[str(uk.value)] = h
+            if wc.users and not bcrypt_available():
+                raise doc.err(key, BCRYPT_MISSING)
         elif key.value == "http_server_config":
             for hk, hv in doc.mapping(value, "http_server_config"):
-                if hk.value != "headers":
-                    raise doc.err(hk, f"http_server_config: key {hk.value!r} is unknown or not supported by lanes (supported: headers)")
-                for name_node, val_node in doc.mapping(hv, "http_server_config.headers"):
-                    if name_node.value not in ALLOWED_HEADERS:
-                        raise doc.err(name_node, f"http_server_config.headers: {name_node.value!r} is not one of {', '.join(ALLOWED_HEADERS)}")
-                    wc.headers[name_node.value] = doc.string(val_node, f"headers.{name_node.value}")
+                if hk.value == "http2":
+                    if _bool(doc, hv, "http_server_config.http2"):
+                        wc.ignored.append("http_server_config.http2: lanes serves HTTP/1.1 only")
+                elif hk.value == "headers":
+                    for name_node, val_node in doc.mapping(hv, "http_server_config.headers"):
+                        if name_node.value not in ALLOWED_HEADERS:
+                            raise doc.err(name_node, f"http_server_config.headers: {name_node.value!r} is not one of {', '.join(ALLOWED_HEADERS)}")
+                        wc.headers[name_node.value] = doc.string(val_node, f"headers.{name_node.value}")
+                else:
+                    raise doc.err(hk, f"http_server_config: unknown key {hk.value!r} (known: headers, http2)")
+        elif key.value in ("rate_limit", "basic_auth_excluded_paths"):
+            # newer exporter-toolkit keys: accepted so a shared file loads, not done here
+            if not (isinstance(value, yaml.ScalarNode) and value.tag.endswith(":null")):
+                wc.ignored.append(f"{key.value}: not implemented by lanes" + (" (every path needs credentials)" if key.value == "basic_auth_excluded_paths" else ""))
         else:
-            raise doc.err(key, f"unknown key {key.value!r} (known: basic_auth_users, http_server_config, tls_server_config)")
+            raise doc.err(key, f"unknown key {key.value!r} (known: basic_auth_users, basic_auth_excluded_paths, http_server_config, rate_limit, tls_server_config)")
     return wc
 
 

@@ -26,7 +26,6 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from pathlib import Path
 
 import yaml
 
@@ -485,6 +484,17 @@ class SnapshotHost(Host):
     def is_dir(self, path: str) -> bool:
         return os.path.isdir(self._resolve(path))
 
+    def path(self, path: str) -> str:
+        """Where a host path lies below root/, unresolved (a recording of this snapshot
+        resolves the symlinks itself, as it does on a live host)."""
+        return self.root + "/" + path.lstrip("/")
+
+    def netlink_links(self) -> list[dict] | None:
+        """The link dump recorded with the bundle (``netlink/links.json``), so that a replay
+        takes the path the live scrape took (link kinds, bond netlink attributes); None for
+        bundles without one (recorded without netlink, or hand-made)."""
+        return load_netlink_dump(os.path.join(self.dir, NETLINK_LINKS))
+
     def _recorded(self, name: Sequence[str]) -> CommandResult:
         base = os.path.join(self.dir, "commands", slug(name[0], name[1:]))
         try:
@@ -512,20 +522,99 @@ class SnapshotHost(Host):
         return self._recorded(list(name))
 
 
-class RecordingHost(Host):
-    """Passes every call to a live host and writes what it saw into a snapshot."""
+NETLINK_LINKS = os.path.join("netlink", "links.json")
+#: link dump fields holding raw attribute bytes (written as hex)
+_NETLINK_BYTES = ("info_data", "slave_data")
 
-    def __init__(self, inner: LiveHost, directory: str, scrub: Callable[[str], str] | None = None):
+
+def netlink_dump_to_json(links: Sequence[Mapping]) -> dict:
+    out = []
+    for link in links:
+        item = {}
+        for k, v in link.items():
+            if isinstance(v, (bytes, bytearray, memoryview)):
+                item[k + "_hex"] = bytes(v).hex()
+            else:
+                item[k] = v
+        out.append(item)
+    return {"version": 1, "links": out}
+
+
+def load_netlink_dump(path: str) -> list[dict] | None:
+    import json
+
+    try:
+        with open(path, encoding="utf-8") as f:
+            doc = json.load(f)
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as e:
+        raise OSError(errno.EINVAL, f"{path}: not a recorded link dump: {e}") from None
+    links = []
+    for item in doc.get("links", []) if isinstance(doc, dict) else []:
+        if not isinstance(item, dict) or "name" not in item:
+            continue
+        link = {}
+        for k, v in item.items():
+            if k.endswith("_hex") and k[:-4] in _NETLINK_BYTES and isinstance(v, str):
+                link[k[:-4]] = bytes.fromhex(v)
+            else:
+                link[k] = v
+        links.append(link)
+    return links
+
+
+class RecordingHost(Host):
+    """Passes every call to another host (the live one; a snapshot in tests) and writes
+    what it saw into a snapshot: files, directory listings, symlinks, every command and
+    socket request with its answer, and the netlink link dump.  The bundle is private
+    (directories 0700, files 0600) and never holds a CHAP secret (exporter.scrub.drop_secrets)."""
+
+    def __init__(self, inner: Host, directory: str, scrub: Callable[[str], str] | None = None):
         """``scrub`` rewrites everything written: file contents, path components, symlink
         targets and command names (exporter.scrub), consistently, so replay still works."""
+        from exporter.scrub import drop_secrets
+
         self.inner = inner
         self.platform = inner.platform
+        self.live = inner.live
         self.dir = os.path.abspath(directory)
         self.root = os.path.join(self.dir, "root")
         self.scrub = scrub or (lambda s: s)
+        self._scrub_file = getattr(scrub, "file", None) if scrub is not None else None
+        self._drop_secrets = drop_secrets
         self._lock = threading.Lock()
-        os.makedirs(self.root, exist_ok=True)
-        os.makedirs(os.path.join(self.dir, "commands"), exist_ok=True)
+        self._names: dict[str, str] = {}
+        self._links: dict[str, str | None] = {}
+        for d in (self.dir, self.root, os.path.join(self.dir, "commands")):
+            self._makedirs(d)
+        os.chmod(self.dir, 0o700)
+
+    @staticmethod
+    def _makedirs(path: str) -> None:
+        """mkdir -p with mode 0700 for every directory it creates (the umask only narrows)."""
+        if os.path.isdir(path):
+            return
+        parent = os.path.dirname(path)
+        if parent and parent != path:
+            RecordingHost._makedirs(parent)
+        try:
+            os.mkdir(path, 0o700)
+        except FileExistsError:
+            pass
+
+    @staticmethod
+    def _write(path: str, text: str) -> None:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+
+    def _content(self, path: str | None, text: str) -> str:
+        """What the bundle keeps of a text: never a secret; scrubbed when asked."""
+        text = self._drop_secrets(text)
+        if self._scrub_file is not None and path is not None:
+            return self._scrub_file(path, text)
+        return self.scrub(text)
 
     def _mirror(self, path: str) -> str:
         """Create path's parents in the snapshot, keeping symlinks; return the real path
@@ -544,17 +633,11 @@ class RecordingHost(Host):
                     live_resolved.pop()
                 continue
             host_path = "/" + "/".join([*live_resolved, part])
-            live_path = self.inner.path(host_path)
-            snap_path = self._snap(host_path)
-            if os.path.islink(live_path):
+            target = self._link_target(host_path)
+            if target is not None:
                 hops += 1
                 if hops > 40:
                     break
-                target = os.readlink(live_path)
-                with self._lock:
-                    if not os.path.lexists(snap_path):
-                        os.makedirs(os.path.dirname(snap_path), exist_ok=True)
-                        os.symlink(self.scrub(target), snap_path)
                 rest = parts[i:]
                 if target.startswith("/"):
                     live_resolved = []
@@ -564,19 +647,44 @@ class RecordingHost(Host):
             live_resolved.append(part)
         return "/" + "/".join(live_resolved)
 
+    def _link_target(self, host_path: str) -> str | None:
+        """The symlink target of a host path (mirrored into the snapshot the first time),
+        None if it is no symlink.  Remembered for the recording's short life: a recording
+        asks for the same parents thousands of times."""
+        try:
+            return self._links[host_path]
+        except KeyError:
+            pass
+        live_path = self.inner.path(host_path)
+        target = os.readlink(live_path) if os.path.islink(live_path) else None
+        if target is not None:
+            snap_path = self._snap(host_path)
+            with self._lock:
+                if not os.path.lexists(snap_path):
+                    self._makedirs(os.path.dirname(snap_path))
+                    os.symlink(self.scrub(target), snap_path)
+        self._links[host_path] = target
+        return target
+
+    def _name(self, part: str) -> str:
+        """A path component as the snapshot names it (scrubbed once per distinct name)."""
+        got = self._names.get(part)
+        if got is None:
+            got = self._names[part] = self.scrub(part)
+        return got
+
     def _snap(self, host_path: str) -> str:
         """Where a (resolved) host path lives in the snapshot, names scrubbed."""
-        return os.path.join(self.root, *(self.scrub(p) for p in host_path.split("/") if p))
+        return os.path.join(self.root, *(self._name(p) for p in host_path.split("/") if p))
 
     def read_text(self, path: str) -> str:
         text = self.inner.read_text(path)
         real = self._mirror(path)
         dest = self._snap(real)
         with self._lock:
-            os.makedirs(os.path.dirname(dest), exist_ok=True)
+            self._makedirs(os.path.dirname(dest))
             if not os.path.isdir(dest):
-                with open(dest, "w", encoding="utf-8") as f:
-                    f.write(self.scrub(text))
+                self._write(dest, self._content(path, text))
         return text
 
     def listdir(self, path: str) -> list[str]:
@@ -584,16 +692,16 @@ class RecordingHost(Host):
         real = self._mirror(path)
         dest = self._snap(real)
         with self._lock:
-            os.makedirs(dest, exist_ok=True)
+            self._makedirs(dest)
             for n in names:
                 live_entry = self.inner.path(f"{real.rstrip('/')}/{n}")
-                entry = os.path.join(dest, self.scrub(n))
+                entry = os.path.join(dest, self._name(n))
                 if os.path.lexists(entry):
                     continue
                 if os.path.islink(live_entry):
                     os.symlink(self.scrub(os.readlink(live_entry)), entry)
                 elif os.path.isdir(live_entry):
-                    os.makedirs(entry, exist_ok=True)
+                    self._makedirs(entry)
         return names
 
     def readlink(self, path: str) -> str:
@@ -610,21 +718,25 @@ class RecordingHost(Host):
     def is_dir(self, path: str) -> bool:
         found = self.inner.is_dir(path)
         if found:
-            os.makedirs(self._snap(self._mirror(path)), exist_ok=True)
+            self._makedirs(self._snap(self._mirror(path)))
         return found
 
     def _save(self, name: Sequence[str], result: CommandResult | None, rc_text: str | None = None):
         base = os.path.join(self.dir, "commands", slug(self.scrub(name[0]), [self.scrub(a) for a in name[1:]]))
         with self._lock:
             if result is not None:
-                Path(base + ".out").write_text(self.scrub(result.stdout), encoding="utf-8")
+                self._write(base + ".out", self._content(None, result.stdout))
                 if result.stderr:
-                    Path(base + ".err").write_text(self.scrub(result.stderr), encoding="utf-8")
+                    self._write(base + ".err", self._content(None, result.stderr))
+                elif os.path.exists(base + ".err"):
+                    os.unlink(base + ".err")  # a later run of the same command replaces an earlier one
                 if result.returncode:
-                    Path(base + ".rc").write_text(f"{result.returncode}\n", encoding="ascii")
+                    self._write(base + ".rc", f"{result.returncode}\n")
+                elif os.path.exists(base + ".rc"):
+                    os.unlink(base + ".rc")
             elif rc_text:
-                Path(base + ".out").write_text("", encoding="utf-8")
-                Path(base + ".rc").write_text(rc_text + "\n", encoding="ascii")
+                self._write(base + ".out", "")
+                self._write(base + ".rc", rc_text + "\n")
 
     def run(self, tool, args, *, timeout):
         try:
@@ -643,6 +755,22 @@ class RecordingHost(Host):
             raise
         self._save(name, result)
         return result
+
+    def netlink_links(self) -> list[dict] | None:
+        """The inner host's link dump, written to ``netlink/links.json`` (the last one of the
+        recording wins), so that the replay learns what the live scrape learned from it."""
+        dump = self.inner.netlink_links()
+        if dump is None:
+            return None
+        scrub_link = getattr(self.scrub, "netlink_link", None)
+        kept = [scrub_link(dict(link)) if scrub_link is not None else dict(link) for link in dump]
+        import json
+
+        path = os.path.join(self.dir, NETLINK_LINKS)
+        with self._lock:
+            self._makedirs(os.path.dirname(path))
+            self._write(path, json.dumps(netlink_dump_to_json(kept), indent=1, sort_keys=True) + "\n")
+        return dump
 
     def close(self) -> None:
         self.inner.close()

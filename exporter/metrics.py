@@ -183,7 +183,7 @@ class SeriesCache:
 
 
 def _labels(labels: tuple[str, ...], lv: tuple[str, ...]) -> str:
-    parts = [f'{k}="{_escape_value(v)}"' for k, v in zip(labels, lv, strict=True)]
+    parts = [f'{k}="{_escape_value(v)}"' for k, v in zip(labels, lv)]
     return "{" + ",".join(parts) + "} "
 
 

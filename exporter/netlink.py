@@ -99,7 +99,7 @@ def decode_link(msg: memoryview) -> dict:
             link["name"] = _cstr(v)
         elif atype == IFLA_STATS64:
             n = min(len(v) // 8, len(STATS64_FIELDS))
-            link["stats"] = dict(zip(STATS64_FIELDS, struct.unpack_from(f"={n}Q", v, 0), strict=False))
+            link["stats"] = dict(zip(STATS64_FIELDS, struct.unpack_from(f"={n}Q", v, 0)))
         elif atype == IFLA_OPERSTATE:
             s = v[0]
             link["operstate"] = OPERSTATES[s] if s < len(OPERSTATES) else "unknown"

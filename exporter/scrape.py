@@ -147,6 +147,8 @@ class Scraper:
         #: (unix time, families) of the last two scrapes, for the status page
         self.last: tuple[float, list[Family]] | None = None
         self.prev: tuple[float, list[Family]] | None = None
+        #: the exporter's own process_* and python_info (exporter.process), serving daemon only
+        self.process = None
 
     def scrape(self, deadline: float | None = None) -> list[Family]:
         """All families, sorted.  Concurrent callers share one run (single flight)."""
@@ -209,11 +211,12 @@ class Scraper:
             last.add((r.name,), r.status.last_success)
         build = gauge("exporter_build_info", "lanes build; value 1.", ("version", "python_version", "platform"))
         build.add((__version__, _platform.python_version(), self.platform), 1)
+        own = self.process.families() if self.process is not None else []
         try:
-            result = merge([*outputs, success, duration, last, build])
+            result = merge([*outputs, success, duration, last, build, *own])
         except ValueError as e:  # two collectors disagree on a family's type or labels
             log.error("scrape output conflict", extra={"err": str(e)})
-            result = merge([success, duration, last, build])
+            result = merge([success, duration, last, build, *own])
         self.prev, self.last = self.last, (wall, result)
         return result
 

@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export DEBIAN_FRONTEND=noninteractive
-PKGS="prometheus prometheus-alertmanager prometheus-node-exporter iperf3 iproute2 libxml2-utils systemd chromium curl openssl"
+PKGS="prometheus prometheus-alertmanager prometheus-node-exporter iperf3 iproute2 libxml2-utils systemd chromium curl openssl podman runc mmdebstrap"
 missing=""
 for p in $PKGS; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
 if [ -n "$missing" ]; then

@@ -62,7 +62,7 @@ from collectors.bond_linux.families import bond_families
 from collectors.bond_linux.groups import member_up, to_groups
 from collectors.bond_linux.model import AdInfo, Bond, BondMember
 from collectors.bond_linux.netlink import bonds_from_netlink, decode_bond_info, decode_bond_slave
-from collectors.bond_linux.procfs import merge_proc, parse_proc_bonding
+from collectors.bond_linux.procfs import merge_proc, parse_proc_bonding, proc_member_state
 from collectors.bond_linux.read import read_bonds
 from collectors.bond_linux.sysfs import MASTER_FILES, SLAVE_FILES, parse_bond_sysfs, parse_slave_sysfs
 from exporter.api import Collected, Collector, Family
@@ -93,6 +93,7 @@ __all__ = [
     "parse_bond_sysfs",
     "parse_proc_bonding",
     "parse_slave_sysfs",
+    "proc_member_state",
     "read_bonds",
     "to_groups",
 ]

@@ -26,8 +26,8 @@ def member_up(bond: Bond, member: BondMember, link: Link | None) -> bool:
     if not up or bond.mode != "802.3ad":
         return up
     active = bond.ad.aggregator_id if bond.ad is not None else None
-    if active is not None and (active == 0 or member.aggregator_id != active):
-        return False
+    if active is not None and (active == 0 or (member.aggregator_id is not None and member.aggregator_id != active)):
+        return False  # (an old driver that prints no per-slave aggregator says nothing against it)
     # bond_3ad.c enables a port (slave state "active") when its mux enters
     # COLLECTING_DISTRIBUTING, and every port of a partner-less active aggregator
     # (ad_agg_selection_logic): the state is the kernel's own "carries traffic"

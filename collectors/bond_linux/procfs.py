@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 
+from collectors import _lacp
 from collectors._parse import mac as parse_mac
 from collectors._parse import parse_int, split_kv
 from collectors.bond_linux.model import CHURN_STATES, PROC_MODES, AdInfo, Bond, BondMember
@@ -53,7 +54,7 @@ def parse_proc_bonding(text: str, name: str = "bond") -> ProcBond:
     members: list[dict] = []
     cur: dict | None = None
     section = "master"  # master | ad | slave | actor_pdu | partner_pdu
-    saw_header = False
+    saw_header = saw_active = False
     for lineno, raw in enumerate(text.splitlines(), 1):
         line = raw.strip()
         if not line:
@@ -114,6 +115,7 @@ def parse_proc_bonding(text: str, name: str = "bond") -> ProcBond:
                 cur["perm_hwaddr"] = parse_mac(value, f"{src}:{lineno}") or ""
             elif key == "Aggregator ID":
                 cur["aggregator_id"] = None if value == "N/A" else parse_int(value, src, lineno)
+                cur["_agg_line"] = True  # N/A: printed, the port has no aggregator
             elif key in ("Actor Churn State", "Partner Churn State"):
                 if value not in CHURN_STATES:
                     raise ParseError(src, lineno, f"unknown churn state {value[:40]!r}")
@@ -146,6 +148,7 @@ def parse_proc_bonding(text: str, name: str = "bond") -> ProcBond:
             master["primary"] = "" if value == "None" else value.split(" (", 1)[0]
         elif key == "Currently Active Slave":
             master["active_slave"] = "" if value == "None" else value
+            saw_active = True
         elif key == "MII Status":
             master["mii_up"] = value == "up"
         elif key == "MII Polling Interval (ms)":
@@ -164,13 +167,69 @@ def parse_proc_bonding(text: str, name: str = "bond") -> ProcBond:
         raise ParseError(src, None, "no bonding driver header or Bonding Mode line")
     if no_aggregator:
         ad = {"aggregator_id": 0, "num_ports": 0}
+    if "miimon_ms" in master and "arp_interval_ms" not in master:
+        # bond_procfs.c prints the ARP lines only when arp_interval > 0 (and the MII
+        # polling line always): no ARP line next to an MII line means ARP monitoring off
+        master["arp_interval_ms"] = 0
+    adinfo = None if ad is None else AdInfo(**ad)
     mem = []
     for m in members:
         m = dict(m)
         m.pop("partner_key", None)
         m.pop("actor_system", None)
-        mem.append(BondMember(**m))
-    return ProcBond(ad=None if ad is None else AdInfo(**ad), members=tuple(mem), **master)
+        agg_line = m.pop("_agg_line", False)
+        member = BondMember(**m)
+        state = proc_member_state(master["mode"], master.get("active_slave", ""), saw_active, adinfo, member, agg_line)
+        mem.append(dataclasses.replace(member, state=state))
+    return ProcBond(ad=adinfo, members=tuple(mem), **master)
+
+
+#: modes whose members are all "active" for the kernel: bond_enslave() (bond_main.c) makes a new
+#: slave active in balance-rr, balance-xor and broadcast, and bond_set_slave_inactive_flags()
+#: (include/net/bonding.h) never sets BOND_STATE_BACKUP in balance-tlb/alb (bond_is_lb());
+#: only active-backup and 802.3ad ever mark a slave backup (bond_miimon_commit() included)
+_ALL_ACTIVE_MODES = frozenset({"balance-rr", "balance-xor", "broadcast", "balance-tlb", "balance-alb"})
+
+
+def proc_member_state(mode: str, active_slave: str, has_active_line: bool, ad: AdInfo | None, m: BondMember, agg_line: bool = True) -> str | None:
+    """The member's role (sysfs ``bonding_slave/state``, IFLA_BOND_SLAVE_STATE), which
+    /proc/net/bonding does not print, derived from what it does print (kernel v6.12):
+
+    * active-backup: ``Currently Active Slave: X`` (bond_procfs.c bond_info_show_master, the
+      bond's curr_active_slave) is the one active slave; bond_change_active_slave() puts
+      every other slave in BOND_STATE_BACKUP.
+    * 802.3ad: a slave is active when bond_3ad.c enabled its port (__enable_port():
+      bond_set_slave_active_flags() when the slave's link is up).  That happens to the
+      ports of the active aggregator when their mux machine reaches COLLECTING_DISTRIBUTING
+      (actor port state bits collecting and distributing), and in ad_agg_selection_logic()
+      to every port of an active aggregator without a partner ("if the selected aggregator
+      is of join individuals (partner_system is NULL), enable their ports": __agg_has_partner()
+      is a non-zero partner MAC).  Ports of other aggregators are disabled (backup).
+      Without the root-only Active Aggregator Info the active aggregator is unknown, and
+      without a slave's ``Aggregator ID:`` line its aggregator: None.
+    * the other modes: every slave active (_ALL_ACTIVE_MODES).
+    """
+    if mode == "active-backup":
+        if not has_active_line:
+            return None
+        return "active" if active_slave and m.name == active_slave else "backup"
+    if mode in _ALL_ACTIVE_MODES:
+        return "active"
+    if mode != "802.3ad" or ad is None or ad.aggregator_id is None:
+        return None
+    if ad.aggregator_id == 0:
+        return "backup"  # "bond <b> has no active aggregator": no port enabled
+    if m.aggregator_id is None and not agg_line:
+        return None  # no "Aggregator ID:" line: which aggregator it is in is not printed
+    if m.aggregator_id is None or m.aggregator_id != ad.aggregator_id:
+        return "backup"
+    if m.mii_status is not None and m.mii_status != "up":
+        return "backup"  # __enable_port() needs the slave's link up
+    if ad.partner_mac == _lacp.ZERO_MAC:
+        return "active"  # partner-less active aggregator: ports enabled without LACP
+    if m.actor_state is not None:
+        return "active" if _lacp.collecting_distributing(m.actor_state) else "backup"
+    return None  # kernels without the pdu details: enabled or not is not printed
 
 
 def merge_proc(bond: Bond | None, proc: ProcBond, name: str) -> Bond:

@@ -79,9 +79,10 @@ HASH = "$2b$04$" + "a" * 53  # shape of a bcrypt hash
     "text,line,words",
     [
         ("basic_auth_users:\n  u: plain\n", 2, "not a bcrypt hash"),
-        ("tls_server_config:\n  cert_file: a\n", 2, "cert_file and key_file are required"),
+        ("tls_server_config:\n  cert_file: a\n", 2, "cert_file and key_file (or inline cert and key) are required"),
         ("tls_server_config:\n  cert_file: a\n  key_file: b\n  client_auth_type: Maybe\n", 4, "must be one of"),
-        ("tls_server_config:\n  cert_file: a\n  key_file: b\n  client_auth_type: RequireAndVerifyClientCert\n", 2, "client_ca_file is required"),
+        # without client_ca_file the system's CA store verifies (as Go does): not an error
+        ("tls_server_config:\n  cert_file: a\n  key_file: b\n  client_allowed_sans: [x]\n", 2, "client_allowed_sans needs client_auth_type"),
         ("http_server_config:\n  headers:\n    X-Powered-By: me\n", 3, "is not one of"),
         ("tls_config: {}\n", 1, "unknown key"),
     ],

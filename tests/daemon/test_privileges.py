@@ -336,7 +336,7 @@ def readme_table() -> dict[str, str]:
             continue
         if "measured here" not in header or "collector" not in header:
             continue
-        row = dict(zip(header, cells, strict=False))
+        row = dict(zip(header, cells))
         key = f"{row['collector'].strip('`')}/{row['platform'].strip('`')}"
         assert key not in rows, f"docs/deploy.md privilege table: {key} listed twice"
         rows[key] = row["measured here"].strip("`* ")

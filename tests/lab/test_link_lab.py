@@ -274,7 +274,7 @@ def test_live_and_recorded_snapshot_agree(live_and_replay):
     assert {"lo", "lab0", "lab1"} <= links
     for name in sorted(set(ls) - DROP):
         if name == "lanes_link_info":
-            continue  # compared label by label (kind: see the next test)
+            continue  # compared label by label (kind: the next test)
         assert ls[name] == rs[name], name
     info_live, info_rec = _info(lv), _info(rv)
     for link in links:
@@ -288,14 +288,11 @@ def test_live_and_recorded_snapshot_agree(live_and_replay):
     assert value(rv, "lanes_collector_success", collector="groups") == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known gap in the link collector: live netlink gives kind=veth (IFLA_INFO_KIND), the "
-    "sysfs/snapshot path has no source for it (a veth's uevent carries no DEVTYPE, it has no device/driver) "
-    "and gives kind=''; remove this marker when both paths agree",
-)
 def test_live_and_recorded_snapshot_agree_on_link_kind(live_and_replay):
+    """The kind comes from netlink (IFLA_INFO_KIND) live; the bundle carries the link dump
+    (more kinds: tests/lab/test_record_lab.py)."""
     lv, rv = live_and_replay
     info_live, info_rec = _info(lv), _info(rv)
+    assert info_live["lab0"]["kind"] == "veth"
     for link in ("lo", "lab0", "lab1"):
         assert info_live[link]["kind"] == info_rec[link]["kind"], (link, info_live[link], info_rec[link])

@@ -240,7 +240,7 @@ def test_session_keeps_its_portal_name_when_its_connection_drops():
     host.set("kstat", _sess("1_5", 5, "logged_in", 2) + _sess("1_7", 7, "logged_in", 3))
     c, fams = _collect(host)
     assert sorted(s[0][2] for s in fams["lanes_member_up"].samples) == ["10.10.1.10:3260", "10.10.2.10:3260"]
-    info = {lv[1]: dict(zip(fams["lanes_iscsi_session_info"].labels, lv, strict=True)) for lv, _ in fams["lanes_iscsi_session_info"].samples}
+    info = {lv[1]: dict(zip(fams["lanes_iscsi_session_info"].labels, lv)) for lv, _ in fams["lanes_iscsi_session_info"].samples}
     assert info["10.10.1.10:3260"]["netdev"] == "ixgbe0" and info["10.10.2.10:3260"]["netdev"] == ""
     # the second session fails: iscsiadm shows no connection (no peer), the kstat says failed
     host.set("iscsiadm", up.split(f"Target: {TGT}\n\tAlias: -\n\tTPGT: 3")[0] + f"Target: {TGT}\n\tAlias: -\n\tTPGT: 3\n\tISID: 4000002a0001\n\tConnections: 0\n")

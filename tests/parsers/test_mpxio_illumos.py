@@ -133,7 +133,7 @@ def test_port_transport(port, transport):
         "Logical Unit:  /dev/rdsk/c0t1d0s2\n\tPaths:\n\t\tTarget Port Name:  x\n",  # path without initiator
         "Logical Unit:  /dev/rdsk/c0t1d0s2\n\tPaths:\n\t\tInitiator Port Name:  w1\n\t\tPath State:  OK\n",  # no target port
         "Logical Unit:  /dev/rdsk/c0t1d0s2\n\tno colon here\n",
-        "\tLogical Unit:  /dev/rdsk/c0t1d0s2\n",  # indented block start
+        "\tLogical Unit:\n",  # block start without a name
     ],
 )
 def test_show_lu_rejects(text):

@@ -222,7 +222,7 @@ def test_developing_names_exist_in_the_code():
 
     defined = _code_defines()
     calls = set(re.findall(r"\b([a-z_][a-z0-9_]*)\(", "\n".join(re.findall(r"`[^`\n]+`", text) + re.findall(r"```python\n(.*?)```", text, re.S))))
-    builtin = {"frozenset", "len", "list", "dict", "set", "tuple", "min", "max", "str", "int", "float", "bool", "print", "super", "isinstance", "self", "filter"}
+    builtin = {"frozenset", "len", "list", "dict", "set", "tuple", "min", "max", "str", "int", "float", "bool", "print", "super", "isinstance", "self", "filter", "zip"}
     undefined = sorted(c for c in calls - builtin if not re.search(rf"^\s*(def|class) {c}\b|^{c} = ", defined, re.M))
     assert not undefined, f"DEVELOPING.md quotes functions no module defines: {undefined}"
 

@@ -150,10 +150,15 @@ def _tracked_copy(dest: str) -> None:
 
 def _backend_present() -> bool:
     """True when every [build-system] requirement is satisfied by this interpreter."""
-    import tomllib
-
     from packaging.requirements import Requirement
 
+    try:
+        import tomllib  # novermin (guarded: tomli below)
+    except ImportError:  # Python < 3.11
+        try:
+            import tomli as tomllib
+        except ImportError:
+            return False  # cannot tell: build isolated
     with open(os.path.join(ROOT, "pyproject.toml"), "rb") as f:
         requires = tomllib.load(f)["build-system"]["requires"]
     for spec in requires:
@@ -206,7 +211,7 @@ def test_sdist_and_wheel_contents(built):
 
     with tarfile.open(sdist) as t:
         names = {n.split("/", 1)[1] for n in t.getnames() if "/" in n}
-    for must in ("pyproject.toml", "README.md", "exporter/cli.py", "collectors/__init__.py"):
+    for must in ("pyproject.toml", "README.md", "LICENSE", "exporter/cli.py", "collectors/__init__.py"):
         assert must in names, f"sdist lacks {must}"
 
     import collectors
@@ -229,6 +234,12 @@ def test_sdist_and_wheel_contents(built):
     # SPEC §2 runtime dependencies
     assert {"prometheus-client", "psutil", "pyroute2", "pyyaml"} <= requires, requires
     assert not any(n.startswith("tests/") for n in wnames), "tests must not be installed as a package"
+    # the license text travels with the wheel; bcrypt only with the auth extra
+    assert any(n.startswith(f"lanes_exporter-{version}.dist-info/") and n.endswith("LICENSE") for n in wnames), sorted(wnames)[-8:]
+    assert "Requires-Python: >=3.9" in meta
+    bcrypt_lines = [line for line in meta.splitlines() if line.startswith("Requires-Dist: bcrypt")]
+    assert bcrypt_lines and all("extra ==" in line for line in bcrypt_lines), bcrypt_lines
+    assert any(line.startswith("Requires-Dist: bcrypt") and "extra == \"auth\"" in line for line in bcrypt_lines), bcrypt_lines
 
 
 @pytest.fixture(scope="module")
