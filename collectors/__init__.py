@@ -10,10 +10,15 @@ from __future__ import annotations
 from collectors.aggr_illumos import AggrIllumos
 from collectors.bond_linux import BondLinux
 from collectors.comstar_illumos import Comstar
+from collectors.ctl_freebsd import CtlFreebsd
+from collectors.gmultipath_freebsd import GmultipathFreebsd
 from collectors.groups import DeclaredGroups
 from collectors.ipmp_illumos import IpmpIllumos
+from collectors.iscsi_freebsd import IscsiFreebsd
 from collectors.iscsi_illumos import IscsiIllumos
 from collectors.iscsi_linux import IscsiLinux
+from collectors.lagg_freebsd import LaggFreebsd
+from collectors.link_freebsd import LinkFreebsd
 from collectors.link_illumos import LinkIllumos
 from collectors.link_linux import LinkLinux
 from collectors.mpxio_illumos import Mpxio
@@ -35,6 +40,11 @@ ALL = (
     IscsiLinux,
     BondLinux,
     TeamLinux,
+    LinkFreebsd,
+    LaggFreebsd,
+    CtlFreebsd,
+    IscsiFreebsd,
+    GmultipathFreebsd,
 )
 
 

@@ -129,11 +129,11 @@ def parse_node_entry(target: str, portal_dir: str, iface: str | None) -> NodeRec
     """One node record path (open-iscsi usr/idbm.c): ``<addr>,<port>,<tpgt>/<iface>``, or the
     old style ``<addr>,<port>`` file (iface default).  None if the name does not fit."""
     parts = portal_dir.rsplit(",", 2)
-    if len(parts) == 3 and parts[1].isdigit() and parts[2].lstrip("-").isdigit():
+    if len(parts) == 3 and (parts[1].isascii() and parts[1].isdigit()) and (parts[2].lstrip("-").isascii() and parts[2].lstrip("-").isdigit()):
         addr, port, tpgt = parts
     else:
         parts = portal_dir.rsplit(",", 1)
-        if len(parts) != 2 or not parts[1].isdigit():
+        if len(parts) != 2 or not (parts[1].isascii() and parts[1].isdigit()):
             return None
         (addr, port), tpgt = parts, None
     if not addr or not target:

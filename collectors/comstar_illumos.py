@@ -196,7 +196,7 @@ def parse_stmfadm_targets(text: str) -> list[StmfTarget]:
         elif key == "Protocol":
             cur["protocol"] = value
         elif key == "Sessions":
-            if not value.isdigit():
+            if not (value.isascii() and value.isdigit()):
                 raise ParseError(SRC_STMFADM, lineno, f"Sessions not a number: {value[:20]!r}")
             cur["count"] = int(value)
         else:
@@ -223,7 +223,7 @@ def parse_itadm_tpgs(text: str) -> dict[str, tuple[str, ...]]:
             continue
         if raw[0] not in " \t":
             fields = raw.split()
-            if len(fields) != 2 or not fields[1].isdigit():
+            if len(fields) != 2 or not (fields[1].isascii() and fields[1].isdigit()):
                 raise ParseError(SRC_TPG, lineno, "expected '<tpg> <portal count>'")
             last = fields[0]
             counts[last] = int(fields[1])
@@ -257,9 +257,9 @@ def parse_itadm_targets(text: str) -> dict[str, ItadmTarget]:
             continue
         if raw[0] not in " \t":
             fields = raw.split()
-            if len(fields) != 3 or not (fields[2].isdigit() or fields[2] == "-"):
+            if len(fields) != 3 or not ((fields[2].isascii() and fields[2].isdigit()) or fields[2] == "-"):
                 raise ParseError(SRC_ITADM_TARGET, lineno, "expected '<target> <state> <sessions>'")
-            cur = {"name": fields[0], "state": fields[1], "sessions": int(fields[2]) if fields[2].isdigit() else None, "tags": ()}
+            cur = {"name": fields[0], "state": fields[1], "sessions": int(fields[2]) if (fields[2].isascii() and fields[2].isdigit()) else None, "tags": ()}
             out[fields[0]] = ItadmTarget(fields[0], fields[1], cur["sessions"], ())
             continue
         if cur is None or ":" not in raw:
@@ -272,7 +272,7 @@ def parse_itadm_targets(text: str) -> dict[str, ItadmTarget]:
             else:
                 for item in value.split(","):
                     tpg, eq, tag = item.partition("=")
-                    if not eq or not tpg.strip() or not tag.strip().isdigit():
+                    if not eq or not tpg.strip() or not (tag.strip().isascii() and tag.strip().isdigit()):
                         raise ParseError(SRC_ITADM_TARGET, lineno, f"tpg-tags item not 'name = tag': {item[:30]!r}")
                     tags.append((tpg.strip(), tag.strip()))
             out[cur["name"]] = dataclasses.replace(out[cur["name"]], tpg_tags=tuple(tags))

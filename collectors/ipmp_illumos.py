@@ -219,6 +219,14 @@ def member_up(interface: IpmpInterface | None, name: str, group: IpmpGroup) -> b
     return interface.usable if interface is not None else name in group.active
 
 
+def member_preferred(group: IpmpGroup, name: str, interface: IpmpInterface | None) -> bool:
+    """IPMP sends data traffic over active interfaces only (ipmpstat(8) ACTIVE "yes"; the
+    group's "active" list of ipmpstat -g): an inactive standby waits for a failure."""
+    if interface is not None:
+        return bool(interface.active)
+    return name in group.active
+
+
 def to_groups(ipmp: Mapping[str, IpmpGroup], interfaces: Mapping[str, IpmpInterface], links: Mapping[str, Link]) -> list[Group]:
     """kind="ipmp", group = the IPMP interface (ipmp0), one member per IP interface in it.
 
@@ -244,6 +252,7 @@ def to_groups(ipmp: Mapping[str, IpmpGroup], interfaces: Mapping[str, IpmpInterf
                     tx_bytes=link.tx_bytes if link else None,
                     speed_bytes=link.speed_bytes if link else None,
                     sample=(SAMPLE_SOURCE, ifname),
+                    preferred=member_preferred(g, ifname, i),
                 )
             )
         carriers = len(names) - standby

@@ -38,9 +38,10 @@ Platform: Linux.  By hand: ``iscsiadm -m session -P 3``;
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import dataclasses
+from collections.abc import Iterable, Mapping, Sequence
 
-from collectors import _facts
+from collectors import _facts, _path_roles
 from collectors._iscsi_linux import (
     CONN_STATES,
     SESSION_STATES,
@@ -94,15 +95,42 @@ def member_up(session: Session) -> bool:
     return session.state == "LOGGED_IN"
 
 
-def to_groups(sessions: Mapping[str, Session], records: Iterable[NodeRecord], disks: Mapping, links: Mapping[str, Link], config=None) -> list[Group]:
+def session_judgement(disks_by_member: Mapping[str, Sequence[str]], roles: Mapping[str, tuple[bool, str]]) -> tuple[dict[str, bool], str | None]:
+    """An iSCSI target's sessions take preference and balancing from the multipath maps that
+    ride them (SPEC §12): a session is preferred when one of its disks is a preferred path
+    of its map; the target's sessions share the load only when every map riding them
+    balances its load and every session is preferred in all of its maps or in none (else
+    each LUN uses its own subset of sessions: imbalance between sessions says nothing).
+    Returns ({member: preferred}, balancing); ({}, None) when no disk is a path of a map."""
+    preferred: dict[str, bool] = {}
+    uniform, all_load = True, True
+    for member, disks in disks_by_member.items():
+        known = [roles[d] for d in disks if d in roles]
+        if not known:
+            continue
+        prefs = {p for p, _ in known}
+        preferred[member] = True in prefs
+        uniform = uniform and len(prefs) == 1
+        all_load = all_load and all(b == "load" for _, b in known)
+    if not preferred:
+        return {}, None
+    return preferred, "load" if all_load and uniform else "failover"
+
+
+def to_groups(
+    sessions: Mapping[str, Session], records: Iterable[NodeRecord], disks: Mapping, links: Mapping[str, Link], config=None, roles: Mapping[str, tuple[bool, str]] | None = None
+) -> list[Group]:
     """kind="iscsi" (Linux): group = target IQN, member = session named ``<portal>@<iface>``
     (stable across relogins, unlike the session number).  ``records`` are the node records:
     a record with no session is a member that is down (logged out, or never logged in).
-    Bytes are the sum of the session's disks; speed is its NIC's.  Sessions of one target
-    are used together by dm-multipath (or stand alone): balancing ``load``."""
+    Bytes are the sum of the session's disks; speed is its NIC's.  ``roles`` (sdX ->
+    (preferred, balancing) of the multipath maps) give preference and balancing
+    (``session_judgement``); without maps the sessions share the load."""
     by_target: dict[str, dict[str, Member]] = {}
+    disks_of: dict[str, dict[str, Sequence[str]]] = {}
     for s in sessions.values():
         i = s.identity
+        disks_of.setdefault(i.target, {})[i.member] = s.disks
         d = [disks[x] for x in s.disks if x in disks]
         by_target.setdefault(i.target, {})[i.member] = Member(
             name=i.member,
@@ -116,17 +144,20 @@ def to_groups(sessions: Mapping[str, Session], records: Iterable[NodeRecord], di
         members = by_target.setdefault(r.target, {})
         if r.member not in members:
             members[r.member] = Member(name=r.member, up=False)
-    return [
-        Group(
-            kind="iscsi",
-            name=target,
-            policy="open-iscsi",
-            balancing="load",
-            members=tuple(members[k] for k in sorted(members)),
-            expected=expected_members(config, "iscsi", target),
+    out = []
+    for target, members in sorted(by_target.items()):
+        preferred, balancing = session_judgement(disks_of.get(target, {}), roles or {})
+        out.append(
+            Group(
+                kind="iscsi",
+                name=target,
+                policy="open-iscsi",
+                balancing=balancing or "load",
+                members=tuple(dataclasses.replace(members[k], preferred=preferred[k]) if k in preferred else members[k] for k in sorted(members)),
+                expected=expected_members(config, "iscsi", target),
+            )
         )
-        for target, members in sorted(by_target.items())
-    ]
+    return out
 
 
 # ------------------------------------------------------------------ collector
@@ -164,7 +195,8 @@ class IscsiLinux(Collector):
         register_disk_sets("+".join(s.disks) for s in sessions.values() if len(s.disks) > 1)
         if denied is not None:
             fams += self._denied_family(denied)
-        return Collected(fams, to_groups(sessions, records, disks, links, self.ctx.config))
+        roles = _path_roles.roles_for(self.host, self.ctx, min(1.0, 0.25 * float(self.ctx.option("timeout", 8.0)))) if disks else {}
+        return Collected(fams, to_groups(sessions, records, disks, links, self.ctx.config, roles))
 
     def _denied_family(self, denied: int) -> list[Family]:
         f = gauge(

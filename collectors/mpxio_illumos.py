@@ -102,6 +102,8 @@ class MpPath:
 class Tpg:
     id: str
     access_state: str
+    #: names of the target ports in the group (``Target Ports:`` / ``Name:``)
+    ports: tuple[str, ...] = ()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -198,7 +200,7 @@ def parse_list_lu(text: str) -> list[LuPaths]:
         key, value = split_kv(line)
         if cur is None or key not in ("Total Path Count", "Operational Path Count"):
             raise ParseError(SRC_LIST, lineno, f"unexpected line {line[:40]!r}")
-        if not value.isdigit():
+        if not (value.isascii() and value.isdigit()):
             raise ParseError(SRC_LIST, lineno, f"{key}: not a number: {value[:20]!r}")
         cur["total" if key.startswith("Total") else "op"] = int(value)
     close(0)
@@ -230,7 +232,7 @@ def parse_show_lu(text: str) -> list[LuDetail]:
             if p["initiator_port"] is None or p["target_port"] is None or p["state"] is None:
                 raise ParseError(SRC_SHOW, None, f"{lu['device']}: incomplete path block")
             paths.append(MpPath(p["initiator_port"], p["target_port"], p["state"], p["disabled"], p["override"]))
-        tpgs = tuple(Tpg(t["id"], t["access"]) for t in lu["tpgs"])
+        tpgs = tuple(Tpg(t["id"], t["access"], tuple(t["ports"])) for t in lu["tpgs"])
         props = {k: lu[k] for k in ("vendor", "product", "revision", "name", "asymmetric", "load_balance")}
         out.append(LuDetail(lu["device"], paths=tuple(paths), tpgs=tpgs, **props))
 
@@ -283,12 +285,14 @@ def parse_show_lu(text: str) -> list[LuDetail]:
                 path["override"] = _yes_no(value)
         elif section in ("tpgs", "tports"):
             if key == "ID":
-                tpg = {"id": value, "access": ""}
+                tpg = {"id": value, "access": "", "ports": []}
                 lu["tpgs"].append(tpg)
                 section = "tpgs"
             elif key == "Access State" and tpg is not None:
                 tpg["access"] = value
-            # Name:/Relative ID:/Explicit Failover: of target ports are not needed
+            elif key == "Name" and section == "tports" and tpg is not None:
+                tpg["ports"].append(value)
+            # Relative ID:/Explicit Failover: are not needed
     close()
     return out
 
@@ -391,6 +395,32 @@ def _state_word(text: str) -> str:
     return "_".join(text.lower().split()) or "unknown"
 
 
+#: MPxIO target port group access states (mpathadm show lu, lower-cased with _) that mean
+#: "send I/O here": "active" is what symmetric-access and older arrays print for
+#: active/optimized (SPC-4 asymmetric access states, mpathadm_text.c)
+PREFERRED_TPG = ("active_optimized", "active")
+
+
+def preferred_ports(tpgs: Sequence[tuple[str, Sequence[str]]], path_ports: Iterable[str] = ()) -> frozenset[str] | None:
+    """Target ports of the target port groups the LU means I/O to go to: those in an
+    active/optimized (or plain active) group; if none is, those in an active/non-optimized
+    group (scsi_vhci then has nothing better).  ``tpgs`` holds (access state word, target
+    ports), ``path_ports`` the target ports of the LU's paths.  None (every path equal) for
+    a symmetric LU (no target port groups), and when no port of any group is a path's
+    target port: the names are then not comparable (research/illumos.md: iSCSI port names
+    differ between the two sections), and guessing would call healthy paths non-preferred."""
+    if not tpgs:
+        return None
+    paths = set(path_ports)
+    if paths and not any(p in paths for _, ports_ in tpgs for p in ports_):
+        return None
+    for wanted in (PREFERRED_TPG, ("active_not_optimized",)):
+        ports = frozenset(p for state, ports_ in tpgs if state in wanted for p in ports_)
+        if ports:
+            return ports
+    return frozenset()
+
+
 def to_groups(lus: Iterable[tuple[str, str, bool, Sequence[Member]]], config=None) -> list[Group]:
     """kind="mpxio": group = logical unit (its WWN), member = path (initiator port ->
     target port, up as ``MpPath.up`` says), from ``mpathadm show lu``.  ``lus`` holds (lu,
@@ -454,10 +484,11 @@ class Mpxio(Collector):
             if d is None:
                 continue  # not detailed yet (large JBOD, first runs): counts only
             members = []
+            preferred = preferred_ports([(_state_word(t.access_state), t.ports) for t in d.tpgs], [p.target_port for p in d.paths])
             for p in d.paths:
                 add_stateset(ps, (lu.lu, p.name), PATH_STATES, _state_word(p.state))
                 pd.add((lu.lu, p.name), p.disabled)
-                members.append(Member(name=p.name, up=p.up))
+                members.append(Member(name=p.name, up=p.up, preferred=None if preferred is None else p.target_port in preferred))
             for t in d.tpgs:
                 add_stateset(ta, (lu.lu, t.id), ACCESS_STATES, _state_word(t.access_state))
             all_active = all(_state_word(t.access_state).startswith("active") for t in d.tpgs)

@@ -376,6 +376,18 @@ def read_subsystems(
 # ------------------------------------------------------------------ groups
 
 
+def best_ana(states: Iterable[str | None]) -> str | None:
+    """The ANA state the host means to use (NVMe base spec 2.0 §8.1.3, Asymmetric Namespace
+    Access; drivers/nvme/host/multipath.c __nvme_find_path takes optimized paths first and
+    non-optimized ones only when no optimized path is left): ``optimized`` if any path is,
+    else ``non-optimized`` if any path is; None without ANA (every usable path is equal)."""
+    have = set(states)
+    for state in ("optimized", "non-optimized"):
+        if state in have:
+            return state
+    return None
+
+
 def to_groups(subsystems: Iterable[Subsystem], links: Mapping[str, Link], disks: Mapping, config=None) -> list[Group]:
     """kind="nvme": group = a namespace of an NVMe subsystem reached over native
     multipath, named ``<subsysnqn>/ns<nsid>`` (stable across reboots, unlike nvmeSnN);
@@ -391,6 +403,7 @@ def to_groups(subsystems: Iterable[Subsystem], links: Mapping[str, Link], disks:
     for s in subsystems:
         for ns in s.namespaces:
             members = []
+            best = best_ana(p.ana_state for p in ns.paths)
             for p in ns.paths:
                 c = p.controller
                 d = disks.get(p.device)
@@ -403,6 +416,7 @@ def to_groups(subsystems: Iterable[Subsystem], links: Mapping[str, Link], disks:
                         tx_bytes=d.write_bytes if d else None,
                         speed_bytes=link.speed_bytes if link else None,
                         sample=("disk", p.device),
+                        preferred=None if best is None else p.ana_state == best,
                     )
                 )
             expected = max(expected_members(config, "nvme", ns.group), expected_members(config, "nvme", s.nqn))

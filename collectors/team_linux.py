@@ -361,6 +361,14 @@ def member_up(team: Team, port: TeamPort, link: Link | None) -> bool:
     return port.lacp_selected is not False and port.aggregator_selected is not False
 
 
+def port_preferred(team: Team, port) -> bool | None:
+    """The activebackup runner's active port (teamd state runner.active_port, teamd.conf(5));
+    None for the other runners (every up port carries traffic) or when teamd does not say."""
+    if team.runner != "activebackup" or not team.active_port:
+        return None
+    return port.name == team.active_port
+
+
 def to_groups(teams: Iterable[Team], links: Mapping[str, Link]) -> list[Group]:
     """kind="team": one group per team, one member per port; bytes and speed are the port
     NICs' own counters (else the speed teamd reports).  activebackup and broadcast runners
@@ -372,7 +380,11 @@ def to_groups(teams: Iterable[Team], links: Mapping[str, Link]) -> list[Group]:
             link = links.get(p.name)
             base = link_member(p.name, link)
             speed = base.speed_bytes if base.speed_bytes else (p.speed_mbps * 125_000 if p.speed_mbps else None)
-            members.append(dataclasses.replace(base, up=member_up(t, p, link), speed_bytes=speed, sample=(SAMPLE_SOURCE, p.name)))
+            members.append(
+                dataclasses.replace(
+                    base, up=member_up(t, p, link), speed_bytes=speed, sample=(SAMPLE_SOURCE, p.name), preferred=port_preferred(t, p)
+                )
+            )
         out.append(
             Group(
                 kind="team",

@@ -20,7 +20,7 @@ import threading
 import time
 from collections.abc import Sequence
 
-from exporter import __version__, registry
+from exporter import __version__, registry, state
 from exporter.api import SAMPLE_READERS, Context
 from exporter.config import Config, ConfigError, WebConfig, load_config, load_web_config
 from exporter.host import Host, LiveHost, RecordingHost, SnapshotHost, detect_platform, read_snapshot_meta
@@ -31,6 +31,8 @@ from exporter.scrape import DEFAULT_TIMEOUT, Scraper
 PROG = "lanes_exporter"
 DEFAULT_CONFIG = "/etc/lanes/config.yml"
 DEFAULT_LISTEN = ":10147"
+#: how long SIGTERM waits for in-flight requests (SPEC §10: exit within 5 s)
+DRAIN_SECONDS = 3.5
 log = logging.getLogger("lanes")
 
 
@@ -60,12 +62,13 @@ def build_parser() -> argparse.ArgumentParser:
     paths.add_argument("--path.procfs", dest="procfs", metavar="DIR", help="procfs mount point (default ROOTFS/proc)")
     paths.add_argument("--path.sysfs", dest="sysfs", metavar="DIR", help="sysfs mount point (default ROOTFS/sys)")
     paths.add_argument("--netlink", dest="netlink", action=argparse.BooleanOptionalAction, default=None, help="read links from netlink even with --path.* (a container on the host network namespace); --no-netlink reads sysfs always. Default: netlink only at the real root")
-    paths.add_argument("--platform", choices=("linux", "illumos"), help="force the platform instead of detecting it")
+    paths.add_argument("--platform", choices=("linux", "illumos", "freebsd"), help="force the platform instead of detecting it")
     paths.add_argument("--snapshot", metavar="DIR", help="serve from a recorded host snapshot instead of the live host")
     paths.add_argument("--record", metavar="DIR", help="run every enabled collector once against the live host, write a snapshot to DIR, exit")
     paths.add_argument("--record.scrub", dest="record_scrub", action="store_true", help="with --record: replace hostnames, IQNs, NQNs, MACs, IP addresses, WWNs/WWIDs, UUIDs and serials by consistent placeholders (support bundles; docs/support-bundles.md)")
     paths.add_argument("--once", action="store_true", help="run one scrape, print the exposition to stdout, exit 0")
     paths.add_argument("--check-config", dest="check_config", action="store_true", help="validate config and web config, print what would run, exit 0 or 2")
+    paths.add_argument("--state.dir", dest="state_dir", metavar="DIR", help=f"where lanes keeps what must survive a restart (remembered members); default {state.DEFAULT_DIR} when writable (serving a live host), else none; '' for none")
     paths.add_argument("--sampler.interval", dest="sampler_interval", metavar="DURATION", help="peak-rate sampling interval (default 1s; 0 turns the sampler off)")
     logs = p.add_argument_group("logging")
     logs.add_argument("--log.level", dest="log_level", default="info", choices=("debug", "info", "warn", "error"))
@@ -162,12 +165,15 @@ def load_settings(args) -> tuple[Config, WebConfig | None, str]:
     if web is not None and web.warning():
         log.warning(web.warning())  # one line: what the web config asks and lanes does not do
     if args.sampler_interval is not None:
-        from exporter.config import parse_duration
+        from exporter.config import SAMPLER_RANGE, check_range, parse_duration
 
         try:
             config.sampler_interval = parse_duration(args.sampler_interval)
         except ValueError as e:
             raise UsageError(f"bad flags: --sampler.interval: {e}") from None
+        why = check_range(config.sampler_interval, *SAMPLER_RANGE, zero_ok=True, shown=args.sampler_interval[:40])
+        if why:
+            raise UsageError(f"bad flags: --sampler.interval: {why}")
     platform = args.platform
     if platform is None and args.snapshot:
         try:
@@ -175,6 +181,19 @@ def load_settings(args) -> tuple[Config, WebConfig | None, str]:
         except ValueError as e:
             raise UsageError(str(e)) from None
     return config, web, platform or detect_platform()
+
+
+def apply_limits(config: Config) -> None:
+    """The size caps of ``limits:`` (SPEC §10), where lanes reads and where values enter
+    a family."""
+    from exporter import host as host_mod
+    from exporter import metrics
+
+    for key, value in config.limits.items():
+        if key == "label_value_bytes":
+            metrics.LIMITS.label_value_bytes = value
+        else:
+            setattr(host_mod.LIMITS, key, value)
 
 
 def make_host(args, config: Config, platform: str) -> Host:
@@ -191,8 +210,28 @@ def make_host(args, config: Config, platform: str) -> Host:
 
             node = _platform.node()
             scrub = Scrubber([node, node.split(".")[0]])
-        return RecordingHost(live, args.record, scrub)
+        return RecordingHost(live, _record_tmpdir(args.record), scrub)
     return live
+
+
+def _record_tmpdir(target: str) -> str:
+    """--record writes into a hidden sibling of DIR, renamed to DIR only when complete
+    (SPEC §10: a bundle that could not be written whole is never left looking whole)."""
+    import tempfile
+
+    target = os.path.abspath(target)
+    if os.path.lexists(target) and not (os.path.isdir(target) and not os.path.islink(target) and not os.listdir(target)):
+        raise UsageError(f"bad flags: --record: {target} exists and is not an empty directory")
+    parent = os.path.dirname(target)
+    try:
+        os.makedirs(parent, exist_ok=True)
+        return tempfile.mkdtemp(prefix=f".{os.path.basename(target)}.partial-", dir=parent)  # mode 0700
+    except OSError as e:
+        raise RecordFailed(f"{parent}: {e.strerror or e}") from None
+
+
+class RecordFailed(Exception):
+    """--record could not write its bundle: exit 1 naming the file."""
 
 
 def build(args, config: Config, platform: str, host: Host, sampler: Sampler | None) -> Scraper:
@@ -224,6 +263,55 @@ def make_sampler(config: Config, host: Host) -> Sampler | None:
     return Sampler(config.sampler_interval, readers)
 
 
+def state_dir(args, serving_live_host: bool) -> tuple[str | None, str]:
+    """The state directory and a sentence on why (SPEC §3): the flag's directory (bad flag:
+    exit 2), else the default when it is usable and lanes serves a live host, else none."""
+    if args.state_dir is not None:
+        if args.state_dir == "":
+            return None, "none (--state.dir '')"
+        why = state.usable_dir(args.state_dir)
+        if why:
+            raise UsageError(f"bad flags: --state.dir {args.state_dir}: {why}")
+        return args.state_dir, "--state.dir"
+    if not serving_live_host:
+        return None, "none (not serving a live host; --state.dir DIR to keep one)"
+    why = state.usable_dir(state.DEFAULT_DIR)
+    if why:
+        return None, f"none ({state.DEFAULT_DIR} {why}: vanished members are forgotten at restart; --state.dir DIR to keep them)"
+    return state.DEFAULT_DIR, "default"
+
+
+def open_state(args, host: Host, platform: str) -> state.MemberStore:
+    serving_live = not (args.snapshot or args.once or args.record or args.check_config)
+    directory, why = state_dir(args, serving_live)
+    hostname = getattr(host, "hostname", "") or _platform.node()
+    store = state.install(state.MemberStore(directory, hostname=hostname, platform=platform))
+    log.info("state", extra={"dir": directory or "none", "why": why, "remembered_members": store.count()})
+    return store
+
+
+def missing_declared_members(config: Config, host: Host, timeout: float = 10.0) -> list[tuple[str, str]] | None:
+    """(group, member) of declared groups whose link does not exist on the host; None when
+    the link table could not be read within ``timeout`` (a thread: never a hang)."""
+    if not config.groups:
+        return []
+    box: list = []
+
+    def read():
+        try:
+            box.append(registry.links(host, Context("groups", {}, config)))
+        except Exception as e:  # the collectors report their own failures; this is advice
+            box.append(e)
+
+    t = threading.Thread(target=read, name="check-declared", daemon=True)
+    t.start()
+    t.join(timeout)
+    if not box or isinstance(box[0], Exception):
+        return None
+    links = box[0]
+    return [(g, m) for g, spec in sorted(config.groups.items()) for m in spec.members if m not in links]
+
+
 def check_config(args, config: Config, web: WebConfig | None, platform: str) -> int:
     from exporter.http import parse_listen, tls_context
 
@@ -243,8 +331,27 @@ def check_config(args, config: Config, web: WebConfig | None, platform: str) -> 
     print(f"platform: {platform}")
     print(f"collectors: {', '.join(names) or '(none)'}")
     print(f"declared groups: {', '.join(sorted(config.groups)) or '(none)'}")
+    if config.groups:
+        try:
+            host = SnapshotHost(args.snapshot, platform=platform) if args.snapshot else LiveHost(
+                args.rootfs, args.procfs, args.sysfs, commands=config.commands, platform=platform, netlink=args.netlink
+            )
+        except ValueError:
+            host = None
+        if host is not None:
+            try:
+                missing = missing_declared_members(config, host)
+                if missing is None:
+                    print("warning: the link table could not be read: declared members not checked")
+                for group, member in missing or ():
+                    print(f"warning: declared group {group}: member {member} does not exist on this host")
+            finally:
+                host.close()
+    directory, why = state_dir(args, not (args.snapshot or args.once or args.record))
+    print(f"state dir: {directory or why}" + (f" ({why})" if directory and why != "--state.dir" else ""))
     sampler = f"every {config.sampler_interval:g}s" if config.sampler_interval > 0 else "off"
     print(f"sampler: {sampler}")
+    print(f"limits: {', '.join(f'{k}={v}' for k, v in config.limits.items())}")
     print(f"listen: {', '.join(args.listen or [DEFAULT_LISTEN])} path {args.telemetry_path}")
     return 0
 
@@ -267,20 +374,44 @@ def scrape_once(scraper: Scraper, sampler: Sampler | None) -> list:
 
 
 def record(args, scraper: Scraper, host: RecordingHost, platform: str, sampler: Sampler | None = None) -> int:
+    """Scrape once through the recording host into its temporary directory, then rename
+    it to DIR.  Any write that failed (a full disk) removes the temporary directory and
+    exits 1 naming the file."""
+    import shutil
+
     import yaml
 
-    families = scrape_once(scraper, sampler)
-    meta = {
-        "platform": platform,
-        "captured": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "lanes_version": __version__,
-        "hostname": host.scrub(_platform.node()),
-        "notes": "recorded with lanes_exporter --record" + (" --record.scrub (hostnames, IQNs, NQNs, MACs, addresses, WWNs/WWIDs, UUIDs, serials replaced)" if args.record_scrub else ""),
-        "collectors": [r.name for r in scraper.runners],
-    }
-    host._write(os.path.join(host.dir, "snapshot.yml"), yaml.safe_dump(meta, sort_keys=False))
+    target = os.path.abspath(args.record)
+    done = False
+    try:
+        families = scrape_once(scraper, sampler)
+        meta = {
+            "platform": platform,
+            "captured": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "lanes_version": __version__,
+            "hostname": host.scrub(_platform.node()),
+            "notes": "recorded with lanes_exporter --record" + (" --record.scrub (hostnames, IQNs, NQNs, MACs, addresses, WWNs/WWIDs, UUIDs, serials replaced)" if args.record_scrub else ""),
+            "collectors": [r.name for r in scraper.runners],
+        }
+        if host.write_errors:
+            raise RecordFailed(host.write_errors[0])
+        try:
+            host._write(os.path.join(host.dir, "snapshot.yml"), yaml.safe_dump(meta, sort_keys=False))
+        except OSError:
+            raise RecordFailed(host.write_errors[-1]) from None
+        try:
+            os.rename(host.dir, target)  # replaces an empty directory (rename(2))
+        except OSError as e:
+            raise RecordFailed(f"{target}: {e.strerror or e}") from None
+        done = True
+    except RecordFailed as e:
+        print(f"{PROG}: --record failed, nothing written to {target}: {e}", file=sys.stderr)
+        return 1
+    finally:
+        if not done:
+            shutil.rmtree(host.dir, ignore_errors=True)
     failed = [r.name for r in scraper.runners if not r.status.success]
-    print(f"recorded a {platform} snapshot into {host.dir} ({sum(len(f.samples) for f in families)} series)")
+    print(f"recorded a {platform} snapshot into {target} ({sum(len(f.samples) for f in families)} series)")
     if failed:
         print(f"collectors that failed (their sources are recorded as they were): {', '.join(failed)}")
     return 0
@@ -322,9 +453,10 @@ def serve(args, scraper: Scraper, web: WebConfig | None, sampler: Sampler | None
             sampler = reload(args, app, sampler, host, platform, tls is not None)
     log.info("shutting down: finishing in-flight requests")
     for s in servers:
-        s.shutdown()  # stop accepting
-    if not app.wait_idle(30):
-        log.warning("in-flight requests still running after 30s; exiting anyway")
+        s.shutdown()  # stop accepting at once, close connections waiting for a request
+    # SPEC §10: exit within 5 s of SIGTERM (the unit's TimeoutStopSec then SIGKILLs)
+    if not app.wait_idle(DRAIN_SECONDS):
+        log.warning("in-flight requests still running; exiting anyway", extra={"after_seconds": DRAIN_SECONDS})
     for s in servers:
         s.server_close()
     if sampler is not None:
@@ -334,13 +466,17 @@ def serve(args, scraper: Scraper, web: WebConfig | None, sampler: Sampler | None
 
 
 def reload(args, app, sampler: Sampler | None, host: Host, platform: str, had_tls: bool) -> Sampler | None:
-    """SIGHUP: re-read the config and web config.  A bad new config keeps the running one
-    and logs one line; TLS settings need a restart (the listening sockets stay)."""
+    """SIGHUP: re-read the config and web config, and forget the members that vanished (a
+    path removed on purpose stops counting as down; SPEC §12).  A bad new config keeps the
+    running one and logs one line (and forgets nothing); TLS settings need a restart (the
+    listening sockets stay)."""
     try:
         config, web, _ = load_settings(args)
         if (web is not None and web.tls is not None) != had_tls:
             raise UsageError("turning TLS on or off needs a restart")
         new_host = host if isinstance(host, SnapshotHost) else LiveHost(args.rootfs, args.procfs, args.sysfs, commands=config.commands, platform=platform, netlink=args.netlink)
+        # the new collectors start from an empty memory: what is there is seen again now
+        state.current().forget()
         new_sampler = sampler
         if sampler is None or config.sampler_interval != sampler.interval:
             new_sampler = make_sampler(config, new_host)
@@ -376,6 +512,7 @@ def run(argv: Sequence[str] | None) -> int:
     if args.record_scrub and not args.record:
         raise UsageError("bad flags: --record.scrub needs --record DIR")
     config, web, platform = load_settings(args)
+    apply_limits(config)
     if args.check_config:
         return check_config(args, config, web, platform)
     host = make_host(args, config, platform)
@@ -387,12 +524,14 @@ def run(argv: Sequence[str] | None) -> int:
             scraper = build(args, config, platform, host, sampler)
             return record(args, scraper, host, platform, sampler)
         if args.once:
+            open_state(args, host, platform)
             sampler = make_sampler(config, host)
             scraper = build(args, config, platform, host, sampler)
             families = scrape_once(scraper, sampler)
             sys.stdout.buffer.write(render(families, scraper.series))
             sys.stdout.flush()
             return 0
+        open_state(args, host, platform)
         sampler = make_sampler(config, host)
         scraper = build(args, config, platform, host, sampler)
         return serve(args, scraper, web, sampler, host, platform)

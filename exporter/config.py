@@ -19,6 +19,51 @@ import yaml
 
 DEFAULT_SAMPLER_INTERVAL = 1.0
 
+#: Ranges of durations (seconds), checked at --check-config and at start (SPEC §10): what
+#: passes the check never fails at run time (a 3000000h timeout overflows a thread wait).
+TIMEOUT_RANGE = (0.001, 3600.0)  # a collector's or command's timeout: 1ms .. 1h
+INTERVAL_RANGE = (0.0, 86400.0)  # a refresh interval (0 = every scrape / off): .. 24h
+SAMPLER_RANGE = (0.01, 3600.0)  # the sampler's interval when on (0 turns it off)
+#: size caps (``limits:``): name -> (default, lowest, highest) in bytes.  The defaults fit
+#: the largest real host many times over; the highest keep RSS under the unit's MemoryMax
+#: (deploy/systemd/lanes.service) for one source at a time.
+LIMITS = {
+    "file_bytes": (16 * 1024 * 1024, 4096, 64 * 1024 * 1024),
+    "command_output_bytes": (32 * 1024 * 1024, 4096, 64 * 1024 * 1024),
+    "line_bytes": (1024 * 1024, 256, 16 * 1024 * 1024),
+    "label_value_bytes": (4096, 64, 1024 * 1024),
+}
+INT_MAX = 2**63 - 1
+
+
+def _fmt_seconds(v: float) -> str:
+    if v >= 3600 and v % 3600 == 0:
+        return f"{v / 3600:g}h"
+    if v >= 60 and v % 60 == 0:
+        return f"{v / 60:g}m"
+    if v < 1:
+        return f"{v * 1000:g}ms"
+    return f"{v:g}s"
+
+
+def check_range(value: float, lo: float, hi: float, zero_ok: bool = False, shown: str | None = None) -> str | None:
+    """None if ``value`` (seconds) lies in [lo, hi] (or is 0 when ``zero_ok``), else why;
+    ``shown``: the value as the user wrote it."""
+    if zero_ok and value == 0:
+        return None
+    if not value <= hi:  # also inf and NaN
+        return f"{shown or value} is above the limit of {_fmt_seconds(hi)}"
+    if value < lo:
+        return f"{shown or _fmt_seconds(value)} is below the limit of {_fmt_seconds(lo)}" + (" (0 turns it off)" if zero_ok else "")
+    return None
+
+
+def duration_range(key: str) -> tuple[float, float]:
+    """The range of a duration option by its name: ``timeout``/``*_timeout`` or an interval."""
+    if key == "timeout" or key.endswith("_timeout"):
+        return TIMEOUT_RANGE
+    return INTERVAL_RANGE
+
 
 class ConfigError(Exception):
     def __init__(self, file: str, line: int | None, problem: str):
@@ -45,6 +90,8 @@ class Config:
     expect: dict[str, dict[str, int]] = dataclasses.field(default_factory=dict)
     sampler_interval: float = DEFAULT_SAMPLER_INTERVAL  # 0 turns the sampler off
     scrub: bool = False
+    #: size caps (see LIMITS): name -> bytes
+    limits: dict[str, int] = dataclasses.field(default_factory=lambda: {k: v[0] for k, v in LIMITS.items()})
 
 
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h)?$")
@@ -125,10 +172,16 @@ def _option(doc: _Doc, node: yaml.Node, where: str, kind: str) -> Any:
             raise doc.err(node, f"{where}: bad regular expression: {e}") from None
         return text
     if kind == "duration":
+        raw = doc.scalar(node, where)
         try:
-            return parse_duration(doc.scalar(node, where))
+            seconds = parse_duration(raw)
         except ValueError as e:
             raise doc.err(node, f"{where}: {e}") from None
+        lo, hi = duration_range(where.rpartition(".")[2])
+        why = check_range(seconds, lo, hi, zero_ok=lo == 0, shown=str(raw)[:40])
+        if why:
+            raise doc.err(node, f"{where}: {why}")
+        return seconds
     if kind == "bool":
         v = doc.scalar(node, where)
         if not isinstance(v, bool):
@@ -138,6 +191,8 @@ def _option(doc: _Doc, node: yaml.Node, where: str, kind: str) -> Any:
         v = doc.scalar(node, where)
         if not isinstance(v, int) or isinstance(v, bool) or v < 0:
             raise doc.err(node, f"{where}: expected a whole number >= 0")
+        if v > INT_MAX:
+            raise doc.err(node, f"{where}: {v} is above the limit of {INT_MAX} (2^63-1)")
         return v
     if kind == "list":
         return doc.strings(node, where)
@@ -217,10 +272,22 @@ def parse_config(text: str, file: str, collector_options: Mapping[str, Mapping[s
             for sk, sv in doc.mapping(value, "sampler"):
                 if sk.value == "interval":
                     cfg.sampler_interval = _option(doc, sv, "sampler.interval", "duration")
+                    why = check_range(cfg.sampler_interval, *SAMPLER_RANGE, zero_ok=True, shown=str(doc.scalar(sv, "sampler.interval"))[:40])
+                    if why:
+                        raise doc.err(sv, f"sampler.interval: {why}")
                 else:
                     raise doc.err(sk, f"sampler: unknown key {sk.value!r} (known: interval; 0 turns it off)")
+        elif name == "limits":
+            for lk, lv in doc.mapping(value, "limits"):
+                if lk.value not in LIMITS:
+                    raise doc.err(lk, f"limits: unknown key {lk.value!r} (known: {', '.join(LIMITS)})")
+                n = _option(doc, lv, f"limits.{lk.value}", "int")
+                _default, lo, hi = LIMITS[lk.value]
+                if not lo <= n <= hi:
+                    raise doc.err(lv, f"limits.{lk.value}: {n} is outside the limits of {lo} to {hi} bytes")
+                cfg.limits[lk.value] = n
         else:
-            raise doc.err(key, f"unknown key {name!r} (known: collectors, commands, expect, groups, sampler)")
+            raise doc.err(key, f"unknown key {name!r} (known: collectors, commands, expect, groups, limits, sampler)")
     return cfg
 
 

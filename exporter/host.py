@@ -19,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 import errno
 import os
+import selectors
 import signal
 import socket
 import subprocess
@@ -35,28 +36,78 @@ import yaml
 _ABSENT_ERRNOS = frozenset(
     {errno.ENOENT, errno.ENOTDIR, errno.EINVAL, errno.ENODEV, errno.ENXIO, errno.EOPNOTSUPP}
 )
-MAX_FILE_BYTES = 16 * 1024 * 1024
 SEARCH_PATH = ("/usr/sbin", "/usr/bin", "/sbin", "/bin", "/usr/local/sbin", "/usr/local/bin")
 SLUG_SAFE = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._,=+-")
 
 
-def _read(real_path: str) -> str:
-    """Whole file, capped.  os.read on a raw fd: sysfs attributes are one page at most and
-    a buffered open() costs several times more per file (thousands of them per scrape)."""
+class Limits:
+    """Size caps on what lanes reads (SPEC §10), set from the config's ``limits:``.
+
+    Defaults are generous for real hosts: the largest file lanes reads on a large storage
+    host (/proc/diskstats, multipathd's JSON for thousands of maps) is a few MiB, and the
+    largest line is a few KiB.  Past a cap the collector fails, naming the source and the
+    cap, instead of buffering without end (a 100 MB dm/name, a tool printing forever)."""
+
+    file_bytes = 16 * 1024 * 1024
+    command_output_bytes = 32 * 1024 * 1024
+    line_bytes = 1024 * 1024
+
+
+LIMITS = Limits()
+#: how long the output of a command that has exited is still read: a daemonizing
+#: descendant may keep the pipe open for ever (its output is not the command's)
+EXIT_GRACE = 0.5
+
+
+def _argv_text(argv: Sequence[str]) -> str:
+    """A command line for a one-line message."""
+    return " ".join(argv).replace("\n", "\\n")[:200]
+
+
+def _long_line(data: bytes | bytearray, cap: int) -> bool:
+    """True if a line of ``data`` is longer than ``cap`` bytes.  Jumps by up to a cap per
+    step (rfind of the last newline in each window), so a 16 MiB file costs ~16 steps."""
+    n = len(data)
+    if n <= cap:
+        return False
+    start = 0
+    while n - start > cap:
+        nl = data.rfind(b"\n", start, start + cap + 1)
+        if nl < 0:
+            return True
+        start = nl + 1
+    return False
+
+
+def _read_bytes(real_path: str, source: str) -> bytes:
+    """Whole file, up to the file cap.  os.read on a raw fd: sysfs attributes are one page
+    at most and a buffered open() costs several times more per file (thousands of them
+    per scrape).  Never reads more than the cap + 1 byte (a 100 MB file, /dev/zero)."""
     fd = os.open(real_path, os.O_RDONLY | os.O_CLOEXEC)
     try:
         chunk = os.read(fd, 65536)
         if len(chunk) < 65536:
-            return chunk.decode("utf-8", "replace")
-        parts = [chunk]
-        size = len(chunk)
-        while chunk and size < MAX_FILE_BYTES:
-            chunk = os.read(fd, 1 << 20)
-            parts.append(chunk)
-            size += len(chunk)
-        return b"".join(parts)[:MAX_FILE_BYTES].decode("utf-8", "replace")
+            data = chunk
+        else:
+            cap = LIMITS.file_bytes
+            parts = [chunk]
+            size = len(chunk)
+            while chunk and size <= cap:
+                chunk = os.read(fd, min(1 << 20, cap + 1 - size))
+                parts.append(chunk)
+                size += len(chunk)
+            if size > cap:
+                raise LimitExceeded(source, "file", cap, "limits.file_bytes")
+            data = b"".join(parts)
     finally:
         os.close(fd)
+    if len(data) > LIMITS.line_bytes and _long_line(data, LIMITS.line_bytes):
+        raise LimitExceeded(source, "line", LIMITS.line_bytes, "limits.line_bytes")
+    return data
+
+
+def _read(real_path: str, source: str | None = None) -> str:
+    return _read_bytes(real_path, source or real_path).decode("utf-8", "replace")
 
 
 class HostError(Exception):
@@ -67,6 +118,14 @@ class CommandNotFound(HostError):
     def __init__(self, tool: str, detail: str = "not found"):
         super().__init__(f"command {tool!r}: {detail}")
         self.tool = tool
+
+
+class LimitExceeded(HostError):
+    """A file, command output or line past its size cap (SPEC §10)."""
+
+    def __init__(self, source: str, what: str, cap: int, key: str):
+        super().__init__(f"{source}: {what} exceeds the cap of {cap} bytes ({key})")
+        self.source, self.cap, self.key = source, cap, key
 
 
 class CommandTimeout(HostError):
@@ -112,6 +171,8 @@ def detect_platform() -> str:
         return "linux"
     if sys.platform.startswith("sunos"):
         return "illumos"
+    if sys.platform.startswith("freebsd"):  # "freebsd13", "freebsd14", ...
+        return "freebsd"
     return sys.platform
 
 
@@ -232,6 +293,65 @@ def _kill_group(proc: subprocess.Popen) -> None:
         pass
 
 
+def _communicate(proc: subprocess.Popen, argv: list[str], timeout: float, start: float) -> tuple[bytearray, bytearray]:
+    """Read stdout and stderr until both close, the deadline passes or the output passes
+    its cap.  Once the command itself has exited, its pipes are read for EXIT_GRACE more
+    at most: a descendant that left the process group may hold them open for ever.
+
+    No exception of subprocess' own (TimeoutExpired keeps the frames, and with them the
+    pipes, alive in a reference cycle until the garbage collector runs)."""
+    deadline = start + timeout
+    cap = LIMITS.command_output_bytes
+    out, err = bytearray(), bytearray()
+    bufs = {proc.stdout.fileno(): out, proc.stderr.fileno(): err}
+    exited: float | None = None
+    with selectors.DefaultSelector() as sel:
+        for fd in bufs:
+            sel.register(fd, selectors.EVENT_READ)
+        while sel.get_map():
+            now = time.monotonic()
+            if exited is None and proc.poll() is not None:
+                exited = now
+            limit = deadline if exited is None else min(deadline, exited + EXIT_GRACE)
+            if now >= limit:
+                if exited is not None:
+                    break
+                raise CommandTimeout(argv, timeout)
+            for key, _ev in sel.select(min(limit - now, 0.1)):
+                data = os.read(key.fd, 1 << 16)
+                if not data:
+                    sel.unregister(key.fd)
+                    continue
+                buf = bufs[key.fd]
+                buf += data
+                if len(out) + len(err) > cap:
+                    raise LimitExceeded(_argv_text(argv), "output", cap, "limits.command_output_bytes")
+    if len(out) > LIMITS.line_bytes and _long_line(out, LIMITS.line_bytes):
+        raise LimitExceeded(_argv_text(argv), "line", LIMITS.line_bytes, "limits.line_bytes")
+    if proc.returncode is None:
+        # output closed: the command is exiting; wait for it within the deadline
+        try:
+            proc.wait(max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            raise CommandTimeout(argv, timeout) from None
+    return out, err
+
+
+def _release(proc: subprocess.Popen) -> None:
+    """Kill what is left of the process group, close our ends of the pipes and reap the
+    child, deterministically (no zombie, no fd waiting for the garbage collector)."""
+    if proc.returncode is None:
+        _kill_group(proc)
+    for f in (proc.stdout, proc.stderr):
+        if f is not None:
+            f.close()
+    if proc.returncode is None:
+        try:
+            proc.wait(5)  # SIGKILLed: returns at once unless the kernel is stuck
+        except subprocess.TimeoutExpired:
+            pass
+
+
 class LiveHost(Host):
     live = True
 
@@ -269,7 +389,7 @@ class LiveHost(Host):
         return self.rootfs + path
 
     def read_text(self, path: str) -> str:
-        return _read(self.path(path))
+        return _read(self.path(path), path)
 
     def listdir(self, path: str) -> list[str]:
         return sorted(os.listdir(self.path(path)))
@@ -313,17 +433,9 @@ class LiveHost(Host):
         except PermissionError as e:
             raise CommandNotFound(tool, f"not executable: {e}") from None
         try:
-            out, err = proc.communicate(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            _kill_group(proc)
-            try:  # reap it so no zombie stays behind
-                proc.communicate(timeout=2)
-            except subprocess.TimeoutExpired:
-                pass
-            raise CommandTimeout(argv, timeout) from None
+            out, err = _communicate(proc, argv, timeout, start)
         finally:
-            if proc.returncode is None:
-                _kill_group(proc)
+            _release(proc)
         return CommandResult(
             tuple(argv),
             proc.returncode,
@@ -369,6 +481,8 @@ class LiveHost(Host):
                             raise HostError(f"{' '.join(name)}: connection closed mid-reply")
                         return CommandResult(tuple(name), 0, text, "", timeout - (deadline - time.monotonic()))
                     buf += chunk
+                    if len(buf) > LIMITS.command_output_bytes:
+                        raise LimitExceeded(_argv_text(name), "reply", LIMITS.command_output_bytes, "limits.command_output_bytes")
             except TimeoutError:
                 raise CommandTimeout(list(name), timeout) from None
             finally:
@@ -409,6 +523,17 @@ def read_snapshot_meta(directory: str) -> dict:
     if not isinstance(meta, dict):
         raise ValueError(f"{meta_path}: must be a mapping")
     return meta
+
+
+def _read_output(path: str, label: str) -> str:
+    """A recorded command output, under the same caps as a live one."""
+    with open(path, "rb", buffering=0) as f:
+        data = f.read(LIMITS.command_output_bytes + 1)
+    if len(data) > LIMITS.command_output_bytes:
+        raise LimitExceeded(label, "output", LIMITS.command_output_bytes, "limits.command_output_bytes")
+    if len(data) > LIMITS.line_bytes and _long_line(data, LIMITS.line_bytes):
+        raise LimitExceeded(label, "line", LIMITS.line_bytes, "limits.line_bytes")
+    return data.decode("utf-8", "replace")
 
 
 class SnapshotHost(Host):
@@ -470,7 +595,7 @@ class SnapshotHost(Host):
         return candidate
 
     def read_text(self, path: str) -> str:
-        return _read(self._resolve(path))
+        return _read(self._resolve(path), path)
 
     def listdir(self, path: str) -> list[str]:
         return sorted(os.listdir(self._resolve(path)))
@@ -497,15 +622,14 @@ class SnapshotHost(Host):
 
     def _recorded(self, name: Sequence[str]) -> CommandResult:
         base = os.path.join(self.dir, "commands", slug(name[0], name[1:]))
+        label = _argv_text(name)
         try:
-            with open(base + ".out", "rb") as f:
-                out = f.read().decode("utf-8", "replace")
+            out = _read_output(base + ".out", label)
         except FileNotFoundError:
             raise CommandNotFound(name[0], "not recorded in snapshot") from None
         err = ""
         if os.path.exists(base + ".err"):
-            with open(base + ".err", "rb") as f:
-                err = f.read().decode("utf-8", "replace")
+            err = _read_output(base + ".err", label)
         rc = 0
         if os.path.exists(base + ".rc"):
             with open(base + ".rc", encoding="ascii") as f:
@@ -586,6 +710,8 @@ class RecordingHost(Host):
         self._lock = threading.Lock()
         self._names: dict[str, str] = {}
         self._links: dict[str, str | None] = {}
+        #: "file: problem" of every write that failed (a full disk): the bundle is incomplete
+        self.write_errors: list[str] = []
         for d in (self.dir, self.root, os.path.join(self.dir, "commands")):
             self._makedirs(d)
         os.chmod(self.dir, 0o700)
@@ -603,11 +729,17 @@ class RecordingHost(Host):
         except FileExistsError:
             pass
 
-    @staticmethod
-    def _write(path: str, text: str) -> None:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
+    def _write(self, path: str, text: str) -> None:
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                f.write(text)
+        except OSError as e:
+            self._failed(path, e)
+            raise
+
+    def _failed(self, path: str, e: OSError) -> None:
+        self.write_errors.append(f"{path}: {e.strerror or e}")
 
     def _content(self, path: str | None, text: str) -> str:
         """What the bundle keeps of a text: never a secret; scrubbed when asked."""
@@ -682,7 +814,11 @@ class RecordingHost(Host):
         real = self._mirror(path)
         dest = self._snap(real)
         with self._lock:
-            self._makedirs(os.path.dirname(dest))
+            try:
+                self._makedirs(os.path.dirname(dest))
+            except OSError as e:
+                self._failed(os.path.dirname(dest), e)
+                raise
             if not os.path.isdir(dest):
                 self._write(dest, self._content(path, text))
         return text

@@ -15,11 +15,43 @@ from collections.abc import Iterable, Sequence
 PREFIX = "lanes_"
 TYPES = ("gauge", "counter", "untyped")
 
+#: Values a source can hold: counters and gauges are unsigned 64-bit at most in every
+#: kernel and tool lanes reads (a u64 sysfs/netlink counter); anything beyond is a lie.
+#: Prometheus parses sample values as float64: 2^64 is exactly representable, a 401-digit
+#: number is not (strconv.ParseFloat: value out of range) and would break the exposition.
+VALUE_MAX = 2**64
+#: Gauges that may go below zero (a priority of -1 = undefined) say so with signed=True.
+SIGNED_MIN = -(2**63)
+
+
+class Limits:
+    """Size caps applied where data enters a family (SPEC §10); set from the config."""
+
+    label_value_bytes = 4096
+
+
+LIMITS = Limits()
+
+
+class ValueRangeError(ValueError):
+    """A value outside what its source can hold: the collector fails naming it."""
+
+
+def _source(help_: str) -> str:
+    """The source named by a HELP text (its "From ..." sentence), for error messages."""
+    i = help_.rfind("From ")
+    return help_[i + 5 :].rstrip(". ") if i >= 0 else ""
+
+
+def _short(v) -> str:
+    text = repr(v) if isinstance(v, float) else str(v)
+    return text if len(text) <= 40 else f"{text[:20]}...({len(text)} digits)"
+
 
 class Family:
-    __slots__ = ("name", "type", "help", "labels", "samples")
+    __slots__ = ("name", "type", "help", "labels", "samples", "lo")
 
-    def __init__(self, name: str, type_: str, help_: str, labels: Sequence[str] = ()):
+    def __init__(self, name: str, type_: str, help_: str, labels: Sequence[str] = (), signed: bool = False):
         if not name.startswith(PREFIX):
             name = PREFIX + name
         if type_ not in TYPES:
@@ -31,20 +63,58 @@ class Family:
         self.help = help_
         self.labels = tuple(labels)
         self.samples: list[tuple[tuple[str, ...], int | float]] = []
+        #: lowest value the source can hold (counters never go below zero)
+        self.lo = SIGNED_MIN if signed and type_ != "counter" else 0
 
     def add(self, label_values: Sequence[str], value: int | float | bool | None) -> None:
         """Add one sample; None (value unknown) adds nothing.  Label values are str (None
-        becomes "", anything else goes through str()); their count must match the labels."""
+        becomes "", anything else goes through str()); their count must match the labels.
+        A value outside the source's range (negative, beyond 2^64, NaN, ±Inf) or a label
+        value past its cap or not UTF-8 raises ValueRangeError: the collector fails
+        instead of exporting a lie (SPEC §10)."""
         if value is None:
             return
         lv = label_values if type(label_values) is tuple else tuple(label_values)
         if len(lv) != len(self.labels):
             raise ValueError(f"{self.name}: {len(self.labels)} labels, got {len(lv)}")
+        cap = LIMITS.label_value_bytes
         for v in lv:
             if type(v) is not str:
                 lv = tuple("" if v is None else str(v) for v in lv)
+                for v2 in lv:
+                    if len(v2) > cap or not v2.isascii():
+                        self._check_label(v2, cap)
                 break
-        self.samples.append((lv, int(value) if value is True or value is False else value))
+            if len(v) > cap or not v.isascii():
+                self._check_label(v, cap)
+        if value is True or value is False:
+            value = int(value)
+        elif not self.lo <= value <= VALUE_MAX:  # also false for NaN
+            self._bad_value(lv, value)
+        self.samples.append((lv, value))
+
+    def _series_text(self, label_values: tuple[str, ...]) -> str:
+        pairs = ",".join(f'{k}="{_escape_value(v[:64])}"' for k, v in zip(self.labels, label_values))  # noqa: B905 - lengths checked by add
+        return f"{self.name}{{{pairs}}}"
+
+    def _bad_value(self, label_values, value) -> None:
+        if not isinstance(value, (int, float)):
+            raise ValueRangeError(f"{self._series_text(label_values)}: not a number: {type(value).__name__}")
+        src = _source(self.help)
+        lo = "0" if self.lo == 0 else "-2^63"
+        raise ValueRangeError(
+            f"{self._series_text(label_values)}: value {_short(value)} outside [{lo}, 2^64]"
+            + (f" (source: {src})" if src else "")
+        )
+
+    def _check_label(self, v: str, cap: int) -> None:
+        if len(v.encode("utf-8", "surrogatepass")) > cap:
+            src = _source(self.help)
+            raise ValueRangeError(f"{self.name}: a label value of {len(v)} characters exceeds the {cap}-byte cap (limits.label_value_bytes)" + (f" (source: {src})" if src else ""))
+        try:
+            v.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueRangeError(f"{self.name}: label value {v.encode('utf-8', 'surrogateescape')[:64]!r} is not UTF-8") from None
 
     def __repr__(self) -> str:
         return f"Family({self.name!r}, {len(self.samples)} samples)"
@@ -59,8 +129,9 @@ class Family:
         return fam
 
 
-def gauge(name: str, help_: str, labels: Sequence[str] = ()) -> Family:
-    return Family(name, "gauge", help_, labels)
+def gauge(name: str, help_: str, labels: Sequence[str] = (), signed: bool = False) -> Family:
+    """A gauge; values below zero fail the collector unless ``signed``."""
+    return Family(name, "gauge", help_, labels, signed)
 
 
 def counter(name: str, help_: str, labels: Sequence[str] = ()) -> Family:
@@ -109,7 +180,7 @@ class Stateset:
         samples = self._memo.get(key)
         if samples is None:
             probe = Family.__new__(Family)
-            probe.name, probe.labels, probe.samples = fam.name, fam.labels, []
+            probe.name, probe.help, probe.labels, probe.lo, probe.samples = fam.name, fam.help, fam.labels, fam.lo, []
             for s, v in self.rows.get(current, self.other):
                 probe.add((*label_values, s), v)
             samples = tuple(probe.samples)
@@ -128,7 +199,7 @@ def merge(families: Iterable[Family]) -> list[Family]:
         have = by_name.get(fam.name)
         if have is None:
             merged = Family.__new__(Family)
-            merged.name, merged.type, merged.help, merged.labels = fam.name, fam.type, fam.help, fam.labels
+            merged.name, merged.type, merged.help, merged.labels, merged.lo = fam.name, fam.type, fam.help, fam.labels, fam.lo
             merged.samples = list(fam.samples)
             by_name[fam.name] = merged
         elif have.labels == fam.labels and have.type == fam.type:
@@ -172,14 +243,18 @@ def format_value(v: int | float) -> str:
 
 
 class SeriesCache:
-    """The ``{label="value",...}`` part of recent series, per (label names, label values):
-    the same series come back every scrape, and building the label part is most of the
-    cost of rendering.  One per scraper (``Scraper.series``); it never holds more than
-    ``max_entries`` (about 150 bytes each); when full, the next render starts afresh."""
+    """The ``{label="value",...}`` part of the last render's series, per (label names,
+    label values): the same series come back every scrape, and building the label part is
+    most of the cost of rendering.  One per scraper (``Scraper.series``).  Each render
+    keeps only the series it rendered, at most ``max_entries`` (about 150 bytes each):
+    interface churn with unique names never accumulates."""
 
     def __init__(self, max_entries: int = 300_000) -> None:
         self.max_entries = max_entries
         self.heads: dict[tuple[tuple[str, ...], tuple[str, ...]], str] = {}
+
+    def __len__(self) -> int:
+        return len(self.heads)
 
 
 def _labels(labels: tuple[str, ...], lv: tuple[str, ...]) -> str:
@@ -193,10 +268,9 @@ def render(families: Iterable[Family], cache: SeriesCache | None = None) -> byte
     append = out.append
     if cache is None:
         cache = SeriesCache(0)
-    heads = cache.heads
-    if len(heads) >= cache.max_entries:
-        heads.clear()  # full: start afresh, so series that are gone do not stay
-    room = cache.max_entries - len(heads)
+    old = cache.heads
+    heads: dict[tuple[tuple[str, ...], tuple[str, ...]], str] = {}
+    room = cache.max_entries
     for fam in families:
         if not fam.samples:
             continue
@@ -208,7 +282,9 @@ def render(families: Iterable[Family], cache: SeriesCache | None = None) -> byte
                 key = (labels, lv)
                 head = heads.get(key)
                 if head is None:
-                    head = _labels(labels, lv)
+                    head = old.get(key)
+                    if head is None:
+                        head = _labels(labels, lv)
                     if room > 0:
                         heads[key] = head
                         room -= 1
@@ -216,4 +292,5 @@ def render(families: Iterable[Family], cache: SeriesCache | None = None) -> byte
         else:
             for _lv, v in fam.samples:
                 append(f"{name} {format_value(v)}\n")
+    cache.heads = heads
     return "".join(out).encode("utf-8")

@@ -13,6 +13,7 @@ import dataclasses
 import threading
 from collections.abc import Iterable, Sequence
 
+from exporter import state
 from exporter.metrics import Family, counter, gauge, info
 
 BALANCING = ("load", "failover")
@@ -27,8 +28,15 @@ class Member:
     speed_bytes: int | None = None  # bytes/s; for a storage path the speed of its NIC
     #: (sampler source, key) whose counters feed the peak rates, e.g. ("link", "eth0")
     sample: tuple[str, str] | None = None
-    #: the path the technology prefers when all are up (SPEC §12); None: no preference known
+    #: the technology means this member to carry traffic now (SPEC §12): ALUA
+    #: active/optimized, the active port of an active-backup bond, ...  None: no such
+    #: distinction, every up member carries (lanes_member_preferred = up)
     preferred: bool | None = None
+
+    @property
+    def is_preferred(self) -> bool:
+        """What lanes_member_preferred says: never for a member that is down."""
+        return self.up and (self.preferred is None or self.preferred)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -45,38 +53,66 @@ class Group:
     #: True: a group with no member, now or remembered, and no expectation is left out
     #: (a target nobody ever logged in to is not a set of paths)
     needs_members: bool = False
+    #: exported only when the member memory knows the group already (seen earlier, also
+    #: before a restart): a declared group none of whose links exists is another host's
+    only_if_known: bool = False
 
 
 class MemberMemory:
-    """Members seen earlier in this process's life, per (kind, group): a path that the
-    kernel forgets (logged-out session, removed sdX) still counts and shows as down.
-    One per collector (the runner owns it): a whole group that is gone is forgotten."""
+    """Members seen earlier, per (kind, group): a path that the kernel forgets (logged-out
+    session, removed sdX) still counts and shows as down.  One per collector (the runner
+    owns it): a whole group that is gone is forgotten.  What it remembers is kept across
+    restarts by the process-wide state store (exporter/state.py, ``--state.dir``), which
+    SIGHUP empties (members gone on purpose are then forgotten)."""
 
-    def __init__(self) -> None:
-        self._seen: dict[tuple[str, str], dict[str, Member]] = {}
+    def __init__(self, store=None) -> None:
+        self._store = store if store is not None else state.current()
+        self._generation = self._store.generation
+        #: (kind, group) -> member -> last known speed
+        self._seen: dict[tuple[str, str], dict[str, int | None]] = {}
+        self._kinds: set[str] = set()
         self._lock = threading.Lock()
+
+    def _learn(self, kind: str) -> None:
+        """First sight of this kind: take what the store kept (called under the lock)."""
+        if kind not in self._kinds:
+            self._kinds.add(kind)
+            for key, members in self._store.remembered(kind).items():
+                self._seen.setdefault(key, {}).update(members)
 
     def apply(self, groups: Iterable[Group]) -> list[Group]:
         out = []
+        changes: dict[tuple[str, str], dict[str, int | None] | None] = {}
         with self._lock:
             current = set()
             for g in groups:
+                self._learn(g.kind)
                 key = (g.kind, g.name)
+                if g.only_if_known and key not in self._seen:
+                    continue
                 current.add(key)
-                seen = self._seen.setdefault(key, {})
-                now = {m.name for m in g.members}
+                seen = self._seen.get(key)
+                if seen is None:
+                    seen = self._seen[key] = {}
+                    changes[key] = seen
                 for m in g.members:
-                    seen[m.name] = m
-                vanished = tuple(
-                    Member(name=n, up=False, speed_bytes=m.speed_bytes)
-                    for n, m in sorted(seen.items())
-                    if n not in now
-                )
-                g = dataclasses.replace(g, members=g.members + vanished) if vanished else g
+                    if m.name not in seen:
+                        changes[key] = seen
+                    seen[m.name] = m.speed_bytes if m.speed_bytes is not None else seen.get(m.name)
+                if len(seen) > len(g.members):
+                    now = {m.name for m in g.members}
+                    vanished = tuple(
+                        Member(name=n, up=False, speed_bytes=speed, preferred=False) for n, speed in sorted(seen.items()) if n not in now
+                    )
+                    g = dataclasses.replace(g, members=g.members + vanished) if vanished else g
                 if g.members or g.expected or not g.needs_members:
                     out.append(g)
-            for key in [k for k in self._seen if k not in current]:
+            # each collector owns its memory: a whole group that is gone is forgotten
+            for key in [k for k in self._seen if k not in current and k[0] in self._kinds]:
                 del self._seen[key]
+                changes[key] = None
+            if changes:
+                self._store.update(self._generation, {k: (dict(v) if v is not None else None) for k, v in changes.items()})
         return out
 
 
@@ -122,6 +158,14 @@ def group_families(groups: Sequence[Group], sampler=None) -> list[Family]:
     gm = gauge("group_members", f"Members the group should have: present plus vanished (remembered, expect:, node records). {HELP_SRC}", G)
     gu = gauge("group_members_up", f"Members able to carry traffic now. {HELP_SRC}", G)
     mu = gauge("member_up", f"1 if the member can carry traffic now, 0 if not (also for vanished members). {HELP_SRC}", ML)
+    pf = gauge(
+        "member_preferred",
+        "1 if the technology means this member to carry traffic now (ALUA active/optimized path or the active path group of a map, "
+        "NVMe ANA optimized, MPxIO path to the active target port group, active port of an active-backup bond or team, IPMP active "
+        "interface, iSCSI session under a preferred path; every up member of a load-balancing group), 0 if it should stay idle or is down. "
+        f"{HELP_SRC}",
+        ML,
+    )
     rx = counter(
         "member_receive_bytes_total",
         f"Bytes received over the member as seen from this host (NIC received; storage path read). {HELP_SRC}",
@@ -144,6 +188,7 @@ def group_families(groups: Sequence[Group], sampler=None) -> list[Family]:
         for m in g.members:
             lv = (*gk, str(m.name))
             mu.add(lv, m.up)
+            pf.add(lv, m.is_preferred)
             rx.add(lv, m.rx_bytes)
             tx.add(lv, m.tx_bytes)
             sp.add(lv, m.speed_bytes)
@@ -156,4 +201,4 @@ def group_families(groups: Sequence[Group], sampler=None) -> list[Family]:
     if sampler is not None:
         for source, keys in wanted.items():
             sampler.want(source, keys)
-    return [gi, gm, gu, mu, rx, tx, sp, prx, ptx]
+    return [gi, gm, gu, mu, pf, rx, tx, sp, prx, ptx]

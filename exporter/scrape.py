@@ -6,7 +6,10 @@
 * Python cannot kill a thread.  A collector still stuck from an earlier scrape is not
   started again: it reports success 0 until its old run returns.  (Commands it runs are
   killed by ``exporter.host`` when their own timeout expires, so a stuck run ends.)
-* Single flight: concurrent scrapes share one run of every collector.
+* Single flight: concurrent scrapes share one run of every collector, never a deadline:
+  each caller waits for the shared run until its own deadline (a collector not done by
+  then is failed in that caller's answer only).  A request that had to wait for a worker
+  takes the result of a run started after it arrived.
 * A collector returns its families and its groups (``exporter.api.Collected``); its
   runner applies the collector's member memory, adds the sampler's peaks and renders the
   group series in the collector's worker, inside the same try: a failing collector
@@ -24,7 +27,6 @@ import queue
 import threading
 import time
 from collections.abc import Sequence
-from concurrent.futures import Future
 
 from exporter import __version__
 from exporter.api import Collected, Collector, Facts
@@ -92,7 +94,10 @@ class Runner:
                 families = self._run()
                 box.append(("ok", families, time.monotonic() - t0))
             except Exception as e:  # isolation: one collector never fails the scrape
-                box.append(("err", e, time.monotonic() - t0))
+                # the text, not the exception: its traceback would hold this frame (and
+                # the job) in a reference cycle until the garbage collector runs
+                box.append(("err", _describe(e), time.monotonic() - t0))
+                del e
             self._busy.clear()
             done.set()
 
@@ -114,14 +119,19 @@ class Runner:
 
     def finish(self, deadline: float) -> tuple[list[Family] | None, float, str]:
         assert self._job is not None
-        done, box = self._job
+        return self.outcome(self._job, self._started, deadline)
+
+    def outcome(self, job, started: float, deadline: float, cut: str = "") -> tuple[list[Family] | None, float, str]:
+        """The result of ``job`` (started at ``started``), waiting until ``deadline``;
+        ``cut`` names a caller's deadline that came before the collector's own."""
+        done, box = job
         done.wait(max(0.0, deadline - time.monotonic()))
         if not box:
-            return None, time.monotonic() - self._started, f"timed out after {self.timeout:g}s"
+            return None, time.monotonic() - started, cut or f"timed out after {self.timeout:g}s"
         status, value, duration = box[0]
         if status == "ok":
             return value, duration, ""
-        return None, duration, _describe(value)
+        return None, duration, value
 
     def stop(self) -> None:
         self._jobs.put(None)
@@ -134,6 +144,24 @@ def _describe(e: BaseException) -> str:
     return text.splitlines()[0][:300] if text else type(e).__name__
 
 
+class _Flight:
+    """One run of every collector, shared by the scrapes that join it."""
+
+    __slots__ = ("started", "wall", "jobs", "lock", "result")
+
+    def __init__(self, started: float, wall: float):
+        self.started = started
+        self.wall = wall
+        #: (runner, job or None when the runner is still stuck in an earlier run)
+        self.jobs: list[tuple[Runner, tuple | None]] = []
+        self.lock = threading.Lock()
+        self.result: list[Family] | None = None
+
+    def joinable(self, now: float) -> bool:
+        """A collector of this run is still working within its own timeout."""
+        return any(job is not None and not job[0].is_set() and now < self.started + r.timeout for r, job in self.jobs)
+
+
 class Scraper:
     def __init__(self, collectors: Sequence[Collector], timeouts: dict[str, float], platform: str, sampler=None):
         self.runners = [Runner(c, timeouts.get(c.name, DEFAULT_TIMEOUT), sampler) for c in collectors]
@@ -142,7 +170,7 @@ class Scraper:
         self.platform = platform
         self.sampler = sampler
         self._lock = threading.Lock()
-        self._inflight: Future | None = None
+        self._flight: _Flight | None = None
         self.scrapes = 0
         #: (unix time, families) of the last two scrapes, for the status page
         self.last: tuple[float, list[Family]] | None = None
@@ -150,47 +178,59 @@ class Scraper:
         #: the exporter's own process_* and python_info (exporter.process), serving daemon only
         self.process = None
 
-    def scrape(self, deadline: float | None = None) -> list[Family]:
-        """All families, sorted.  Concurrent callers share one run (single flight)."""
+    def scrape(self, deadline: float | None = None, not_before: float | None = None) -> list[Family]:
+        """All families, sorted.  Concurrent callers share one run (single flight), each
+        waiting until its own ``deadline`` (monotonic) at most.  ``not_before``: a
+        complete run started at or after this time (monotonic) will do."""
+        now = time.monotonic()
         with self._lock:
-            fut = self._inflight
-            owner = fut is None
-            if owner:
-                fut = self._inflight = Future()
-        if owner:
-            try:
-                fut.set_result(self._scrape_now(deadline))
-            except BaseException as e:  # pragma: no cover - defensive: waiters must wake
-                fut.set_exception(e)
-            finally:
-                with self._lock:
-                    self._inflight = None
-        return fut.result()
+            flight = self._flight
+            if flight is not None and not_before is not None and flight.result is not None and flight.started >= not_before:
+                return flight.result
+            if flight is None or not flight.joinable(now):
+                flight = self._flight = self._start(now)
+        return self._collect(flight, deadline)
 
-    def _scrape_now(self, deadline: float | None) -> list[Family]:
+    def _start(self, now: float) -> _Flight:
         self.scrapes += 1
         if self.sampler is not None:
             self.sampler.roll()
         facts = Facts()
-        started = time.monotonic()
-        wall = time.time()
-        running: list[Runner] = []
+        flight = _Flight(now, time.time())
+        for r in self.runners:
+            r.collector.ctx.facts = facts
+            flight.jobs.append((r, r._job if r.start() else None))
+        return flight
+
+    def _collect(self, flight: _Flight, deadline: float | None) -> list[Family]:
+        results: dict[str, tuple[list[Family] | None, float, str]] = {}
+        complete = True
+        for r, job in flight.jobs:
+            if job is None:
+                results[r.name] = (None, time.monotonic() - r._started, "still running from an earlier scrape")
+                continue
+            own = flight.started + r.timeout
+            if deadline is not None and deadline < own:
+                results[r.name] = r.outcome(job, flight.started, deadline, "scrape deadline reached (X-Prometheus-Scrape-Timeout-Seconds)")
+                if not job[0].is_set():
+                    complete = False
+            else:
+                results[r.name] = r.outcome(job, flight.started, own)
+        with flight.lock:
+            if complete and flight.result is not None:
+                return flight.result
+            result = self._build(flight, results, complete)
+            if complete:
+                flight.result = result
+        return result
+
+    def _build(self, flight: _Flight, results, complete: bool) -> list[Family]:
+        """The families of one caller; a complete one also updates the collectors' status."""
+        wall = flight.wall
         outputs: list[Family] = []
         success = gauge("collector_success", "1 if the collector ran and understood its sources (an absent subsystem is 1 with no series), 0 if it failed.", ("collector",))
         duration = gauge("collector_duration_seconds", "Time the collector took in this scrape.", ("collector",))
         last = gauge("collector_last_success_timestamp_seconds", "Unix time of the data of the collector's last successful run (older than the scrape where data is cached).", ("collector",))
-        results: dict[str, tuple[list[Family] | None, float, str]] = {}
-        for r in self.runners:
-            r.collector.ctx.facts = facts
-            if r.start():
-                running.append(r)
-            else:
-                results[r.name] = (None, time.monotonic() - r._started, "still running from an earlier scrape")
-        for r in running:
-            d = started + r.timeout
-            if deadline is not None:
-                d = min(d, deadline)
-            results[r.name] = r.finish(d)
         for r in self.runners:
             families, took, error = results[r.name]
             ok = families is not None
@@ -199,16 +239,19 @@ class Scraper:
                     outputs.extend(merge(families))  # validates and sorts this collector's output
                 except ValueError as e:
                     ok, error = False, str(e)
-            r.status.success = ok
-            r.status.duration = took
-            r.status.error = error
+            last_success = r.status.last_success
             if ok:
-                r.status.last_success = r.collector.data_timestamp or wall
-            else:
-                log.warning("collector failed", extra={"collector": r.name, "err": error})
+                last_success = r.collector.data_timestamp or wall
+            if complete:
+                r.status.success = ok
+                r.status.duration = took
+                r.status.error = error
+                r.status.last_success = last_success
+                if not ok:
+                    log.warning("collector failed", extra={"collector": r.name, "err": error})
             success.add((r.name,), ok)
             duration.add((r.name,), round(took, 6))
-            last.add((r.name,), r.status.last_success)
+            last.add((r.name,), last_success)
         build = gauge("exporter_build_info", "lanes build; value 1.", ("version", "python_version", "platform"))
         build.add((__version__, _platform.python_version(), self.platform), 1)
         own = self.process.families() if self.process is not None else []
@@ -217,7 +260,8 @@ class Scraper:
         except ValueError as e:  # two collectors disagree on a family's type or labels
             log.error("scrape output conflict", extra={"err": str(e)})
             result = merge([success, duration, last, build, *own])
-        self.prev, self.last = self.last, (wall, result)
+        if complete:
+            self.prev, self.last = self.last, (wall, result)
         return result
 
     def close(self) -> None:

@@ -75,6 +75,8 @@ _IDS = re.compile(
             r"(?P<mac>(?<![0-9A-Fa-f:\\])[0-9A-Fa-f]{1,2}(?::[0-9A-Fa-f]{1,2}){5}(?![0-9A-Fa-f]|:[0-9A-Fa-f]|\\:))",
             # the same escaped: an unescaped ':' next to it is the parseable field separator
             r"(?P<mace>(?<![0-9A-Fa-f\\])[0-9A-Fa-f]{1,2}(?:\\:[0-9A-Fa-f]{1,2}){5}(?![0-9A-Fa-f]|\\:))",
+            # IEEE form, two digits and dashes: FreeBSD ifconfig's LACP system IDs (iflagg.c)
+            r"(?P<macd>(?<![0-9A-Fa-f-])[0-9A-Fa-f]{2}(?:-[0-9A-Fa-f]{2}){5}(?![0-9A-Fa-f-]))",
             # IPv6 with every ':' escaped as '\:' (illumos dladm/ipmpstat/ipadm -p): an unescaped
             # ':' after it is the parseable field separator
             r"(?P<v6e>(?<![0-9A-Fa-f\\])(?:[0-9A-Fa-f]{0,4}\\:){2,7}[0-9A-Fa-f]{0,4}(?![0-9A-Fa-f]|\\:))(?P<v6ep>/\d{1,3}(?!\d))?",
@@ -275,6 +277,8 @@ class Scrubber:
             return self._mac(g("mac"))
         if g("mace") is not None:
             return self._mac(g("mace"))
+        if g("macd") is not None:  # the same placeholder as the colon form, in dash form
+            return self._mac(g("macd").replace("-", ":")).replace(":", "-")
         if g("v6e") is not None:
             return self._v6(g("v6e"), g("v6ep"), escaped=True)
         if g("v6") is not None:

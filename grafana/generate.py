@@ -63,6 +63,7 @@ G = f'{S}, kind=~"$kind", group=~"$group"'
 RI = "$__rate_interval"
 STORAGE_KINDS = "multipath|mpxio|nvme|iscsi|iscsi_target"
 UPDOWN = [ValueMap(options={"0": ValueMappingResult(text="DOWN", color="red"), "1": ValueMappingResult(text="UP", color="green")})]
+PREFERRED = [ValueMap(options={"0": ValueMappingResult(text="standby", color="text"), "1": ValueMappingResult(text="preferred", color="green")})]
 NEGATIVE_Y = [DynamicConfigValue(id_val="custom.transform", value=GraphTransform.NEGATIVE_Y)]
 
 
@@ -161,6 +162,45 @@ def inventory(title: str, targets: list[tuple[str, str]], description: str, hide
     return p
 
 
+#: a table cell that opens lanes / Group on the row's group (job, instance, kind and group of
+#: the row; the dashboard's time range kept)
+GROUP_LINK = [
+    DynamicConfigValue(
+        id_val="links",
+        value=[
+            {
+                "title": "lanes / Group: ${__data.fields.group} on ${__data.fields.instance}",
+                "url": "/d/lanes-group/lanes-group?var-datasource=${datasource}&var-job=${__data.fields.job}&var-instance=${__data.fields.instance}"
+                "&var-kind=${__data.fields.kind}&var-group=${__data.fields.group}&${__url_time_range}",
+            }
+        ],
+    )
+]
+#: rows of a worst-N table: a fleet of 500 hosts has thousands of groups
+WORST_N = 20
+MEMBER = "job, instance, kind, group, member"
+GROUP = "job, instance, kind, group"
+
+
+def worst(title: str, expr: str, value: str, unit: str, description: str) -> table.Panel:
+    """The ``WORST_N`` worst rows of ``expr`` (topk, largest first), each linking to the
+    group dashboard: fleet-sized, never a graph with a line per group."""
+    p = (
+        table.Panel()
+        .title(title)
+        .description(f"{description} The {WORST_N} worst now; click a group for lanes / Group.")
+        .datasource(DS)
+        .unit("none")
+        .height(8)
+        .span(12)
+        .with_target(qt(f"sort_desc(topk({WORST_N}, {expr}))", "A"))
+        .with_transformation(DataTransformerConfig(id_val="organize", options={"excludeByName": {"Time": True, "__name__": True}, "renameByName": {"Value": value}}))
+        .override_by_name("group", GROUP_LINK)
+        .override_by_name(value, [DynamicConfigValue(id_val="unit", value=unit)])
+    )
+    return p
+
+
 def base(title: str, uid: str, description: str, extra_vars: list) -> Dashboard:
     d = (
         Dashboard(title)
@@ -246,6 +286,44 @@ def overview() -> Dashboard:
             count_stat("Firing lanes alerts", f'count(ALERTS{{alertname=~"Lanes.+", alertstate="firing", {S}}})', "Alerts of the lanes rules that fire now (needs deploy/prometheus/lanes-rules.yml).")
         )
         .with_panel(count_stat("Collectors failing", f"count(lanes_collector_success{{{S}}} == 0)", "lanes collectors that could not read or understand their sources."))
+        .with_row(Row("Worst groups"))
+        .with_panel(
+            worst(
+                "Most degraded groups",
+                f"lanes_group_members{{{G}}} - on ({GROUP}) lanes_group_members_up{{{G}}} > 0",
+                "members missing",
+                "none",
+                "Groups with members down or vanished, most missing first.",
+            )
+        )
+        .with_panel(
+            worst(
+                "Most imbalanced groups",
+                f'group:lanes_group_imbalance:ratio{{{G}}} and on ({GROUP}) lanes_group_info{{{G}, balancing="load"}}',
+                "imbalance",
+                "none",
+                "Load-balancing groups by imbalance of their preferred members (1 = fair share, N = all on one of N).",
+            )
+        )
+        .with_panel(
+            worst(
+                "Most saturated members",
+                f"group:lanes_member_preferred_utilization:ratio{{{G}}}",
+                "utilization",
+                "percentunit",
+                "Preferred members by peak (else 5m) utilization of their busier direction: near 100% beside an idle sibling is LanesMemberSaturated.",
+            )
+        )
+        .with_panel(
+            worst(
+                "I/O on non-preferred members",
+                f"group:lanes_member_share:ratio{{{G}}} and on ({MEMBER}) (lanes_member_preferred{{{G}}} == 0)",
+                "share of group bytes",
+                "percentunit",
+                "Members the technology means to stay idle (non-optimized ALUA paths, backup ports) by their share of the group's bytes: "
+                "proxied I/O or a failover (LanesNonPreferredPathIO).",
+            )
+        )
         .with_row(Row("Groups"))
         .with_panel(
             inventory(
@@ -259,37 +337,38 @@ def overview() -> Dashboard:
                     ("F", f"group:lanes_group_imbalance:ratio{{{G}}}"),
                 ],
                 "One row per group: members up of members, balancing, throughput (both directions), utilization of the members that are up, imbalance (1 = fair share, N = all on one member).",
-                hide=["Value #A", "job"],
+                hide=["Value #A"],
                 rename={"Value #B": "up", "Value #C": "members", "Value #D": "throughput", "Value #E": "utilization", "Value #F": "imbalance"},
                 units={"Value #D": "Bps", "Value #E": "percentunit", "Value #F": "none"},
-            )
+            ).override_by_name("group", GROUP_LINK)
         )
         .with_panel(
             rates(
                 "Group throughput",
-                f"sum by (instance, kind, group) (rate(lanes_member_receive_bytes_total{{{G}}}[{RI}]))",
-                f"sum by (instance, kind, group) (rate(lanes_member_transmit_bytes_total{{{G}}}[{RI}]))",
+                f"topk(10, sum by (instance, kind, group) (rate(lanes_member_receive_bytes_total{{{G}}}[{RI}])))",
+                f"topk(10, sum by (instance, kind, group) (rate(lanes_member_transmit_bytes_total{{{G}}}[{RI}])))",
                 "{{instance}} {{kind}} {{group}}",
-                "Bytes per second over all members of each group; receive/read up, transmit/write down.",
+                "Bytes per second of the 10 busiest groups per direction (a fleet has thousands: the table above lists all); receive/read up, transmit/write down.",
             )
         )
         .with_panel(
             series(
                 "Group utilization",
-                f"group:lanes_group_utilization:ratio{{{G}}}",
+                f"topk(10, group:lanes_group_utilization:ratio{{{G}}})",
                 "{{instance}} {{kind}} {{group}}",
                 "percentunit",
-                "Busier direction's bytes over the speed of the members that are up (members of unknown speed left out).",
+                "The 10 most used groups: busier direction's bytes over the speed of the members that are up (members of unknown speed left out).",
                 span=12,
             )
         )
         .with_panel(
             series(
                 "Imbalance",
-                f"group:lanes_group_imbalance:ratio{{{G}}}",
+                f'topk(10, group:lanes_group_imbalance:ratio{{{G}}} and on ({GROUP}) lanes_group_info{{{G}, balancing="load"}})',
                 "{{instance}} {{kind}} {{group}}",
                 "none",
-                "Busiest up member's share of the group's bytes times the members up: 1 = fair, 2 = one of two members carries all.",
+                "The 10 most imbalanced load-balancing groups: busiest preferred member's share of the preferred members' bytes times their number "
+                "(1 = fair, 2 = one of two carries all).",
                 span=12,
             )
         )
@@ -335,6 +414,20 @@ def group() -> Dashboard:
             )
         )
         .with_panel(
+            graph(
+                "Preferred vs non-preferred members",
+                "Share of the group's bytes (both directions) on the members the technology means to carry traffic now (ALUA active/optimized "
+                "paths, the active port, IPMP active interfaces, ...) and on the others. Non-preferred stays near 0 on a healthy group; when it "
+                "rises, I/O is proxied through the other controller or a failover happened (LanesNonPreferredPathIO above 5%).",
+                "percentunit",
+                span=24,
+            )
+            .with_target(q(f"sum by (instance, kind, group) (group:lanes_member_share:ratio{{{G}}} and on ({MEMBER}) (lanes_member_preferred{{{G}}} == 1))", "{{instance}} {{group}} preferred", "A"))
+            .with_target(q(f"sum by (instance, kind, group) (group:lanes_member_share:ratio{{{G}}} and on ({MEMBER}) (lanes_member_preferred{{{G}}} == 0))", "{{instance}} {{group}} non-preferred", "B"))
+            .min(0)
+            .max(1)
+        )
+        .with_panel(
             series(
                 "Share of traffic",
                 f"group:lanes_member_share:ratio{{{G}}}",
@@ -357,7 +450,7 @@ def group() -> Dashboard:
                 f"group:lanes_member_peak_utilization:ratio{{{G}}}",
                 "{{instance}} {{group}} {{member}}",
                 "percentunit",
-                "Peak rate of the busier direction over the member's speed; alert LanesMemberSaturated at 90% while the group uses less than 50%.",
+                "Peak rate of the busier direction over the member's speed; alert LanesMemberSaturated at 90% while another preferred member uses less than 50%.",
             )
         )
         .with_panel(
@@ -373,12 +466,15 @@ def group() -> Dashboard:
         .with_panel(
             inventory(
                 "Members",
-                [("A", f"lanes_member_up{{{G}}}"), ("B", f"lanes_member_speed_bytes{{{G}}}")],
-                "Members now: state and speed.",
+                [("A", f"lanes_member_up{{{G}}}"), ("C", f"lanes_member_preferred{{{G}}}"), ("B", f"lanes_member_speed_bytes{{{G}}}")],
+                "Members now: state, whether the technology means them to carry traffic (preferred: ALUA active/optimized, active port, "
+                "IPMP active; standby: waits for a failure or proxies), and speed.",
                 hide=["job"],
-                rename={"Value #A": "up", "Value #B": "speed"},
+                rename={"Value #A": "up", "Value #C": "preferred", "Value #B": "speed"},
                 units={"Value #B": "Bps"},
-            ).mappings(UPDOWN)
+            )
+            .override_by_name("up", [DynamicConfigValue(id_val="mappings", value=UPDOWN)])
+            .override_by_name("preferred", [DynamicConfigValue(id_val="mappings", value=PREFERRED)])
         )
         .with_row(Row("Technology detail"))
         .with_panel(

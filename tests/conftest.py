@@ -17,3 +17,15 @@ def pytest_addoption(parser):
 @pytest.fixture
 def update_golden(request):
     return request.config.getoption("--update-golden")
+
+
+def pytest_collection_modifyitems(config, items):
+    """The soak tier (long fuzzing, 10,000 scrapes) runs only when asked: ``-m soak``."""
+    if "soak" in (config.option.markexpr or ""):
+        return
+    keep, skipped = [], []
+    for item in items:
+        (skipped if item.get_closest_marker("soak") else keep).append(item)
+    if skipped:
+        config.hook.pytest_deselected(items=skipped)
+        items[:] = keep

@@ -83,7 +83,7 @@ def test_snapshot_metadata_says_where_it_came_from(name):
 
     with open(os.path.join(SCENARIOS, name, "snapshot.yml")) as f:
         meta = yaml.safe_load(f)
-    assert meta.get("platform") in ("linux", "illumos")
+    assert meta.get("platform") in ("linux", "illumos", "freebsd")
     assert meta.get("notes"), "snapshot.yml must say how the snapshot was made"
     if meta.get("captured") == "hand-made":
         assert "hand-made" in meta["notes"] or "from" in meta["notes"]

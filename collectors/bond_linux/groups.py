@@ -38,6 +38,21 @@ def member_up(bond: Bond, member: BondMember, link: Link | None) -> bool:
     return True
 
 
+def member_preferred(bond: Bond, member: BondMember) -> bool | None:
+    """The active slave of an active-backup bond (the only member that transmits,
+    Documentation/networking/bonding.rst "active-backup"): from the bond's active_slave
+    (netlink IFLA_BOND_ACTIVE_SLAVE, sysfs bonding/active_slave or "Currently Active Slave"
+    in /proc/net/bonding), else the member's own state (bonding_slave/state, procfs).
+    None for the other modes: every up member carries traffic."""
+    if bond.mode != "active-backup":
+        return None
+    if bond.active_slave:
+        return member.name == bond.active_slave
+    if member.state in ("active", "backup"):
+        return member.state == "active"
+    return None
+
+
 def to_groups(bonds: Iterable[Bond], links: Mapping[str, Link]) -> list[Group]:
     """kind="bond": one group per bond, one member per enslaved NIC.  Member bytes and
     speed are the member NIC's own counters (the master's are their sum: never add both)."""
@@ -45,7 +60,10 @@ def to_groups(bonds: Iterable[Bond], links: Mapping[str, Link]) -> list[Group]:
     for b in bonds:
         members = tuple(
             dataclasses.replace(
-                link_member(m.name, links.get(m.name)), up=member_up(b, m, links.get(m.name)), sample=(SAMPLE_SOURCE, m.name)
+                link_member(m.name, links.get(m.name)),
+                up=member_up(b, m, links.get(m.name)),
+                sample=(SAMPLE_SOURCE, m.name),
+                preferred=member_preferred(b, m),
             )
             for m in b.members
         )

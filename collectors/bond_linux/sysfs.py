@@ -29,7 +29,7 @@ def _choice(text: str | None, source: str, table: Sequence[str] | None = None) -
     words = text.split()
     if not words:
         return ""
-    if len(words) > 2 or (len(words) == 2 and not words[1].isdigit()):
+    if len(words) > 2 or (len(words) == 2 and not (words[1].isascii() and words[1].isdigit())):
         raise ParseError(source, 1, f"expected '<name> <number>', got {text.strip()[:40]!r}")
     if table is not None and words[0] not in table:
         raise ParseError(source, 1, f"unknown value {words[0][:40]!r}")

@@ -42,11 +42,11 @@ from __future__ import annotations
 
 import dataclasses
 
-from collectors import _facts
+from collectors import _facts, _path_roles
 from collectors._iscsi_linux import SessionReader, disk_session_map
 from collectors.multipath_linux.dm import grouping_policy, parse_dm_status, parse_dm_table, queue_if_no_path
 from collectors.multipath_linux.families import map_families, path_families, path_info_family, path_statesets
-from collectors.multipath_linux.groups import to_groups
+from collectors.multipath_linux.groups import path_roles, to_groups
 from collectors.multipath_linux.model import MapState, MapView, PathGroup, PathState, PathView, transport_of
 from collectors.multipath_linux.multipathd import SOCKETS, pack_request, parse_multipathd_json, unpack_reply
 from collectors.multipath_linux.sysfs import Unwrap32, parse_hex_counter, read_sysfs_maps
@@ -82,6 +82,7 @@ class MultipathLinux(Collector):
         self.sessions = SessionReader()
         self.identity: dict = {}
         self.statesets = path_statesets()
+        _path_roles.enable(host)
 
     # -- dm-level sources
 
@@ -155,9 +156,19 @@ class MultipathLinux(Collector):
     # -- assembling
 
     def collect(self) -> Collected | list[Family]:
+        try:
+            collected, roles = self._collect()
+        except BaseException:
+            _path_roles.publish_failed(self.host, self.ctx)
+            raise
+        # the iSCSI sessions' preference and balancing come from these maps (SPEC §12)
+        _path_roles.publish(self.host, self.ctx, roles)
+        return collected
+
+    def _collect(self) -> tuple[Collected | list[Family], dict[str, tuple[bool, str]]]:
         smaps = read_sysfs_maps(self.host, self.identity, _facts.sys_block(self.host, self.ctx))
         if not smaps:
-            return []
+            return [], {}
         dm = self.read_dm_state()
         disks = _facts.diskstats(self.host, self.ctx)
         sessions = disk_session_map(_facts.iscsi_sessions(self.host, self.ctx, self.sessions))
@@ -228,4 +239,5 @@ class MultipathLinux(Collector):
         self.unwrap.keep(keys)
         fams = map_families(views) + path_families(views, self.statesets)
         fams.append(path_info_family(views))
-        return Collected(fams, to_groups(views, links, self.ctx.config))
+        groups = to_groups(views, links, self.ctx.config)
+        return Collected(fams, groups), path_roles(groups)

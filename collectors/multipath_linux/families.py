@@ -88,7 +88,7 @@ def path_families(views: Sequence[MapView], statesets: tuple[Stateset, ...] | No
     ck = gauge("multipath_path_checker_state", "multipathd path checker state, one series per state. From multipathd show maps json chk_st.", (*L, "state"))
     pg = gauge("multipath_path_group", "1-based path group index of the path. From multipathd show maps json or dmsetup status.", L)
     pa = gauge("multipath_path_group_active", "1 if the path belongs to the active path group (only that group carries I/O). From multipathd show maps json or dmsetup status.", L)
-    pr = gauge("multipath_path_priority", "Path priority (ALUA: 50 optimized, 10 non-optimized, 1 standby). From multipathd show maps json pri.", L)
+    pr = gauge("multipath_path_priority", "Path priority (ALUA: 50 optimized, 10 non-optimized, 1 standby). From multipathd show maps json pri.", L, signed=True)
     fc = gauge("multipath_path_failures", "Times the kernel failed the path since the table was loaded (a gauge: it resets on reload). From dmsetup status fail_count.", L)
     ie = counter("multipath_path_io_errors_total", "SCSI commands of the path that ended in error (32-bit hex counter, unwrapped). From /sys/block/<path>/device/ioerr_cnt.", L)
     it = counter("multipath_path_io_timeouts_total", "SCSI commands of the path that timed out (unwrapped). From /sys/block/<path>/device/iotmo_cnt.", L)

@@ -409,6 +409,32 @@ HOSTS: dict[str, StorageHost] = {
         commands=maps_json("on", 0, 2, "round-robin 0", [("sdc", 32, "failed", "running", "faulty", 50, "[undef]"),
                                                          ("sdd", 48, "failed", "running", "faulty", 50, "[undef]")]),
     ),
+    "linux-mpio-alua-group-by-prio": dataclasses.replace(
+        BASE,
+        notes="hand-made from " + NOTE_FORMATS + ": an ALUA array with two controllers, one iSCSI session to each "
+        "(controller A over ens1f0, B over ens2f0), two LUNs owned one by each controller; path_grouping_policy "
+        "group_by_prio with prio alua (the multipath-tools default for ALUA arrays): each map has a prio-50 "
+        "group holding its active/optimized path (active) and a prio-10 group holding its active/non-optimized "
+        "path (enabled). I/O runs on the optimized paths only (sdc for mpatha, sdf for mpathb), exactly as the "
+        "array intends; the non-optimized paths carry the checker's reads.",
+        sessions=two_sessions(
+            s1_luns=[Lun(1, "sdc", 32, 4_000_000, 2_000_000), Lun(2, "sde", 64, 2_000, 0, access_state="active/non-optimized")],
+            s2_luns=[Lun(1, "sdd", 48, 2_000, 0, access_state="active/non-optimized"), Lun(2, "sdf", 80, 3_900_000, 1_950_000)],
+        ),
+        maps=((2, "mpatha", WWID, ("sdc", "sdd")), (3, "mpathb", WWID2, ("sde", "sdf"))),
+        diskstats=((8, 0, "sda", 812_000, 455_000), (8, 2, "sda2", 800_000, 454_000),
+                   (8, 32, "sdc", 4_000_000, 2_000_000), (8, 48, "sdd", 2_000, 0),
+                   (8, 64, "sde", 2_000, 0), (8, 80, "sdf", 3_900_000, 1_950_000),
+                   (253, 2, "dm-2", 3_999_000, 2_000_000), (253, 3, "dm-3", 3_899_000, 1_950_000), (253, 5, "dm-5", 799_000, 454_000)),
+        commands={"multipathd_show_maps_json.out": mpd_maps([
+            (map_fields("mpatha", WWID, "dm-2", "5 chk", 2, "1 queue_if_no_path", 0),
+             [mpd_group(1, "service-time 0", 50, "active", [mpd_path("sdc", 32, "active", "running", "ready", 50, "192.168.10.11")]),
+              mpd_group(2, "service-time 0", 10, "enabled", [mpd_path("sdd", 48, "active", "running", "ready", 10, "192.168.20.11")])]),
+            (map_fields("mpathb", WWID2, "dm-3", "5 chk", 2, "1 queue_if_no_path", 0),
+             [mpd_group(1, "service-time 0", 50, "active", [mpd_path("sdf", 80, "active", "running", "ready", 50, "192.168.20.11")]),
+              mpd_group(2, "service-time 0", 10, "enabled", [mpd_path("sde", 64, "active", "running", "ready", 10, "192.168.10.11")])]),
+        ])},
+    ),
 }  # fmt: skip
 
 

@@ -32,12 +32,12 @@ def free_port() -> int:
 
 
 class Daemon:
-    def __init__(self, *args: str):
+    def __init__(self, *args: str, preexec_fn=None):
         self.port = free_port()
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "exporter", "--snapshot", SCENARIO, "--config.file", os.path.join(SCENARIO, "config.yml"),
              "--web.listen-address", f"127.0.0.1:{self.port}", *args],
-            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=preexec_fn,
         )
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:

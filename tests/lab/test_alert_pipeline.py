@@ -332,6 +332,8 @@ def test_alert_pipeline(lab):
         return False
 
     rt.wait_until("LanesGroupDegraded listed as inhibited by Alertmanager", degraded_suppressed, 20)
+    # the root cause: the group lost its lane over NIC l0 (the declared member is the NIC)
+    assert rt.query(lab.prom, 'group:lanes_group_down_netdev:info{group="lab", netdev="l0"}', netns=h)
     got = {(a["labels"]["alertname"], path) for t, path, a in lab.webhook.alerts(down_at)}
     assert ("LanesGroupNoRedundancy", "/lanes-page") in got and ("LanesMemberDown", "/lanes-ticket") in got, got
     up_at = time.time()
@@ -345,7 +347,9 @@ def test_alert_pipeline(lab):
     # LanesGroupDegraded fires too (2 s), but the shipped inhibition holds a group's warnings
     # back while its critical LanesGroupNoRedundancy fires (Alertmanager checks at flush
     # time, after group_wait, when both have arrived)
-    assert not [n for n in phase2 if n[0] == "LanesGroupDegraded"], phase2
+    # (the host's resolved notification may list it among the resolved alerts of the group:
+    # one notification per host and severity, SPEC §12; it never fires on its own)
+    assert not [n for n in phase2 if n[0] == "LanesGroupDegraded" and n[1] == "firing"], phase2
 
     # ---- 3. one stream on l0 while l1 idles: one car per lane
     rt.wait_until("l0 up again in Prometheus", lambda: rt.query(lab.prom, 'lanes_member_up{member="l0"} == 1', netns=h), 30)
@@ -372,6 +376,11 @@ def live_dashboard_queries(lab: Lab) -> list[str]:
         # dashboard shows storage kinds only, which a lab of declared NIC groups has not
         if where.startswith("lanes-storage/") or not names or not all(n.startswith(core) for n in names) or "lanes_link_speed_bytes" in names:
             continue
+        # both lanes of the lab's declared load group are preferred: nothing is non-preferred;
+        # and the lab ends healthy: no degraded group (tests/integration serves scenarios that
+        # have both)
+        if ("lanes_member_preferred" in expr and "== 0" in expr) or where.startswith("lanes-overview/Most degraded groups/"):
+            continue
         ran += 1
         promql = rt.as_promql(expr)
         try:
@@ -383,6 +392,8 @@ def live_dashboard_queries(lab: Lab) -> list[str]:
         failures.append(f"only {ran} dashboard queries qualified for the live lab")
     # and every recording rule (names of the lab rendering: rate10s)
     for r in lab.records:
+        if r == "group:lanes_group_down_netdev:info":
+            continue  # only while a member is down: checked in phase 2
         try:
             if not rt.query(lab.prom, r, netns=lab.h):
                 failures.append(f"recording rule {r}: empty")

@@ -253,3 +253,17 @@ def test_itadm_tpgs_fuzz(text):
         parse_itadm_tpgs(text)
     except ParseError:
         pass
+
+
+@pytest.mark.parametrize(
+    "parser, text",
+    [
+        (parse_itadm_tpgs, "TARGET PORTAL GROUP           PORTAL COUNT\ntpg-a                         ²\n"),
+        (parse_itadm_targets, "TARGET NAME                                                        STATE    SESSIONS\niqn.x  online ²\n"),
+        (parse_stmfadm_targets, "Target: iqn.x\n    Sessions          : ²\n"),
+    ],
+)
+def test_non_ascii_digits_are_a_parse_error(parser, text):
+    # str.isdigit() accepts "²" but int() refuses it: the parsers must say ParseError, not ValueError
+    with pytest.raises(ParseError):
+        parser(text)

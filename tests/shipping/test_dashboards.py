@@ -261,3 +261,50 @@ def test_every_metric_name_exists_in_a_golden_and_every_recorded_name_in_the_rul
 @pytest.mark.parametrize("expr, names", [("rate(lanes_link_receive_bytes_total{a=\"b\"}[1m])", {"lanes_link_receive_bytes_total"}), ("group:lanes_member_share:ratio", set())])
 def test_metric_name_extraction(expr, names):
     assert rt.metric_names(expr) == names
+
+
+def test_overview_is_fleet_sized_and_links_to_the_group_dashboard():
+    """SPEC §12: the overview works for 500 hosts: worst-N tables (topk) of degraded,
+    imbalanced, saturated groups and non-preferred I/O, each row linking to lanes / Group
+    with its job, instance, kind and group; no graph with a line per group of the fleet."""
+    d = dashboards()["lanes-overview.json"]
+    by_title = {p["title"]: p for p in panels(d)}
+    worst = ["Most degraded groups", "Most imbalanced groups", "Most saturated members", "I/O on non-preferred members"]
+    for title in worst:
+        p = by_title[title]
+        assert p["type"] == "table", title
+        (t,) = p["targets"]
+        assert re.match(r"sort_desc\(topk\(\d+, ", t["expr"]) and t.get("instant"), f"{title}: {t['expr']}"
+    for title in worst + ["Groups"]:
+        links = [
+            link["url"]
+            for o in by_title[title]["fieldConfig"]["overrides"]
+            if o["matcher"] == {"id": "byName", "options": "group"}
+            for prop in o["properties"]
+            if prop["id"] == "links"
+            for link in prop["value"]
+        ]
+        assert links and links[0].startswith("/d/lanes-group/"), title
+        for var in ("job", "instance", "kind", "group"):
+            assert f"var-{var}=${{__data.fields.{var}}}" in links[0], (title, var)
+        hidden = next(t for t in by_title[title]["transformations"] if t["id"] == "organize")["options"]["excludeByName"]
+        assert not {"job", "instance", "kind", "group"} & {k for k, v in hidden.items() if v}, f"{title}: the link needs these fields"
+    for p in panels(d):
+        if p["type"] != "timeseries":
+            continue
+        for t in p["targets"]:
+            # a line per group (or member) is only allowed for the N busiest
+            per_group = re.search(r"\bby \([^)]*\bgroup\b", t["expr"]) or re.match(r"group:lanes_\w+:\w+\{", t["expr"])
+            assert not per_group or t["expr"].startswith("topk("), f"{p['title']}: {t['expr']}"
+
+
+def test_group_dashboard_shows_preferred_members():
+    d = dashboards()["lanes-group.json"]
+    by_title = {p["title"]: p for p in panels(d) if p["type"] != "row"}
+    p = by_title["Preferred vs non-preferred members"]
+    exprs = [t["expr"] for t in p["targets"]]
+    assert any("lanes_member_preferred" in e and "== 1" in e for e in exprs) and any("lanes_member_preferred" in e and "== 0" in e for e in exprs)
+    members = by_title["Members"]
+    assert any("lanes_member_preferred" in t["expr"] for t in members["targets"])
+    texts = json.dumps(members["fieldConfig"]["overrides"])
+    assert '"preferred"' in texts and '"standby"' in texts
