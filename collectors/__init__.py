@@ -11,6 +11,8 @@ from collectors.aggr_illumos import AggrIllumos
 from collectors.bond_linux import BondLinux
 from collectors.comstar_illumos import Comstar
 from collectors.ctl_freebsd import CtlFreebsd
+from collectors.flows_illumos import FlowsIllumos
+from collectors.flows_linux import FlowsLinux
 from collectors.gmultipath_freebsd import GmultipathFreebsd
 from collectors.groups import DeclaredGroups
 from collectors.ipmp_illumos import IpmpIllumos
@@ -40,6 +42,8 @@ ALL = (
     IscsiLinux,
     BondLinux,
     TeamLinux,
+    FlowsLinux,
+    FlowsIllumos,
     LinkFreebsd,
     LaggFreebsd,
     CtlFreebsd,

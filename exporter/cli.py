@@ -67,6 +67,8 @@ def build_parser() -> argparse.ArgumentParser:
     paths.add_argument("--record", metavar="DIR", help="run every enabled collector once against the live host, write a snapshot to DIR, exit")
     paths.add_argument("--record.scrub", dest="record_scrub", action="store_true", help="with --record: replace hostnames, IQNs, NQNs, MACs, IP addresses, WWNs/WWIDs, UUIDs and serials by consistent placeholders (support bundles; docs/support-bundles.md)")
     paths.add_argument("--once", action="store_true", help="run one scrape, print the exposition to stdout, exit 0")
+    paths.add_argument("--doctor", action="store_true", help="read the host (or --snapshot) once, explain every finding in plain words with the numbers, the evidence and the fix, exit 0 (1 when lanes itself failed)")
+    paths.add_argument("--doctor.format", dest="doctor_format", default="text", choices=("text", "json"), help="the doctor's output: text for people, json for scripts (default text)")
     paths.add_argument("--check-config", dest="check_config", action="store_true", help="validate config and web config, print what would run, exit 0 or 2")
     paths.add_argument("--state.dir", dest="state_dir", metavar="DIR", help=f"where lanes keeps what must survive a restart (remembered members); default {state.DEFAULT_DIR} when writable (serving a live host), else none; '' for none")
     paths.add_argument("--sampler.interval", dest="sampler_interval", metavar="DURATION", help="peak-rate sampling interval (default 1s; 0 turns the sampler off)")
@@ -523,6 +525,10 @@ def run(argv: Sequence[str] | None) -> int:
             sampler = make_sampler(config, host)
             scraper = build(args, config, platform, host, sampler)
             return record(args, scraper, host, platform, sampler)
+        if args.doctor:
+            from exporter.doctor import doctor
+
+            return doctor(args, build(args, config, platform, host, None), platform)
         if args.once:
             open_state(args, host, platform)
             sampler = make_sampler(config, host)

@@ -196,6 +196,16 @@ def _option(doc: _Doc, node: yaml.Node, where: str, kind: str) -> Any:
         return v
     if kind == "list":
         return doc.strings(node, where)
+    if kind == "ports":  # TCP ports (collector flows): whole numbers 1..65535
+        if not isinstance(node, yaml.SequenceNode):
+            raise doc.err(node, f"{where}: expected a list of TCP ports")
+        ports = []
+        for item in node.value:
+            v = doc.scalar(item, where)
+            if not isinstance(v, int) or isinstance(v, bool) or not 0 < v < 65536:
+                raise doc.err(item, f"{where}: {v!r} is not a TCP port (1..65535)")
+            ports.append(v)
+        return ports
     if kind.startswith("enum:"):
         choices = kind[5:].split(",")
         v = doc.string(node, where)

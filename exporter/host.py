@@ -243,8 +243,25 @@ class Host:
         no live kernel to ask (snapshots, recordings, other roots): read sysfs instead."""
         return None
 
+    # -- flows (collector ``flows``): socket and route answers, recorded like commands
+    def tcp_sockets(self, ports: Sequence[int], *, timeout: float) -> CommandResult:
+        """Established TCP sockets with a local or remote port in ``ports`` (sock_diag),
+        as text (``exporter.sockdiag``); recorded as the pseudo command ``sock_diag tcp``."""
+        raise CommandNotFound("sock_diag", "no live kernel to ask")
+
+    def route_get(self, dst: str, src: str, *, timeout: float) -> CommandResult:
+        """The kernel's route for one flow, as ``ip route get DST from SRC`` prints it."""
+        raise CommandNotFound("ip", "no live kernel to ask")
+
     def close(self) -> None:
         pass
+
+
+FLOW_SOCKETS_NAME = ("sock_diag", "tcp")
+
+
+def route_get_name(dst: str, src: str) -> tuple[str, ...]:
+    return ("ip", "route", "get", dst, "from", src)
 
 
 # --------------------------------------------------------------------------- live host
@@ -377,6 +394,7 @@ class LiveHost(Host):
         self.live = at_root if netlink is None else netlink
         self._nl_lock = threading.Lock()
         self._nl = None
+        self._flows = None
 
     # -- files
     def path(self, path: str) -> str:
@@ -503,9 +521,35 @@ class LiveHost(Host):
                 self._nl = None
                 raise
 
+    def _flow_source(self):
+        if not self.live or self.platform != "linux":
+            return None
+        with self._nl_lock:
+            if self._flows is None:
+                from exporter.sockdiag import Live
+
+                self._flows = Live()
+            return self._flows
+
+    def tcp_sockets(self, ports, *, timeout):
+        src = self._flow_source()
+        if src is None:
+            return super().tcp_sockets(ports, timeout=timeout)
+        start = time.monotonic()
+        return CommandResult(FLOW_SOCKETS_NAME, 0, src.tcp_sockets(ports, timeout), "", time.monotonic() - start)
+
+    def route_get(self, dst, src, *, timeout):
+        flows = self._flow_source()
+        if flows is None:
+            return super().route_get(dst, src, timeout=timeout)
+        start = time.monotonic()
+        return CommandResult(route_get_name(dst, src), 0, flows.route_get(dst, src), "", time.monotonic() - start)
+
     def close(self) -> None:
         if self._nl is not None:
             self._nl.close()
+        if self._flows is not None:
+            self._flows.close()
 
 
 # --------------------------------------------------------------------------- snapshots
@@ -644,6 +688,12 @@ class SnapshotHost(Host):
 
     def unix_request(self, name, addresses, payload, *, timeout, unpack, seqpacket=False):
         return self._recorded(list(name))
+
+    def tcp_sockets(self, ports, *, timeout):
+        return self._recorded(list(FLOW_SOCKETS_NAME))
+
+    def route_get(self, dst, src, *, timeout):
+        return self._recorded(list(route_get_name(dst, src)))
 
 
 NETLINK_LINKS = os.path.join("netlink", "links.json")
@@ -890,6 +940,16 @@ class RecordingHost(Host):
             self._save(name, None, "timeout")
             raise
         self._save(name, result)
+        return result
+
+    def tcp_sockets(self, ports, *, timeout):
+        result = self.inner.tcp_sockets(ports, timeout=timeout)
+        self._save(FLOW_SOCKETS_NAME, result)
+        return result
+
+    def route_get(self, dst, src, *, timeout):
+        result = self.inner.route_get(dst, src, timeout=timeout)
+        self._save(route_get_name(dst, src), result)
         return result
 
     def netlink_links(self) -> list[dict] | None:

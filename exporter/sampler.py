@@ -33,9 +33,17 @@ class Sampler:
         self.errors = 0
 
     # -- scrape side
-    def want(self, source: str, keys: Iterable[str]) -> None:
+    def want(self, source: str, keys: Iterable[str], replace: bool = False) -> None:
+        """Follow ``keys`` of ``source`` from now on.  ``replace`` forgets the keys the
+        source wanted before (flows: a closed connection is not followed any more)."""
         with self._lock:
-            self._wanted[source] = self._wanted.get(source, frozenset()) | frozenset(keys)
+            if replace:
+                self._wanted[source] = frozenset(keys)
+                prev = self._prev.get(source)
+                if prev is not None:  # keep only the counters of flows still followed
+                    self._prev[source] = (prev[0], {k: v for k, v in prev[1].items() if k in self._wanted[source]})
+            else:
+                self._wanted[source] = self._wanted.get(source, frozenset()) | frozenset(keys)
 
     def roll(self) -> None:
         """Close the current window; called once per scrape (single flight)."""

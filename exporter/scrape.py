@@ -144,6 +144,17 @@ def _describe(e: BaseException) -> str:
     return text.splitlines()[0][:300] if text else type(e).__name__
 
 
+def _findings(families: list[Family], platform: str) -> Family:
+    """lanes_finding (SPEC §13), judged from what the collectors of this scrape exported."""
+    from exporter import findings
+
+    try:
+        return findings.family(findings.evaluate(families, platform))
+    except Exception as e:  # a check must never cost the scrape
+        log.error("findings failed", extra={"err": _describe(e)})
+        return findings.family(())
+
+
 class _Flight:
     """One run of every collector, shared by the scrapes that join it."""
 
@@ -252,6 +263,7 @@ class Scraper:
             success.add((r.name,), ok)
             duration.add((r.name,), round(took, 6))
             last.add((r.name,), last_success)
+        outputs.append(_findings(outputs, self.platform))
         build = gauge("exporter_build_info", "lanes build; value 1.", ("version", "python_version", "platform"))
         build.add((__version__, _platform.python_version(), self.platform), 1)
         own = self.process.families() if self.process is not None else []

@@ -536,7 +536,58 @@ def group() -> Dashboard:
             )
         )
     )
-    return d
+    return cars_per_lane(d)
+
+
+# ------------------------------------------------------------------ cars per lane (SPEC §13)
+
+FLOW = "job, instance, protocol, local, remote"
+
+
+def cars_per_lane(d: Dashboard) -> Dashboard:
+    """The flows collector's view of one group: how many connections (cars) ride each member
+    (lane), the busiest one against its member's speed, and what the group can move with the
+    flows it has against its total speed."""
+    flow_peak = (
+        f"max by ({FLOW}) (lanes_flow_receive_peak_bytes_per_second{{{S}}} "
+        f'or label_replace(lanes_flow_transmit_peak_bytes_per_second{{{S}}}, "direction", "transmit", "", ""))'
+    )
+    on_member = f'* on ({FLOW}) group_left (kind, group, member) lanes_flow_info{{{G}, member!=""}}'
+    return (
+        d.with_row(Row("Cars per lane (flows)"))
+        .with_panel(
+            series(
+                "Flows per member",
+                f'count by (instance, group, member) (lanes_flow_info{{{G}, member!=""}})',
+                "{{instance}} {{group}} {{member}}",
+                "none",
+                "Storage TCP connections (iSCSI, NVMe/TCP, NFS, SMB) riding each member: one connection always rides one member.",
+            )
+        )
+        .with_panel(
+            graph("Busiest flow against its member's speed", "Highest peak rate of any one connection on the member (busier direction) and the member's speed: a flow near its member's speed cannot go faster however many members the group has (LanesFlowAtLaneLimit).", "Bps")
+            .min(0)
+            .with_target(q(f"max by (instance, group, member) ({flow_peak} {on_member})", "{{instance}} {{member}} busiest flow", "A"))
+            .with_target(q(f"lanes_member_speed_bytes{{{G}}}", "{{instance}} {{member}} speed", "B"))
+        )
+        .with_panel(
+            graph("Reachable speed against total speed", "What the group can move with the flows it has (the members its flows ride) against the speed of all its members: the gap is capacity no current flow can use.", "Bps")
+            .min(0)
+            .with_target(q(f"lanes_group_reachable_speed_bytes{{{G}}}", "{{instance}} {{group}} reachable", "A"))
+            .with_target(q(f"sum by (instance, group) (lanes_member_speed_bytes{{{G}}})", "{{instance}} {{group}} total", "B"))
+        )
+        .with_panel(
+            inventory(
+                "Flows",
+                [("A", f"lanes_flow_info{{{G}}}"), ("B", f"rate(lanes_flow_transmit_bytes_total{{{S}}}[{RI}]) {on_member}")],
+                "Each storage connection, the NIC it leaves by and the member it rides (a bond: computed as the kernel's xmit hash does), with its transmit rate.",
+                hide=["job", "Value #A"],
+                rename={"Value #B": "transmit"},
+                units={"Value #B": "Bps"},
+                span=12,
+            )
+        )
+    )
 
 
 # ------------------------------------------------------------------ lanes / Storage paths

@@ -65,6 +65,7 @@ DEFAULT_FOR = {
     "LanesCollectorFailed": "5m",
     "LanesNonPreferredPathIO": "15m",
     "LanesExporterDown": "5m",
+    "LanesFlowAtLaneLimit": "10m",  # SPEC §13
 }
 
 ALERTS = tuple(DEFAULT_FOR)
@@ -85,6 +86,7 @@ DEFAULT_SEVERITY = {
     "LanesCollectorFailed": "warning",
     "LanesNonPreferredPathIO": "warning",
     "LanesExporterDown": "warning",
+    "LanesFlowAtLaneLimit": "warning",  # SPEC §13
 }
 SEVERITIES = ("critical", "warning", "info")
 
@@ -114,6 +116,10 @@ class Params:
     #: sees its initiators' sessions come and go with the initiators, and the initiator's
     #: own lanes pages for its paths
     no_page_kinds: tuple[str, ...] = ("iscsi_target",)
+    #: SPEC §13 (LanesFlowAtLaneLimit): one flow's peak / its member's speed at or above this ...
+    flow_at_limit: float = 0.9
+    #: ... while another up member of its group peaks below this share of its speed
+    flow_free_member_below: float = 0.5
     #: more than this many up/down changes within flap_window is flapping
     flap_changes: int = 3
     flap_window: str = "10m"
@@ -379,6 +385,54 @@ def alert_rules(p: Params) -> list[dict]:
             "Prometheus cannot scrape lanes.",
             "lanes on {{ with $labels.instance }}{{ . }}{{ else }}every host of the job (no target at all){{ end }} is not scraped: "
             "while it is down every other lanes alert of that host is silent or resolved.",
+        ),
+        *flow_alert_rules(p, alert),
+    ]
+
+
+# ------------------------------------------------------------------ cars and lanes (SPEC §13)
+
+FLOW = "job, instance, protocol, local, remote"
+
+
+def flow_alert_rules(p: Params, alert) -> list[dict]:
+    """LanesFlowAtLaneLimit: one flow (collector ``flows``: lanes_flow_info joins a TCP
+    connection to the group member it rides) peaks at >= 90% of that member's speed while
+    another up member of its group peaks below 50%: one car at the lane's speed limit beside
+    free lanes.  The flow's peak is the larger direction of the sampler's peaks."""
+    s = p.selector
+    peak = (
+        f"max by ({FLOW}) (\n"
+        f"  lanes_flow_receive_peak_bytes_per_second{{{s}}}\n"
+        f"  or\n"
+        f'  label_replace(lanes_flow_transmit_peak_bytes_per_second{{{s}}}, "direction", "transmit", "", "")\n'
+        f")"
+    )
+    free = (
+        f"count by ({GROUP}) (\n"
+        f"  lanes_member_up{{{s}}} == 1\n"
+        f"  unless on ({MEMBER})\n"
+        f"  (group:lanes_member_peak_utilization:ratio or group:lanes_member_utilization:ratio) >= {_num(p.flow_free_member_below)}\n"
+        f")"
+    )
+    expr = (
+        f"(\n{peak}\n* on ({FLOW}) group_left (kind, group, member)\n"
+        f'lanes_flow_info{{{s}, member!=""}}\n)\n'
+        f"/ on ({MEMBER}) group_left ()\n(lanes_member_speed_bytes{{{s}}} > 0)\n"
+        f">= {_num(p.flow_at_limit)}\n"
+        f"and on ({GROUP})\n{free}"
+    )
+    return [
+        alert(
+            "LanesFlowAtLaneLimit",
+            expr,
+            "warning",
+            "One storage connection runs at its lane's speed limit beside free lanes.",
+            "The {{ $labels.protocol }} connection {{ $labels.local }} to {{ $labels.remote }} on {{ $labels.instance }} peaks at "
+            "{{ $value | humanizePercentage }} of the speed of member {{ $labels.member }} of {{ $labels.kind }} group {{ $labels.group }}, "
+            f"while another member of the group is up and below {_num(p.flow_free_member_below * 100)}%: one connection rides one lane. "
+            "Spread the workload over more connections (iSCSI sessions per NIC with MPIO, NFS nconnect, NVMe/TCP one controller per NIC); "
+            "more LACP links do not make one connection faster. lanes_exporter --doctor explains this host's setup.",
         ),
     ]
 

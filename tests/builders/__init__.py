@@ -22,7 +22,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 
-MODULES = ("linux_core", "linux_bond", "linux_storage", "linux_nvme", "illumos_net", "illumos_storage", "freebsd")
+MODULES = ("linux_core", "linux_bond", "linux_storage", "linux_nvme", "illumos_net", "illumos_storage", "freebsd", "flows")
 SCENARIOS_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "scenarios")
 
 

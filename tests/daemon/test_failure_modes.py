@@ -118,6 +118,12 @@ class FaultHost(Host):
     def unix_request(self, name, addresses, payload, *, timeout, unpack, seqpacket=False):
         return self._command_fault(list(name), lambda: self.inner.unix_request(name, addresses, payload, timeout=timeout, unpack=unpack, seqpacket=seqpacket))
 
+    def tcp_sockets(self, ports, *, timeout):
+        return self._command_fault(["sock_diag", "tcp"], lambda: self.inner.tcp_sockets(ports, timeout=timeout))
+
+    def route_get(self, dst, src, *, timeout):
+        return self._command_fault(["ip", "route", "get", dst, "from", src], lambda: self.inner.route_get(dst, src, timeout=timeout))
+
 
 def _config(scenario: str) -> Config:
     path = os.path.join(SCENARIOS, scenario, "config.yml")

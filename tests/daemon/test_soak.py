@@ -168,3 +168,74 @@ def test_hanging_tool_soak():
 @pytest.mark.soak
 def test_interface_churn_soak():
     _churn_scrapes(SOAK_N)
+
+
+def test_flows_churn():
+    """SPEC §13: a flow that closes disappears.  10,000 short loopback connections
+    (LANES_SOAK_FLOWS), 100 at a time, each batch open across a scrape and a sampler pass,
+    then closed: afterwards no flow series, nothing followed by the sampler, no cached route,
+    and RSS within 5 MB of where it was after the first batches."""
+    import socket
+    import struct
+    import sys
+
+    import pytest
+
+    if not sys.platform.startswith("linux"):
+        pytest.skip("sock_diag is Linux")
+    from collectors.flows_linux import FlowsLinux
+    from exporter.api import SAMPLE_READERS
+    from exporter.config import Config
+    from exporter.host import LiveHost
+
+    ls = socket.socket()
+    ls.bind(("127.0.0.1", 0))
+    ls.listen(256)
+    port = ls.getsockname()[1]
+    host = LiveHost()
+    sampler = Sampler(1.0, lambda source: (lambda: SAMPLE_READERS[(source, "linux")](host)) if (source, "linux") in SAMPLE_READERS else None)
+    ctx = Context("flows", {"ports": [port]}, Config(), sampler)
+    flows = FlowsLinux(host, ctx)
+    scraper = Scraper([flows], {"flows": 30.0}, "linux", sampler)
+    proc = psutil.Process()
+    total = int(os.environ.get("LANES_SOAK_FLOWS", "10000"))
+    batch = 100
+    linger = struct.pack("ii", 1, 0)  # close with RST: no TIME_WAIT pile-up on loopback
+
+    def one_batch(i: int) -> int:
+        conns = []
+        for _ in range(batch):
+            c = socket.create_connection(("127.0.0.1", port))
+            a, _ = ls.accept()
+            c.sendall(b"x" * 100)
+            conns += [c, a]
+        sampler.sample_once()
+        fams = scraper.scrape()
+        sampler.sample_once()
+        seen = sum(len(f.samples) for f in fams if f.name == "lanes_flow_info")
+        for s in conns:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, linger)
+            s.close()
+        return seen
+
+    try:
+        assert one_batch(0) == 2 * batch  # both ends are on this host
+        for i in range(1, 10):
+            one_batch(i)
+        gc.collect()
+        before = proc.memory_info().rss
+        for i in range(10, total // batch):
+            assert one_batch(i) == 2 * batch
+        final = scraper.scrape()
+        sampler.sample_once()
+        gc.collect()
+        grown = proc.memory_info().rss - before
+    finally:
+        scraper.close()
+        ls.close()
+        host.close()
+    assert not [f for f in final if f.name.startswith("lanes_flow_") and f.samples], "closed flows still exported"
+    assert sampler._wanted.get("flows") == frozenset(), "the sampler still follows closed flows"
+    assert not sampler._prev.get("flows", (0, {}))[1], "the sampler still holds counters of closed flows"
+    assert flows._route_cache == {}, "route answers of closed flows kept"
+    assert grown < 5 * 1024 * 1024, f"RSS grew by {grown / 1e6:.1f} MB over {total} connections"

@@ -374,7 +374,9 @@ def live_dashboard_queries(lab: Lab) -> list[str]:
         names = rt.metric_names(expr)
         # veths report no speed: link-speed panels cannot have data in this lab; the storage
         # dashboard shows storage kinds only, which a lab of declared NIC groups has not
-        if where.startswith("lanes-storage/") or not names or not all(n.startswith(core) for n in names) or "lanes_link_speed_bytes" in names:
+        # the flows collector's group series (SPEC §13) need storage connections: none here
+        flows_only = {"lanes_group_flows", "lanes_group_reachable_speed_bytes"}
+        if where.startswith("lanes-storage/") or not names or not all(n.startswith(core) for n in names) or "lanes_link_speed_bytes" in names or names & flows_only:
             continue
         # both lanes of the lab's declared load group are preferred: nothing is non-preferred;
         # and the lab ends healthy: no degraded group (tests/integration serves scenarios that

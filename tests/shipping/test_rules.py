@@ -41,6 +41,7 @@ SPEC_ALERTS = {
     # SPEC §12
     "LanesNonPreferredPathIO": "warning",
     "LanesExporterDown": "warning",
+    "LanesFlowAtLaneLimit": "warning",  # SPEC §13
 }
 #: SPEC §7 for: durations where the spec gives one
 SPEC_FOR = {
@@ -56,6 +57,7 @@ SPEC_FOR = {
     "LanesCollectorFailed": "5m",
     "LanesNonPreferredPathIO": "15m",
     "LanesExporterDown": "5m",
+    "LanesFlowAtLaneLimit": "10m",
 }
 
 
