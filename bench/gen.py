@@ -20,7 +20,7 @@ Layout sources (nothing is copied from another project's fixtures):
 Physical NICs hang below a PCI device with an ``ixgbe`` driver link; bonds are virtual.
 Every bond is an 802.3ad bond of ``--members`` NICs (default 2), all healthy.
 
-``--maps M`` adds storage (the shapes of tests/make_storage_scenarios.py): M dm-multipath
+``--maps M`` adds storage (the shapes of tests/builders/linux_storage.py): M dm-multipath
 maps of ``--paths`` (default 4) paths each, every path an SCSI disk behind its own
 software-iSCSI session (M x paths sessions, one SCSI host each), path k of every map over
 the iface bound to storage NIC k (the last ``--paths`` NICs, never bond members), one
@@ -47,7 +47,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "tests"))
 
-from scenario_tools import netdev, proc_net_dev, snapshot_yml, symlink, write  # noqa: E402
+from builders.sysfs import netdev, proc_net_dev, snapshot_yml, symlink, write  # noqa: E402
 
 STATS = (
     "collisions", "multicast", "rx_bytes", "rx_compressed", "rx_crc_errors", "rx_dropped", "rx_errors",
@@ -159,7 +159,7 @@ def _target(m: int) -> str:
 
 def storage(directory: str, root: str, maps: int, paths: int, storage_nics: list[str]) -> list[tuple[int, int, str, int, int]]:
     """Maps, paths and sessions (layout: the module doc); returns the /proc/diskstats rows."""
-    from make_storage_scenarios import INITIATOR, attrs, commands, dm_device, map_fields, mpd_group, mpd_maps, mpd_path
+    from builders.linux_storage import INITIATOR, attrs, commands, dm_device, map_fields, mpd_group, mpd_maps, mpd_path
 
     rows = []
     mpd = []
@@ -302,7 +302,7 @@ def generate(directory: str, nics: int, bonds: int, members: int = 2, maps: int 
     proc_net_dev(root, rows)
     if maps:
         storage_nics = [f"eth{i}" for i in range(nics - paths, nics)]
-        from make_storage_scenarios import diskstats
+        from builders.linux_storage import diskstats
 
         diskstats(root, storage(directory, root, maps, paths, storage_nics))
     with open(os.path.join(directory, MARKER), "w") as f:

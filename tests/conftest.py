@@ -11,7 +11,7 @@ REQUIRE = os.environ.get("LANES_TEST_REQUIRE") == "1"
 
 
 def pytest_addoption(parser):
-    parser.addoption("--update-golden", action="store_true", help="rewrite tests/golden/*.prom from the current code")
+    parser.addoption("--update-golden", action="store_true", help="rewrite tests/scenarios/*/expected.prom (and other generated files) from the current code")
 
 
 @pytest.fixture

@@ -9,10 +9,24 @@ import subprocess
 import sys
 
 import pytest
+from builders.captures import CAPTURES, capture  # noqa: F401  (re-exported for the parser tests)
 from conftest import REQUIRE, ROOT
 
 SCENARIOS = os.path.join(ROOT, "tests", "scenarios")
-GOLDEN = os.path.join(ROOT, "tests", "golden")
+#: a scenario's expected exposition: tests/scenarios/<name>/expected.prom
+EXPECTED = "expected.prom"
+#: what ``--doctor`` prints for it (text), where a scenario has one
+EXPECTED_DOCTOR = "expected-doctor.txt"
+
+
+def expected_path(name: str) -> str:
+    """The expected exposition of scenario ``name`` (what ``--once`` prints, normalised)."""
+    return os.path.join(SCENARIOS, name, EXPECTED)
+
+
+def read_expected(name: str) -> str:
+    with open(expected_path(name), encoding="utf-8") as f:
+        return f.read()
 
 
 def require(condition: bool, reason: str) -> None:
@@ -95,3 +109,4 @@ def parse_exposition(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]],
 
 def value(samples, name: str, **labels) -> float | None:
     return samples.get((name, tuple(sorted(labels.items()))))
+

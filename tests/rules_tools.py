@@ -34,7 +34,7 @@ RULES_TEST_YML = os.path.join(ROOT, "deploy", "prometheus", "tests", "lanes-rule
 PROMETHEUS_YML = os.path.join(ROOT, "deploy", "prometheus", "prometheus.yml")
 ALERTMANAGER_YML = os.path.join(ROOT, "deploy", "alertmanager", "alertmanager.yml")
 RUNBOOKS = os.path.join(ROOT, "docs", "runbooks.md")
-GOLDEN = os.path.join(ROOT, "tests", "golden")
+SCENARIOS = os.path.join(ROOT, "tests", "scenarios")
 IP = "/usr/sbin/ip" if os.path.exists("/usr/sbin/ip") else "/sbin/ip"
 
 
@@ -64,11 +64,11 @@ def recorded_names(expr: str) -> set[str]:
 
 
 def golden_names() -> dict[str, set[str]]:
-    """metric name -> golden files that expose it: a sample, or a ``# TYPE`` line (the goldens
-    drop the samples of volatile families such as lanes_collector_duration_seconds, see
-    helpers.normalize, but keep their TYPE)."""
+    """metric name -> scenarios whose expected.prom exposes it: a sample, or a ``# TYPE`` line
+    (expected outputs drop the samples of volatile families such as
+    lanes_collector_duration_seconds, see helpers.normalize, but keep their TYPE)."""
     out: dict[str, set[str]] = {}
-    for path in sorted(glob.glob(os.path.join(GOLDEN, "*.prom"))):
+    for path in sorted(glob.glob(os.path.join(SCENARIOS, "*", "expected.prom"))):
         with open(path, encoding="utf-8") as f:
             for line in f:
                 if line.startswith("# TYPE "):
@@ -77,7 +77,7 @@ def golden_names() -> dict[str, set[str]]:
                     continue
                 else:
                     name = re.split(r"[{\s]", line, maxsplit=1)[0]
-                out.setdefault(name, set()).add(os.path.basename(path))
+                out.setdefault(name, set()).add(os.path.basename(os.path.dirname(path)))
     return out
 
 

@@ -33,11 +33,11 @@ as_promql = rt.as_promql
 
 
 def choose_scenarios(names: set[str]) -> list[str]:
-    """Greedy cover: the fewest scenarios whose goldens hold all ``names``."""
+    """Greedy cover: the fewest scenarios whose expected outputs hold all ``names``."""
     have: dict[str, set[str]] = {}
     for metric, goldens in rt.golden_names().items():
         for g in goldens:
-            have.setdefault(g.removesuffix(".prom"), set()).add(metric)
+            have.setdefault(g, set()).add(metric)
     have = {s: m for s, m in have.items() if os.path.isdir(os.path.join(helpers.SCENARIOS, s))}
     need, chosen = set(names), []
     while need:

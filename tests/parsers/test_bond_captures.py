@@ -9,7 +9,7 @@ import glob
 import os
 import re
 
-from capture_read import CAPTURES, capture, split
+from builders.captures import CAPTURES, capture, split
 
 from collectors import _lacp
 from collectors import bond_linux as bl

@@ -9,6 +9,7 @@ import dataclasses
 import struct
 
 import pytest
+from helpers import capture
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -261,46 +262,7 @@ def test_fuzz_sysfs_parsers_raise_only_parse_error(master, slave):
 
 # real-captures.md L-1, kernel 6.8 (a course's LACP lab, veth members): the lines the
 # capture elides ("...") are left out; the Active Aggregator Info lines start with a TAB.
-PROC_68 = """Ethernet Channel Bonding Driver: v6.8.0-142-generic
-
-Bonding Mode: IEEE 802.3ad Dynamic link aggregation
-
-802.3ad info
-LACP active: on
-LACP rate: fast
-Min links: 0
-Aggregator selection policy (ad_select): stable
-System priority: 65535
-System MAC address: 02:1d:22:fd:7e:72
-Active Aggregator Info:
-\tAggregator ID: 1
-\tNumber of ports: 2
-\tActor Key: 15
-\tPartner Key: 15
-\tPartner Mac Address: 02:fc:ce:91:32:14
-
-Slave Interface: e1
-MII Status: up
-Speed: 10000 Mbps
-Duplex: full
-Link Failure Count: 1
-Permanent HW addr: 02:1d:22:fd:7e:72
-Slave queue ID: 0
-Aggregator ID: 1
-Actor Churn State: monitoring
-Partner Churn State: monitoring
-Actor Churned Count: 0
-Partner Churned Count: 0
-details actor lacp pdu:
-    system priority: 65535
-    system mac address: 02:1d:22:fd:7e:72
-    port key: 15
-    port priority: 255
-    port number: 1
-    port state: 63
-details partner lacp pdu:
-    port state: 63
-"""
+PROC_68 = capture("linux-6.8-lacp-lab/proc-net-bonding-bond0.txt")
 
 
 def test_proc_68_healthy_monitoring_is_not_a_fault():
@@ -318,82 +280,7 @@ def test_proc_68_healthy_monitoring_is_not_a_fault():
 
 # real-captures.md L-1: RHEL 7 insights-core BOND_MODE_4 (the partner-less active aggregator),
 # completed into whole blocks from the same capture's lines; pasted with 8 blanks for TABs
-PROC_RHEL7_NO_PARTNER = """Ethernet Channel Bonding Driver: v3.7.1 (April 27, 2011)
-
-Bonding Mode: IEEE 802.3ad Dynamic link aggregation
-Transmit Hash Policy: layer2 (0)
-MII Status: up
-MII Polling Interval (ms): 100
-Up Delay (ms): 0
-Down Delay (ms): 0
-
-802.3ad info
-LACP rate: slow
-Min links: 0
-Aggregator selection policy (ad_select): stable
-System priority: 65535
-System MAC address: 08:00:27:aa:00:08
-Active Aggregator Info:
-        Aggregator ID: 1
-        Number of ports: 1
-        Actor Key: 9
-        Partner Key: 1
-        Partner Mac Address: 00:00:00:00:00:00
-
-Slave Interface: enp0s9
-MII Status: up
-Speed: 1000 Mbps
-Duplex: full
-Link Failure Count: 0
-Permanent HW addr: 08:00:27:aa:00:09
-Slave queue ID: 0
-Aggregator ID: 1
-Actor Churn State: none
-Partner Churn State: churned
-Actor Churned Count: 0
-Partner Churned Count: 1
-details actor lacp pdu:
-    system priority: 65535
-    system mac address: 08:00:27:aa:00:08
-    port key: 9
-    port priority: 255
-    port number: 2
-    port state: 77
-details partner lacp pdu:
-    system priority: 65535
-    system mac address: 00:00:00:00:00:00
-    oper key: 1
-    port priority: 255
-    port number: 1
-    port state: 1
-
-Slave Interface: enp0s8
-MII Status: down
-Speed: Unknown
-Duplex: Unknown
-Link Failure Count: 1
-Permanent HW addr: 08:00:27:aa:00:08
-Slave queue ID: 0
-Aggregator ID: 2
-Actor Churn State: churned
-Partner Churn State: churned
-Actor Churned Count: 1
-Partner Churned Count: 1
-details actor lacp pdu:
-    system priority: 65535
-    system mac address: 08:00:27:aa:00:08
-    port key: 0
-    port priority: 255
-    port number: 1
-    port state: 69
-details partner lacp pdu:
-    system priority: 65535
-    system mac address: 00:00:00:00:00:00
-    oper key: 1
-    port priority: 255
-    port number: 1
-    port state: 1
-"""
+PROC_RHEL7_NO_PARTNER = capture("insights-core/proc-net-bonding-mode4.txt")
 
 
 def test_proc_rhel7_partnerless_active_aggregator():
@@ -411,35 +298,7 @@ def test_proc_rhel7_partnerless_active_aggregator():
 
 
 # real-captures.md L-1: a 5.15 read without CAP_NET_ADMIN (NVIDIA BlueField-3 guide)
-PROC_515_UNPRIVILEGED = """Ethernet Channel Bonding Driver: v5.15.0-1060-bluefield
-
-Bonding Mode: IEEE 802.3ad Dynamic link aggregation
-Transmit Hash Policy: layer3+4 (1)
-MII Status: up
-MII Polling Interval (ms): 100
-Up Delay (ms): 0
-Down Delay (ms): 0
-Peer Notification Delay (ms): 0
-
-802.3ad info
-LACP active: on
-LACP rate: fast
-Min links: 0
-Aggregator selection policy (ad_select): stable
-
-Slave Interface: p0
-MII Status: up
-Speed: 200000 Mbps
-Duplex: full
-Link Failure Count: 0
-Permanent HW addr: 5c:25:73:e6:38:54
-Slave queue ID: 0
-Aggregator ID: 1
-Actor Churn State: none
-Partner Churn State: none
-Actor Churned Count: 0
-Partner Churned Count: 0
-"""
+PROC_515_UNPRIVILEGED = capture("nvidia-bluefield3/proc-net-bonding-unprivileged.txt")
 
 
 def test_proc_515_unprivileged_is_partial_not_partnerless():
@@ -450,26 +309,7 @@ def test_proc_515_unprivileged_is_partial_not_partnerless():
 
 
 # real-captures.md L-1: v3.5.0 (Ubuntu community docs, telegraf bond_test.go)
-PROC_350 = """Ethernet Channel Bonding Driver: v3.5.0 (November 4, 2008)
-
-Bonding Mode: IEEE 802.3ad Dynamic link aggregation
-Transmit Hash Policy: layer2 (0)
-MII Status: up
-MII Polling Interval (ms): 100
-Up Delay (ms): 0
-Down Delay (ms): 0
-
-802.3ad info
-LACP rate: fast
-Aggregator selection policy (ad_select): stable
-bond bond0 has no active aggregator
-
-Slave Interface: eth1
-MII Status: up
-Link Failure Count: 0
-Permanent HW addr: 00:0c:29:f5:b7:11
-Aggregator ID: N/A
-"""
+PROC_350 = capture("ubuntu-community-docs/proc-net-bonding-v3.5.0.txt")
 
 
 def test_proc_350_no_active_aggregator():
@@ -481,29 +321,7 @@ def test_proc_350_no_active_aggregator():
 
 
 # real-captures.md L-1: v3.6.0 prints Aggregator ID before Slave queue ID
-PROC_360 = """Ethernet Channel Bonding Driver: v3.6.0 (September 26, 2009)
-
-Bonding Mode: IEEE 802.3ad Dynamic link aggregation
-Transmit Hash Policy: layer2 (0)
-MII Status: up
-MII Polling Interval (ms): 100
-Up Delay (ms): 0
-Down Delay (ms): 0
-
-802.3ad info
-LACP rate: slow
-Aggregator selection policy (ad_select): stable
-bond bond0 has no active aggregator
-
-Slave Interface: eth0
-MII Status: up
-Speed: Unknown
-Duplex: Unknown
-Link Failure Count: 0
-Permanent HW addr: 00:16:3e:00:00:01
-Aggregator ID: 1
-Slave queue ID: 0
-"""
+PROC_360 = capture("troubleshooting-note/proc-net-bonding-v3.6.0.txt")
 
 
 def test_proc_360_line_order():
@@ -513,36 +331,7 @@ def test_proc_360_line_order():
 
 # real-captures.md L-1: RHEL 9 active-backup with fail_over_mac and primary_reselect, and
 # ARP monitoring (insights-core BONDINFO_MODE_7)
-PROC_RHEL9_AB = """Ethernet Channel Bonding Driver: v5.14.0-570.el9.x86_64
-
-Bonding Mode: fault-tolerance (active-backup) (fail_over_mac active)
-Primary Slave: enp0s8 (primary_reselect always)
-Currently Active Slave: enp0s9
-MII Status: up
-MII Polling Interval (ms): 0
-Up Delay (ms): 0
-Down Delay (ms): 0
-Peer Notification Delay (ms): 0
-ARP Polling Interval (ms): 1000
-ARP Missed Max: 2
-ARP IP target/s (n.n.n.n form): 10.152.1.1
-
-Slave Interface: enp0s8
-MII Status: down
-Speed: 1000 Mbps
-Duplex: full
-Link Failure Count: 2
-Permanent HW addr: 52:54:00:00:00:08
-Slave queue ID: 0
-
-Slave Interface: enp0s9
-MII Status: up
-Speed: 1000 Mbps
-Duplex: full
-Link Failure Count: 0
-Permanent HW addr: 52:54:00:00:00:09
-Slave queue ID: 0
-"""
+PROC_RHEL9_AB = capture("insights-core/proc-net-bonding-mode7.txt")
 
 
 def test_proc_rhel9_active_backup_arp_monitoring():

@@ -6,6 +6,7 @@ real itadm capture of research/real-captures.md I-13.
 """
 
 import pytest
+from helpers import capture
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -126,15 +127,7 @@ def test_stmfadm_rejects(text):
 
 # real-captures I-13, OmniOS: header ends in one blank, the target row in 8 blanks, property
 # lines <TAB>label padded to 20<TAB>value; "none " with a trailing blank from the support script
-ITADM_REAL = (
-    "TARGET NAME                                                  STATE    SESSIONS \n"
-    "iqn.2010-08.org.illumos:stmf-ha:pool1                        online   0        \n"
-    "\talias:              \t-\n"
-    "\tauth:               \tnone \n"
-    "\ttargetchapuser:     \t-\n"
-    "\ttargetchapsecret:   \tunset\n"
-    "\ttpg-tags:           \tdefault\n"
-)
+ITADM_REAL = capture("omnios-ha-blog/itadm-list-target-v.txt")
 
 
 def test_itadm_targets_real_and_long_names():

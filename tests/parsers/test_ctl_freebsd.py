@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 import pytest
-from capture_read import capture
+from builders.captures import capture
 from hypothesis import given, settings
 from hypothesis import strategies as st
 

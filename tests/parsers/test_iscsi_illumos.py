@@ -5,6 +5,7 @@ names, iscsiadm_main.c listTarget/printConnectionList, ipadm(8) parseable output
 """
 
 import pytest
+from helpers import capture
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -27,17 +28,13 @@ from exporter.scrape import collect_families
 TGT = "iqn.2010-08.org.illumos:02:9f3c1a2e-5b7d-6c4e-9a1f-d2b3c4e5f601"
 
 # real-captures I-1: SmartOS, published with blanks for the TAB; crtime with 7 decimals
-KSTAT_BLANKS = """\
-link:0:net0:brdcstrcv   527336
-link:0:net0:class       net
-link:0:net0:crtime      16359935.2637943
-link:0:net0:zonename    53aa9b7e-48ba-4152-a52b-a6368c3d9e7c
-"""
+KSTAT_BLANKS = capture("datadog-integrations-core/kstat-p-link0.txt")
 
 
 def test_kstat_p_tab_blank_and_empty_values():
     assert parse_kstat_p(KSTAT_BLANKS)[("link", 0, "net0")] == {
-        "brdcstrcv": "527336", "class": "net", "crtime": "16359935.2637943", "zonename": "53aa9b7e-48ba-4152-a52b-a6368c3d9e7c"}
+        "brdcstrcv": "527336", "class": "net", "crtime": "16359935.2637943", "ifspeed": "10000000000", "link_duplex": "0",
+        "link_state": "1", "obytes64": "12820668", "snaptime": "16834735.1607669", "zonename": "53aa9b7e-48ba-4152-a52b-a6368c3d9e7c"}
     got = parse_kstat_p(f"stmf:0:stmf_tgt_ffffff0d4a7c2e80:target-alias\t\nstmf:0:stmf_tgt_ffffff0d4a7c2e80:target-name\t{TGT}\n")
     # the IQN's colons stay in the value; an empty value is empty
     assert got == {("stmf", 0, "stmf_tgt_ffffff0d4a7c2e80"): {"target-alias": "", "target-name": TGT}}

@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 
 import pytest
-from capture_read import capture
+from builders.captures import capture
 
 from collectors._ifconfig import LacpPeer, parse_ifconfig, parse_peers
 from collectors._link_common import Link

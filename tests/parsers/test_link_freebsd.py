@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from capture_read import capture
+from builders.captures import capture
 from hypothesis import given, settings
 from hypothesis import strategies as st
 

@@ -7,6 +7,7 @@ sys/mac.h link_state_t printed as uint32 (-1 = 4294967295), ifspeed is bit/s
 """
 
 import pytest
+from helpers import capture
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -26,17 +27,7 @@ from exporter.scrape import collect_families
 
 # real-captures I-1 (DataDog fixture, SmartOS zone): blanks instead of the TAB, 7-decimal
 # hrtimes, a zone UUID, an up VNIC with link_duplex 0
-DATADOG_BLANKS = """\
-link:0:net0:brdcstrcv   527336
-link:0:net0:class       net
-link:0:net0:crtime      16359935.2637943
-link:0:net0:ifspeed     10000000000
-link:0:net0:link_duplex 0
-link:0:net0:link_state  1
-link:0:net0:obytes64    12820668
-link:0:net0:snaptime    16834735.1607669
-link:0:net0:zonename    53aa9b7e-48ba-4152-a52b-a6368c3d9e7c
-"""
+DATADOG_BLANKS = capture("datadog-integrations-core/kstat-p-link0.txt")
 
 # kstat.c prints each statistic with a TAB; an aggregated port's link kstat cannot be read
 # (dls_devnet_stat_update fails): only the header pseudo-stats remain

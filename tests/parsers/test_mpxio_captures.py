@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from capture_read import capture
+from builders.captures import capture
 
 from collectors.mpxio_illumos import parse_show_lu
 

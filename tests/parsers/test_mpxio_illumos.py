@@ -8,6 +8,7 @@ usr/src/cmd/mpathadm/mpathadm.c, mpathadm_text.c).
 import os
 
 import pytest
+from helpers import SCENARIOS, capture
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -27,22 +28,8 @@ from exporter.scrape import collect_families
 
 # real-captures I-9: Solaris 10 StorEdge 3510 (blog, TABs published as blanks) and the
 # Infinidat fixture whose first line starts with two blanks
-LIST_3510 = """\
-\t/scsi_vhci/enclosure@g600c0ff000000000086cfb0000000000
-\t\tTotal Path Count: 3
-\t\tOperational Path Count: 3
-\t/dev/rdsk/c3t600C0FF000000000086CFB359771241Bd0s2
-\t\tTotal Path Count: 1
-\t\tOperational Path Count: 1
-"""
-LIST_INFINIDAT = """\
-  /scsi_vhci/array-controller@g6742b0f0000075360000000000000000
-                Total Path Count: 1
-                Operational Path Count: 1
-        /dev/rdsk/c0t6742B0F000007536000000000000217Dd0s2
-                Total Path Count: 3
-                Operational Path Count: 3
-"""
+LIST_3510 = capture("shawnferry-blog/mpathadm-list-lu.txt")
+LIST_INFINIDAT = capture("infinidat/mpathadm-list-lu.txt")
 
 
 def test_list_lu_real_captures():
@@ -92,84 +79,11 @@ def test_list_lu_rejects(text):
 
 # real-captures I-10, asymmetric LU with two TPGs (blog 2009): INQUIRY padding, "Paths:  "
 # with two trailing blanks (kept, marked $); the "..." lines of the excerpt filled from mpathadm.c's output
-SHOW_ASYM = """\
-Logical Unit:  /scsi_vhci/disk@g600a0b8000492c63000005fd49e8305b
-\tmpath-support:  libmpscsi_vhci.so
-\tVendor:  SUN     $
-\tProduct:  LCSM100_F       $
-\tRevision:  0735
-\tName Type:  unknown type
-\tName:  600a0b8000492c63000005fd49e8305b
-\tAsymmetric:  yes
-\tCurrent Load Balance:  round-robin
-\tLogical Unit Group ID:  NA
-\tAuto Failback:  on
-\tAuto Probing:  NA
-
-\tPaths:  $
-\t\tInitiator Port Name:  2101001b32a12ae9
-\t\tTarget Port Name:  203400a0b8492c63
-\t\tOverride Path:  NA
-\t\tPath State:  OK
-\t\tDisabled:  no
-
-\t\tInitiator Port Name:  2101001b32a12ae9
-\t\tTarget Port Name:  202400a0b8492c63
-\t\tOverride Path:  NA
-\t\tPath State:  OK
-\t\tDisabled:  yes
-
-\tTarget Port Groups:  $
-\t\tID:  1
-\t\tExplicit Failover:  yes
-\t\tAccess State:  active
-\t\tTarget Ports:
-\t\t\tName:  203400a0b8492c63
-\t\t\tRelative ID:  0
-
-\t\t\tName:  202400a0b8492c63
-\t\t\tRelative ID:  0
-
-\t\tID:  2
-\t\tExplicit Failover:  yes
-\t\tAccess State:  standby
-\t\tTarget Ports:
-\t\t\tName:  201400a0b8492c63
-\t\t\tRelative ID:  0
-""".replace("$\n", "\n")  # $ marks a line that ends in blanks, as the tool prints it
+SHOW_ASYM = capture("solaris-multipathing-blog/mpathadm-show-lu-asymmetric.txt")
 
 # real-captures I-10, symmetric SAS disk (FirmOS comment, published with 8-blank indents):
 # no Target Port Groups block, Target Ports right after the paths, load balance none
-SHOW_SAS = """\
-Logical Unit:  /dev/rdsk/c0t5000C500562A02E3d0s2
-        mpath-support:  libmpscsi_vhci.so
-        Vendor:  SEAGATE
-        Product:  ST1000NM0001
-        Revision:  0002
-        Name Type:  unknown type
-        Name:  5000c500562a02e3
-        Asymmetric:  no
-        Current Load Balance:  none
-        Paths:
-                Initiator Port Name:  w500605b0055961c0
-                Target Port Name:  w5000c500562a02e1
-                Override Path:  NA
-                Path State:  OK
-                Disabled:  no
-
-                Initiator Port Name:  w500605b0055961c0
-                Target Port Name:  w5000c500562a02e2
-                Override Path:  NA
-                Path State:  path error
-                Disabled:  no
-
-        Target Ports:
-                Name:  w5000c500562a02e1
-                Relative ID:  0
-
-                Name:  w5000c500562a02e2
-                Relative ID:  0
-"""
+SHOW_SAS = capture("firmos/mpathadm-show-lu-sas.txt")
 
 
 def test_show_lu_asymmetric_real_capture():
@@ -341,5 +255,5 @@ def test_collector_fails_on_a_failing_list():
 
 def test_scenario_commands_exist():
     """The scenario's command files carry the slugs the collector asks for."""
-    d = os.path.join(os.path.dirname(os.path.dirname(__file__)), "scenarios", "illumos-storage-mpxio", "commands")
+    d = os.path.join(SCENARIOS, "illumos-storage-mpxio", "commands")
     assert os.path.exists(os.path.join(d, slug("mpathadm", ["list", "lu"]) + ".out"))

@@ -6,6 +6,7 @@ libmultipath/print.c and kernel drivers/md/dm-mpath.c."""
 import struct
 
 import pytest
+from helpers import capture
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -25,44 +26,7 @@ from exporter.scrape import collect_families
 
 # real-captures.md L-6 (IBM/ubiquity, RHEL 7 era): padded vend/prod, no marginal_st, no
 # lun_hex, action "create"; the "multipathd>" prompt lines are not part of a socket reply
-RHEL7_JSON = """{
-   "major_version": 0,
-   "minor_version": 1,
-   "maps": [{
-      "name" : "mpathp",
-      "uuid" : "360050768029b8168e000000000006247",
-      "sysfs" : "dm-3",
-      "failback" : "immediate",
-      "queueing" : "5 chk",
-      "paths" : 0,
-      "action" : "create",
-      "path_faults" : 1,
-      "vend" : "IBM     ",
-      "prod" : "2145            ",
-      "rev" : "0000",
-      "path_groups": [{
-         "selector" : "round-robin 0",
-         "pri" : 0,
-         "dm_st" : "active",
-         "group" : 1,
-         "paths": [{
-            "dev" : "sdb",
-            "dev_t" : "8:16",
-            "dm_st" : "failed",
-            "dev_st" : "running",
-            "chk_st" : "faulty",
-            "checker" : "tur",
-            "pri" : 50,
-            "host_wwnn" : "[undef]",
-            "target_wwnn" : "iqn.1986-03.com.ibm:2145.v7k60.node1",
-            "host_wwpn" : "[undef]",
-            "target_wwpn" : "[undef]",
-            "host_adapter" : "9.115.240.253"
-         }]
-      }]
-   }]
-}
-"""
+RHEL7_JSON = capture("ibm-ubiquity/multipathd-show-maps-json.json")
 
 
 def test_multipathd_json_rhel7_capture():
@@ -115,13 +79,7 @@ def test_multipathd_json_broken(text, why):
 
 # real-captures.md L-7: all-devices form with a name prefix, trailing blanks, linear lines
 # and a two-segment LV
-DMSETUP_ALL = (
-    "36001438005deddc80000400003340000p1: 0 4194298332 linear \n"
-    "36001438005deddc80000400003340000: 0 4194304000 multipath 2 0 0 0 2 1 A 0 2 0 8:48 A 0 8:128 A 0 "
-    "E 0 4 0 8:0 A 0 8:64 A 0 8:192 A 0 8:208 A 0 \n"
-    "vgdm-lvznff: 0 2096103424 linear \n"
-    "vgdm-lvznff: 2096103424 1048576 linear \n"
-)
+DMSETUP_ALL = capture("hp-msa-writeup/dmsetup-status.txt")
 
 
 def test_dm_status_all_devices_capture():
@@ -135,7 +93,7 @@ def test_dm_status_all_devices_capture():
 
 def test_dm_status_named_form_current_group_two():
     # zipl_helper capture: no prefix, cur_pg 2, first group E, paths A with fail count 1
-    maps = parse_dm_status("0 67108864 multipath 2 0 0 0 2 2 E 0 2 2 8:16 A 1 0 1 8:0 A 1 0 1 A 0 2 2 8:32 A 0 0 1 8:48 A 0 0 1")
+    maps = parse_dm_status(capture("s390-tools/dmsetup-status-named.txt"))
     g1, g2 = maps[""].groups
     assert (g1.state, g2.state) == ("enabled", "active")
     assert [p.fail_count for p in g1.paths] == [1, 1]

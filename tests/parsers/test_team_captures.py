@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from capture_read import capture
+from builders.captures import capture
 from helpers import parse_exposition
 
 from collectors import team_linux as tl

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from helpers import capture
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -17,30 +18,7 @@ from exporter.api import ParseError
 from exporter.host import CommandNotFound, CommandResult, Host
 
 # real-captures.md L-3: RHEL 7 activebackup dump (insights-core), keys sorted, no "ports"
-RHEL7_AB = """{
-    "runner": {
-        "active_port": "eno1"
-    },
-    "setup": {
-        "daemonized": false,
-        "dbus_enabled": true,
-        "debug_level": 0,
-        "kernel_team_mode_name": "activebackup",
-        "pid": 4464,
-        "pid_file": "/var/run/teamd/team0.pid",
-        "runner_name": "activebackup",
-        "zmq_enabled": false
-    },
-    "team_device": {
-        "ifinfo": {
-            "dev_addr": "2c:59:e5:47:a9:04",
-            "dev_addr_len": 6,
-            "ifindex": 5,
-            "ifname": "team0"
-        }
-    }
-}
-"""
+RHEL7_AB = capture("insights-core/teamdctl-team0-state-dump.json")
 
 
 def lacp_port(up=True, selected=True, agg=(4, True), state="current", actor=61, partner=61, system="3c:c7:86:43:ac:f1", speed=25000):
