@@ -68,6 +68,8 @@ def originals_of(text: str, path: str) -> set[str]:
                 found.update({tok, plain})
             continue
         for cand in (plain, plain.split("/")[0], plain.split("%")[0], plain.rsplit(":", 1)[0]):
+            if "%" in cand:  # a scoped address (fe80::1%lo0): its address part is the next candidate
+                continue
             try:
                 ip = ipaddress.ip_address(cand)
             except ValueError:
@@ -197,6 +199,21 @@ def samples(text: str) -> list[str]:
     return sorted(line for line in normalize(text).splitlines() if line and not line.startswith("#"))
 
 
+_BOND_FLOW_MEMBER = re.compile(r'^(lanes_flow_info\{.*kind="bond",.*member=")[^"]*(")')
+_BOND_FLOW_FINDING = re.compile(r'^(lanes_finding\{check="flows_on_one_member",.*kind="bond",|lanes_group_reachable_speed_bytes\{kind="bond",)')
+
+
+def hash_free(lines: list[str]) -> list[str]:
+    """The member a bond hashes a flow onto is computed from its addresses and ports
+    (bond_xmit_hash); placeholder addresses hash differently, so a scrubbed replay may put a
+    flow on another member of the same bond, and whether every flow hashes onto one member
+    (the flows_on_one_member finding) and how many members the flows can use (the
+    reachable speed) may change (docs/support-bundles.md says so).
+    Everything else must stay the same."""
+    out = [_BOND_FLOW_MEMBER.sub(r"\1*\2", line) for line in lines if not _BOND_FLOW_FINDING.match(line)]
+    return sorted(out)
+
+
 @pytest.mark.parametrize("name", scenario_names())
 def test_scrubbed_bundle_leaks_nothing_and_replays_the_same(name, tmp_path):
     scen = host_with_secrets(name, str(tmp_path / "host"))
@@ -239,7 +256,7 @@ def test_scrubbed_bundle_leaks_nothing_and_replays_the_same(name, tmp_path):
     assert original.returncode == 0, original.stderr
     replay = lanes(*replay_args(bundle, config))
     assert replay.returncode == 0, replay.stderr
-    assert samples(replay.stdout) == samples(scrubber(original.stdout))
+    assert hash_free(samples(replay.stdout)) == hash_free(samples(scrubber(original.stdout)))
     # the sampler's reads are in the bundle: the peak series survive (illumos iSCSI: kstat)
     peaks = [line for line in samples(original.stdout) if "_peak_" in line]
     assert len([line for line in samples(replay.stdout) if "_peak_" in line]) == len(peaks)
