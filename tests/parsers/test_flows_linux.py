@@ -111,7 +111,7 @@ def test_arp_complete_entries_only():
 
 
 def test_mountstats_real_capture():
-    from capture_read import capture
+    from builders.captures import capture
 
     (m,) = parse_mountstats(capture("mountstats/procfs-rs-nfs4-krb5.txt"))
     assert (m.device, m.mountpoint, m.fstype, m.server, m.nconnect) == ("elwe:/space", "/srv/elwe/space", "nfs4", "elwe", None)
