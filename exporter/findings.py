@@ -7,7 +7,8 @@ findings of ``/metrics`` and of the doctor are the same, on a live host and on a
 * ``iscsi_single_session_over_aggregate``: an iSCSI target reached by one session whose
   NIC is a bond/team/aggr/IPMP group of >= 2 members (``lanes_iscsi_session_info``); seen
   from the target side too: an initiator address with one iSCSI connection to this host's
-  port 3260 over such a group (``lanes_flow_info``, LIO or COMSTAR).
+  port 3260 over such a group (``lanes_flow_info``, LIO or COMSTAR), or an initiator with
+  one session to a FreeBSD ctld target whose portal NIC is a lagg (``lanes_ctl_session_info``).
 * ``nvme_single_controller_over_aggregate``: the same for an NVMe/TCP subsystem with one
   controller (``lanes_nvme_controller_info``).
 * ``nfs_single_transport_over_aggregate``: an NFS mount with one transport (no
@@ -30,7 +31,7 @@ from collections.abc import Iterable, Mapping, Sequence
 
 from exporter.metrics import Family, gauge
 
-AGGREGATE_KINDS = ("bond", "team", "aggr", "ipmp")
+AGGREGATE_KINDS = ("bond", "team", "aggr", "ipmp", "lagg")
 LABELS = ("check", "severity", "kind", "group", "subject")
 
 
@@ -146,7 +147,17 @@ def _fix(platform: str, what: str, **kw) -> str:
         "paths": "Give each path its own NIC (one IP interface per NIC, one target portal per subnet).",
         "failover": "Set the MPxIO load-balance policy to round-robin (mpathadm modify mpath-support -b round-robin libmpscsi_vhci.so).",
     }
-    table = illumos if platform == "illumos" else linux
+    # FreeBSD: ctl.conf(5) portal-group "listen" addresses, lagg(4) "lagghash l2,l3,l4"
+    freebsd = {
+        **linux,
+        "iscsi_target": (
+            "Give each NIC its own address and portal: in /etc/ctl.conf list one listen address per NIC in the portal-group "
+            "(or one portal-group per NIC) instead of one address on {group}, then service ctld reload, "
+            "so initiator {subject} logs in once per portal and its MPIO (e.g. VMware port binding with the round-robin PSP) spreads the I/O."
+        ),
+        "hash": "Hash on ports as well: ifconfig {group} lagghash l3,l4 (and ifconfig_{group} in /etc/rc.conf), and L3+L4 hashing on the switch.",
+    }
+    table = {"illumos": illumos, "freebsd": freebsd}.get(platform, linux)
     return table[what].format(**kw)
 
 
@@ -156,6 +167,7 @@ def evaluate(families: Iterable[Family], platform: str = "linux") -> list[Findin
     illumos = platform == "illumos"
     out += _iscsi_initiator(m, platform, illumos)
     out += _target_side(m, platform, illumos)
+    out += _ctl_target_side(m, platform)
     out += _nvme(m, platform)
     out += _nfs(m, platform)
     out += _flows_on_one_member(m, platform)
@@ -228,6 +240,32 @@ def _target_side(m: _Model, platform: str, illumos: bool) -> list[Finding]:
                     if illumos
                     else ("sock_diag (ss -tin sport = :3260)", f"the route to {ini} (ip route get {ini} from {_addr(f['local'])})")
                 ),
+                _fix(platform, "iscsi_target", subject=ini, group=agg[1]),
+            )
+        )
+    return out
+
+
+def _ctl_target_side(m: _Model, platform: str) -> list[Finding]:
+    """FreeBSD ctld: an initiator with one session to a target, arriving on a lagg (the
+    session's netdev is the interface whose network holds the initiator's address)."""
+    sessions: dict[tuple[str, str], list[dict]] = defaultdict(list)
+    for lb, _ in m.r["lanes_ctl_session_info"]:
+        sessions[(lb["target"], lb["initiator"])].append(lb)
+    out = []
+    for (target, ini), ss in sorted(sessions.items()):
+        if len(ss) != 1 or not ss[0].get("netdev"):
+            continue
+        agg = m.aggregate(ss[0]["netdev"])
+        if agg is None:
+            continue
+        s = ss[0]
+        out.append(
+            Finding(
+                "iscsi_single_session_over_aggregate", "warning", agg[0], agg[1], f"initiator {ini}",
+                f"Initiator {ini} reaches target {target} with 1 iSCSI session (from {s.get('initiator_address', '')}) over {agg[1]}, "
+                f"{m.shape(agg)}: its I/O can never exceed {gbits(m.lane_speed(agg))}.",
+                ("ctladm islist -v", "ifconfig -a", f"ifconfig -v {agg[1]}"),
                 _fix(platform, "iscsi_target", subject=ini, group=agg[1]),
             )
         )

@@ -140,3 +140,30 @@ def test_declared_group_on_one_nic_gets_a_routing_fix():
     ]
     (f,) = findings.evaluate(fams)
     assert f.check == "flows_on_one_member" and "ip rule add from" in f.fix and "xmit_hash_policy" not in f.fix
+
+
+def lagg(name="lagg0", members=("ix0", "ix1")):
+    return [
+        fam("group_info", ("kind", "group", "policy", "balancing"), [(("lagg", name, "lacp", "load"), 1)]),
+        fam("member_up", ("kind", "group", "member"), [(("lagg", name, m), 1) for m in members]),
+        fam("member_speed_bytes", ("kind", "group", "member"), [(("lagg", name, m), GB10) for m in members]),
+    ]
+
+
+CTL = ("target", "member", "initiator", "initiator_address", "netdev")
+
+
+def ctl_session(ini, addr, netdev="lagg0", target="iqn.t:ctl"):
+    return ((target, f"{ini}@{addr}", ini, addr, netdev), 1)
+
+
+def test_ctld_target_one_session_per_initiator_over_a_lagg():
+    rows = [ctl_session("iqn.i:esx01", "10.0.0.21"), ctl_session("iqn.i:esx01", "10.0.0.22"), ctl_session("iqn.i:esx02", "10.0.0.31")]
+    fams = [*lagg(), fam("ctl_session_info", CTL, rows)]
+    (f,) = findings.evaluate(fams, "freebsd")
+    assert (f.check, f.kind, f.group, f.subject) == ("iscsi_single_session_over_aggregate", "lagg", "lagg0", "initiator iqn.i:esx02")
+    assert "2 × 10 Gbit/s: its I/O can never exceed 10 Gbit/s" in f.text
+    assert "/etc/ctl.conf" in f.fix and "listen" in f.fix
+    # a session on a plain NIC, or with no known NIC (a routed initiator): nothing to say
+    assert checks([*lagg(), fam("ctl_session_info", CTL, [ctl_session("iqn.i:esx02", "10.0.0.31", "igb0")])], "freebsd") == []
+    assert checks([*lagg(), fam("ctl_session_info", CTL, [ctl_session("iqn.i:esx02", "10.0.0.31", "")])], "freebsd") == []
