@@ -31,11 +31,8 @@ By hand: ``ifconfig -a``; ``netstat -i -b -n --libxo json``.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
-from collectors import _facts, _freebsd
-from collectors._link_common import LinkFilter, link_families
-from exporter.api import Collector, Family
+from collectors import _freebsd
+from collectors._link_collector import LinkCollector
 
 # importing collectors._freebsd registers the FreeBSD link reader and sampler source
 LINK_READER = _freebsd.read_links
@@ -51,16 +48,6 @@ SOURCES = {
 }
 
 
-class LinkFreebsd(Collector):
-    name = "link"
+class LinkFreebsd(LinkCollector):
     platforms = frozenset({"freebsd"})
-    OPTIONS = {"include": "regex", "exclude": "regex"}
-    description = "Every network interface: state, speed, MTU, byte/packet/error/drop counters"
-
-    def __init__(self, host, ctx):
-        super().__init__(host, ctx)
-        self.filter = LinkFilter(ctx.option("include"), ctx.option("exclude"))
-
-    def collect(self) -> Iterable[Family]:
-        links = _facts.links(self.host, self.ctx)
-        return link_families((link for name, link in sorted(links.items()) if self.filter(name)), SOURCES)
+    SOURCES = SOURCES

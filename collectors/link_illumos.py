@@ -46,14 +46,15 @@ import dataclasses
 import re
 import threading
 import weakref
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 
-from collectors import _facts, _link_common
+from collectors import _link_common
 from collectors._cadence import Cadence
 from collectors._kstat import KStats, batched_selectors, first_uint, read_kstat_commands, run_tool
-from collectors._link_common import Link, LinkFilter, link_families
+from collectors._link_collector import LinkCollector
+from collectors._link_common import Link
 from collectors._parse import opt_int, parseable_rows
-from exporter.api import SAMPLE_READERS, Collector, Family, Host, ParseError
+from exporter.api import SAMPLE_READERS, Family, Host, ParseError
 
 DEFAULT_TOPOLOGY_INTERVAL = 30.0
 DEFAULT_COMMAND_TIMEOUT = 5.0
@@ -310,20 +311,18 @@ SOURCES = {
 }
 
 
-class LinkIllumos(Collector):
-    name = "link"
+class LinkIllumos(LinkCollector):
     platforms = frozenset({"illumos"})
-    OPTIONS = {"include": "regex", "exclude": "regex", "topology_interval": "duration", "command_timeout": "duration"}
-    description = "Every network interface: state, speed, MTU, byte/packet/error/drop counters"
+    OPTIONS = {**LinkCollector.OPTIONS, "topology_interval": "duration", "command_timeout": "duration"}
+    SOURCES = SOURCES
 
     def __init__(self, host, ctx):
         super().__init__(host, ctx)
-        self.filter = LinkFilter(ctx.option("include"), ctx.option("exclude"))
         self.topology = host_topology(host)
         self.topology.configure(ctx.option("topology_interval"), ctx.option("command_timeout"))
 
-    def collect(self) -> Iterable[Family]:
-        links = _facts.links(self.host, self.ctx)
+    def collect(self) -> list[Family]:
+        fams = super().collect()
         _, stamp = self.topology.get()
         self.data_timestamp = stamp
-        return link_families((link for name, link in sorted(links.items()) if self.filter(name)), SOURCES)
+        return fams

@@ -19,12 +19,13 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 from collectors import _facts, _link_common
-from collectors._link_common import Link, LinkFilter, link_families
+from collectors._link_collector import LinkCollector
+from collectors._link_common import Link
 from collectors._parse import int_or_none
-from exporter.api import SAMPLE_READERS, Collector, Family, Host, ParseError
+from exporter.api import SAMPLE_READERS, Host, ParseError
 
 IFF_UP = 0x1
 IFF_LOOPBACK = 0x8
@@ -256,16 +257,6 @@ SOURCES = {
 }
 
 
-class LinkLinux(Collector):
-    name = "link"
+class LinkLinux(LinkCollector):
     platforms = frozenset({"linux"})
-    OPTIONS = {"include": "regex", "exclude": "regex"}
-    description = "Every network interface: state, speed, MTU, byte/packet/error/drop counters"
-
-    def __init__(self, host, ctx):
-        super().__init__(host, ctx)
-        self.filter = LinkFilter(ctx.option("include"), ctx.option("exclude"))
-
-    def collect(self) -> Iterable[Family]:
-        links = _facts.links(self.host, self.ctx)
-        return link_families((link for name, link in sorted(links.items()) if self.filter(name)), SOURCES)
+    SOURCES = SOURCES

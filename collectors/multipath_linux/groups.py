@@ -8,7 +8,6 @@ from collectors._link_common import Link, nic_speed
 from collectors.multipath_linux.model import MapView
 from exporter.api import Group, Member, expected_members
 
-
 #: ALUA access states (drivers/scsi/scsi_sysfs.c scsi_access_state_name) in the order the
 #: host should use them (SPC-4 5.16.2.4; scsi_dh_alua.c sends I/O to active/optimized ports
 #: and takes non-optimized ones only when no optimized one is left)
