@@ -294,18 +294,18 @@ class SessionReader:
         with self._lock:
             cache = dict(self._cache)
         todo = []
-        for k, (name, link) in enumerate(zip(names, links, strict=True)):
+        for k, (name, link) in enumerate(zip(names, links)):
             state = states[2 * k]
             ident = cache.get((name, link))
             if state is not None and (ident is None or (state.strip() == "LOGGED_IN" and (ident.local_address is None or ident.address is None))):
                 m = HOST_IN_PATH.search(link)
                 todo.append((name, link, m.group(1) if m else ""))
         if todo:
-            for (name, link, _), ident in zip(todo, self._identities(host, [(n, h) for n, _, h in todo]), strict=True):
+            for (name, link, _), ident in zip(todo, self._identities(host, [(n, h) for n, _, h in todo])):
                 cache[(name, link)] = ident
             with self._lock:
                 self._cache.update({(n, lk): cache[(n, lk)] for n, lk, _ in todo})
-        for k, (name, link) in enumerate(zip(names, links, strict=True)):
+        for k, (name, link) in enumerate(zip(names, links)):
             state = states[2 * k]
             if state is None:
                 continue  # vanished between listing and reading

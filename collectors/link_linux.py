@@ -217,7 +217,7 @@ def read_links(host: Host, dump=_ASK) -> dict[str, Link]:
             _DRIVER_CACHE.pop(k, None)
     links = {}
     speeds = host.read_many([f"/sys/class/net/{msg['name']}/speed" for msg in dump])  # netlink has no speed
-    for msg, speed in zip(dump, speeds, strict=True):
+    for msg, speed in zip(dump, speeds):
         links[msg["name"]] = link_from_netlink(host, msg, names, speed)
     return links
 

@@ -118,7 +118,7 @@ def read_bond_sysfs(host: Host, name: str) -> Bond | None:
         return None
     lacp = _choice(mode, f"{base}/mode", MODES) == "802.3ad"
     names = [f for f in (MASTER_FILES if lacp else MASTER_COMMON) if f != "mode"]
-    files = dict(zip(names, host.read_many([f"{base}/{f}" for f in names]), strict=True))
+    files = dict(zip(names, host.read_many([f"{base}/{f}" for f in names])))
     files["mode"] = mode
     bond = parse_bond_sysfs(name, files)
     members = []
@@ -132,7 +132,7 @@ def read_bond_sysfs(host: Host, name: str) -> Bond | None:
             if status is None:
                 continue
             snames = [f for f in (SLAVE_FILES if lacp else SLAVE_COMMON) if f != "mii_status"]
-            sfiles = dict(zip(snames, host.read_many([f"{src}/{f}" for f in snames]), strict=True))
+            sfiles = dict(zip(snames, host.read_many([f"{src}/{f}" for f in snames])))
             sfiles["mii_status"] = status
             member = parse_slave_sysfs(slave, sfiles, src)
             break
