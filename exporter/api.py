@@ -19,7 +19,7 @@ return a plain list of families (no groups).
 
 Per-scrape shared data (the link table, routes, /proc/diskstats, ...) comes from
 ``ctx.facts``: each value is computed at most once per scrape by whoever asks first
-(providers: ``collectors/_facts_linux.py``, ``collectors/_facts_illumos.py``).
+(providers: ``collectors/_facts.py``).
 """
 
 from __future__ import annotations
