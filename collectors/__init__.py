@@ -1,7 +1,8 @@
 """The collector registry: every built-in collector, explicit and greppable.
 
-Adding a collector: its module (or package), one line here, a parser test, a scenario with
-its golden, a docs page.  Flags, timeouts, self-metrics, the group series and member memory
+Adding a collector: its module (or package), one line here, a capture and a parser test, a
+scenario folder (tests/scenarios/<name>/ with expected.prom), a docs page: docs/DEVELOPING.md
+walks through it.  Flags, timeouts, self-metrics, the group series and member memory
 and the failure-mode tests come for free (``exporter/api.py`` is the contract).
 """
 
