@@ -5,8 +5,10 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
+import time
 
 import pytest
 from builders.captures import CAPTURES, capture  # noqa: F401  (re-exported for the parser tests)
@@ -110,3 +112,18 @@ def parse_exposition(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]],
 def value(samples, name: str, **labels) -> float | None:
     return samples.get((name, tuple(sorted(labels.items()))))
 
+
+
+def wait_listening(proc: subprocess.Popen, port: int, timeout: float = 20) -> None:
+    """Wait until lanes (``proc``) accepts TCP connections on 127.0.0.1:``port``; fail with
+    its stderr if it exits first, or after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"lanes exited {proc.returncode}: {proc.stderr.read() if proc.stderr else ''}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise AssertionError("lanes did not start listening")

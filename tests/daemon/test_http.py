@@ -15,7 +15,7 @@ import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from helpers import ROOT, SCENARIOS, require_tool
+from helpers import ROOT, SCENARIOS, require_tool, wait_listening
 
 from exporter.api import Collector, Context
 from exporter.http import App, make_server
@@ -39,16 +39,7 @@ class Daemon:
              "--web.listen-address", f"127.0.0.1:{self.port}", *args],
             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=preexec_fn,
         )
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise AssertionError(f"lanes exited: {self.proc.stderr.read()}")
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
-                return
-            except OSError:
-                time.sleep(0.05)
-        raise AssertionError("lanes did not start listening")
+        wait_listening(self.proc, self.port)
 
     def stop(self) -> tuple[int, str]:
         self.proc.terminate()

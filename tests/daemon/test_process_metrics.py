@@ -11,11 +11,10 @@ import platform
 import socket
 import subprocess
 import sys
-import time
 import urllib.request
 
 import pytest
-from helpers import ROOT, lanes, parse_exposition, require, scenario_args, scenario_names, value
+from helpers import ROOT, lanes, parse_exposition, require, scenario_args, scenario_names, value, wait_listening
 
 PROCESS_NAMES = (
     "process_cpu_seconds_total",
@@ -48,16 +47,7 @@ def live_lanes():
         [sys.executable, "-m", "exporter", "--collector.disable-defaults", "--collector.link", "--web.listen-address", f"127.0.0.1:{port}"],
         cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
     )
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, proc.stderr.read()
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            break
-        except OSError:
-            time.sleep(0.05)
-    else:
-        raise AssertionError("lanes did not start listening")
+    wait_listening(proc, port)
     yield proc, f"http://127.0.0.1:{port}/metrics"
     proc.terminate()
     proc.wait(10)

@@ -19,7 +19,7 @@ import textwrap
 import time
 
 import pytest
-from helpers import ROOT, SCENARIOS, lanes, require_tool
+from helpers import ROOT, SCENARIOS, lanes, require_tool, wait_listening
 
 SCENARIO = os.path.join(SCENARIOS, "linux-declared-mpio")
 
@@ -84,16 +84,7 @@ class Lanes:
              "--web.listen-address", f"127.0.0.1:{self.port}", "--web.config.file", self.web],
             cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env={**os.environ, **(env or {})},
         )
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise AssertionError(f"lanes exited {self.proc.returncode}: {self.proc.stderr.read()}")
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
-                return
-            except OSError:
-                time.sleep(0.05)
-        raise AssertionError("lanes did not start listening")
+        wait_listening(self.proc, self.port)
 
     def stop(self) -> str:
         if self.proc.poll() is None:
