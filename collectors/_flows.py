@@ -14,6 +14,15 @@ from exporter.api import Family, ParseError, counter, gauge, info
 #: storage port -> protocol label (SPEC §13)
 STORAGE_PORTS: Mapping[int, str] = {3260: "iscsi", 4420: "nvme-tcp", 8009: "nvme-tcp", 2049: "nfs", 445: "smb"}
 DEFAULT_MAX_FLOWS = 256
+
+
+def configured_ports(extra: Sequence[int] | None) -> dict[int, str]:
+    """The storage ports and their protocols, plus ``collectors: {flows: {ports: [...]}}``
+    (checked by the config loader: 1..65535) as ``other``."""
+    ports = dict(STORAGE_PORTS)
+    for p in extra or ():
+        ports.setdefault(int(p), "other")
+    return ports
 #: sampler source; key of a flow: "local remote"
 SAMPLE_SOURCE = "flows"
 AGGREGATE_KINDS = ("bond", "team", "aggr", "ipmp")

@@ -32,6 +32,7 @@ from collectors._flows import (
     Flow,
     Sock,
     busiest,
+    configured_ports,
     flow_families,
     flow_key,
     format_endpoint,
@@ -148,7 +149,13 @@ def read_flow_bytes(host: Host, keys: frozenset[str] | None = None) -> dict[str,
     """Peak sampler reader: {"local remote": (inbytes, outbytes)} from one connstat run."""
     text = _run(host, "connstat", CONNSTAT_ARGS, 5.0) or ""
     ports = _SAMPLER_PORTS["ports"]
-    return {flow_key(s): (s.bytes_received, s.bytes_acked) for s in parse_connstat(text) if s.local_port in ports or s.remote_port in ports}
+    out = {}
+    for s in parse_connstat(text):
+        if s.local_port in ports or s.remote_port in ports:
+            key = flow_key(s)
+            if keys is None or key in keys:
+                out[key] = (s.bytes_received, s.bytes_acked)
+    return out
 
 
 SAMPLE_READERS[(SAMPLE_SOURCE, "illumos")] = read_flow_bytes
@@ -162,9 +169,7 @@ class FlowsIllumos(Collector):
 
     def __init__(self, host, ctx):
         super().__init__(host, ctx)
-        self.ports = dict(STORAGE_PORTS)
-        for p in ctx.option("ports") or ():  # checked by the config loader: 1..65535
-            self.ports.setdefault(int(p), "other")
+        self.ports = configured_ports(ctx.option("ports"))
         self.max_flows = ctx.option("max_flows", DEFAULT_MAX_FLOWS)
         _SAMPLER_PORTS["ports"] = frozenset(self.ports)
 

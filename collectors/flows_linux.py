@@ -40,6 +40,7 @@ from collectors._flows import (
     MountTransports,
     Sock,
     busiest,
+    configured_ports,
     endpoint,
     flow_families,
     protocol_of,
@@ -430,7 +431,9 @@ def read_flow_bytes(host: Host, keys: frozenset[str] | None = None) -> dict[str,
         if not line or line[0] == "#":
             continue
         w = line.split()
-        out[f"{w[0]} {w[1]}"] = (int(w[4].partition("=")[2]), int(w[3].partition("=")[2]))
+        key = f"{w[0]} {w[1]}"
+        if keys is None or key in keys:
+            out[key] = (int(w[4].partition("=")[2]), int(w[3].partition("=")[2]))
     return out
 
 
@@ -445,9 +448,7 @@ class FlowsLinux(Collector):
 
     def __init__(self, host, ctx):
         super().__init__(host, ctx)
-        self.ports = dict(STORAGE_PORTS)
-        for p in ctx.option("ports") or ():  # checked by the config loader: 1..65535
-            self.ports.setdefault(int(p), "other")
+        self.ports = configured_ports(ctx.option("ports"))
         self.max_flows = ctx.option("max_flows", DEFAULT_MAX_FLOWS)
         #: how long a route answer is reused (0: ask the kernel for every flow every scrape)
         self.route_ttl = float(ctx.option("route_cache", DEFAULT_ROUTE_CACHE))

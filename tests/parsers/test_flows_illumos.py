@@ -70,3 +70,17 @@ def test_connstat_raises_only_parse_error(text):
         parse_connstat(text)
     except ParseError:
         pass
+
+
+def test_sampler_reader_returns_the_flows_it_follows_only():
+    from collectors.flows_illumos import read_flow_bytes
+    from exporter.host import CommandResult
+
+    class Host:
+        def run(self, tool, args, timeout):
+            assert tool == "connstat"
+            return CommandResult(argv=(tool, *args), returncode=0, stdout=CONNSTAT, stderr="")
+
+    first = "10.10.1.10:3260 10.10.1.21:33817"
+    assert read_flow_bytes(Host(), frozenset({first})) == {first: (918273645512, 1203948576623)}
+    assert len(read_flow_bytes(Host(), None)) == 2  # no keys: every storage flow
