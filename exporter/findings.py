@@ -53,9 +53,21 @@ class Finding:
         return dataclasses.asdict(self) | {"evidence": list(self.evidence)}
 
 
+#: the families the checks read; the rest of a scrape (counters of every NIC and path) is
+#: never turned into label dicts, which matters on hosts with thousands of paths
+USED = frozenset({
+    "lanes_bond_info", "lanes_ctl_session_info", "lanes_flow_info", "lanes_group_info", "lanes_iscsi_session_info",
+    "lanes_link_info", "lanes_member_preferred", "lanes_member_speed_bytes", "lanes_member_up",
+    "lanes_multipath_map_info", "lanes_multipath_path_alua_state", "lanes_nfs_mount_transports",
+    "lanes_nvme_controller_info", "lanes_nvme_path_info", "lanes_path_info",
+})
+
+
 def _rows(families: Iterable[Family]) -> dict[str, list[tuple[dict[str, str], float]]]:
     out: dict[str, list[tuple[dict[str, str], float]]] = defaultdict(list)
     for fam in families:
+        if fam.name not in USED:
+            continue
         for lv, v in fam.samples:
             out[fam.name].append((dict(zip(fam.labels, lv)), v))  # noqa: B905 (3.9: no strict=)
     return out

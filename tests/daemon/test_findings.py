@@ -167,3 +167,15 @@ def test_ctld_target_one_session_per_initiator_over_a_lagg():
     # a session on a plain NIC, or with no known NIC (a routed initiator): nothing to say
     assert checks([*lagg(), fam("ctl_session_info", CTL, [ctl_session("iqn.i:esx02", "10.0.0.31", "igb0")])], "freebsd") == []
     assert checks([*lagg(), fam("ctl_session_info", CTL, [ctl_session("iqn.i:esx02", "10.0.0.31", "")])], "freebsd") == []
+
+
+def test_every_family_a_check_reads_is_in_used():
+    # _rows reads only findings.USED: a check that reads a family not listed would see nothing
+    import re
+
+    with open(findings.__file__) as f:
+        source = f.read()
+    start = source.index("USED = frozenset(")
+    source = source[:start] + source[source.index(")\n", start) :]  # the list itself does not count
+    read = set(re.findall(r'"(lanes_[a-z_]+)"', source))
+    assert read and read <= findings.USED, read - findings.USED
