@@ -125,12 +125,14 @@ def read_link_sysfs(host: Host, name: str, counters: NetDevCounters | None, valu
             _DRIVER_CACHE[key] = driver
     kind = uevent.get("DEVTYPE", "")
     if not kind:
+        # a device with a driver is hardware, never a bond: the bonding/ check (one lstat
+        # per NIC per scrape) is left for the virtual ones
         if flags is not None and flags & IFF_LOOPBACK:
             kind = "loopback"
-        elif host.exists(f"{base}/bonding"):
-            kind = "bond"
         elif driver:
             kind = "device"
+        elif host.exists(f"{base}/bonding"):
+            kind = "bond"
     return Link(
         name=name,
         kind=kind,

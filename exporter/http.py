@@ -11,26 +11,26 @@ body; HEAD and Accept-Encoding per RFC 9110).  Concurrent scrapes share one coll
 from __future__ import annotations
 
 import base64
-import email.utils
-import hashlib
 import html
-import ipaddress
 import logging
 import queue
 import selectors
 import socket
-import ssl
 import threading
 import time
 import urllib.parse
 import zlib
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qs
 
 from exporter import __version__
-from exporter.config import GO_CIPHER_SUITES, GO_CURVES, WebConfig
+from exporter.config import WebConfig
 from exporter.metrics import render, render_chunks
 from exporter.status import render_groups
+
+if TYPE_CHECKING:  # ssl loads OpenSSL (about 5 MB of RSS): only with TLS configured
+    import ssl
 
 log = logging.getLogger("lanes.http")
 
@@ -74,6 +74,8 @@ class BasicAuth:
 
             bcrypt.checkpw(password.encode("utf-8"), self._dummy)
             return False
+        import hashlib  # only with basic auth configured
+
         key = hashlib.sha256(f"{user}\0{password}\0{hashed}".encode()).digest()
         with self._lock:
             if key in self._ok:
@@ -148,9 +150,17 @@ class App:
         method = environ.get("REQUEST_METHOD", "GET")
         path = environ.get("PATH_INFO", "/") or "/"
         if self.auth is not None and not self.auth.check(environ.get("HTTP_AUTHORIZATION")):
-            return self._respond(start_response, "401 Unauthorized", b"Unauthorized\n", "text/plain; charset=utf-8", [("WWW-Authenticate", 'Basic realm="lanes"')])
+            return self._respond(
+                start_response,
+                "401 Unauthorized",
+                b"Unauthorized\n",
+                "text/plain; charset=utf-8",
+                [("WWW-Authenticate", 'Basic realm="lanes"')],
+            )
         if method not in ("GET", "HEAD"):
-            return self._respond(start_response, "405 Method Not Allowed", b"Method Not Allowed\n", "text/plain; charset=utf-8", [("Allow", "GET, HEAD")])
+            return self._respond(
+                start_response, "405 Method Not Allowed", b"Method Not Allowed\n", "text/plain; charset=utf-8", [("Allow", "GET, HEAD")]
+            )
         if path == self.telemetry_path:
             return self.metrics(environ, start_response, method)
         if path == "/":
@@ -230,7 +240,7 @@ td.member-name {{ padding-left: 1.5em; }}
 {status}
 <h2>Collectors</h2>
 <table class="collectors"><tr><th>collector</th><th>last scrape</th><th>last success</th><th>duration</th><th>error</th></tr>
-{''.join(rows)}
+{"".join(rows)}
 </table>
 
 </main></body></html>
@@ -257,9 +267,17 @@ MAX_HEADER_BYTES = 32 * 1024  # 431 past it (the request line included)
 MAX_HEADERS = 100
 _TOKEN = frozenset(b"!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
 REASONS = {
-    200: "OK", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found", 405: "Method Not Allowed",
-    408: "Request Timeout", 414: "URI Too Long", 431: "Request Header Fields Too Large",
-    500: "Internal Server Error", 501: "Not Implemented", 503: "Service Unavailable",
+    200: "OK",
+    400: "Bad Request",
+    401: "Unauthorized",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    408: "Request Timeout",
+    414: "URI Too Long",
+    431: "Request Header Fields Too Large",
+    500: "Internal Server Error",
+    501: "Not Implemented",
+    503: "Service Unavailable",
     505: "HTTP Version Not Supported",
 }
 
@@ -425,6 +443,13 @@ class Server:
         self.socket = sock
         self.app = app
         self.tls = tls
+        # ssl's "try again" errors; classes no socket raises while TLS is off (ssl unloaded)
+        self._want_read: type[BaseException] | tuple = ()
+        self._want_write: type[BaseException] | tuple = ()
+        if tls is not None:
+            import ssl
+
+            self._want_read, self._want_write = ssl.SSLWantReadError, ssl.SSLWantWriteError
         self.server_address = sock.getsockname()
         self.max_connections = _max_connections()
         self._sel = selectors.DefaultSelector()
@@ -565,11 +590,11 @@ class Server:
                     conn.waiting = False
                     conn.deadline = min(conn.deadline, now + HEADER_TIMEOUT)
                 conn.buf += chunk
-                if not isinstance(sock, ssl.SSLSocket) or not sock.pending():
+                if self.tls is None or not sock.pending():
                     break
-        except ssl.SSLWantReadError:
+        except self._want_read:
             pass
-        except ssl.SSLWantWriteError:
+        except self._want_write:
             self._sel.modify(sock, selectors.EVENT_READ | selectors.EVENT_WRITE, conn)
             return
         except (BlockingIOError, InterruptedError):
@@ -589,7 +614,7 @@ class Server:
             sep = 2
         error = None
         if end < 0:
-            if b"\n" not in buf[:MAX_REQUEST_LINE + 2] and len(buf) > MAX_REQUEST_LINE:
+            if b"\n" not in buf[: MAX_REQUEST_LINE + 2] and len(buf) > MAX_REQUEST_LINE:
                 error = HTTPError(414)
             elif len(buf) > MAX_HEADER_BYTES:
                 error = HTTPError(431)
@@ -669,8 +694,15 @@ class Server:
                     pass
 
     def _write_error(self, sock, error: HTTPError) -> None:
-        body = f"{REASONS[error.status]}: {error}\n".encode() if str(error) != REASONS[error.status] else f"{REASONS[error.status]}\n".encode()
-        headers = [("Content-Type", "text/plain; charset=utf-8"), ("Content-Length", str(len(body))), *self.app.headers.items(), ("Connection", "close")]
+        body = (
+            f"{REASONS[error.status]}: {error}\n".encode() if str(error) != REASONS[error.status] else f"{REASONS[error.status]}\n".encode()
+        )
+        headers = [
+            ("Content-Type", "text/plain; charset=utf-8"),
+            ("Content-Length", str(len(body))),
+            *self.app.headers.items(),
+            ("Connection", "close"),
+        ]
         sock.sendall(_head(error.status, REASONS[error.status], headers) + body)
 
     def _respond(self, conn: _Conn, req: Request, keep: bool, received: float) -> None:
@@ -712,10 +744,29 @@ class Server:
         conn.sock.sendall(out if req.method == "HEAD" else out + body)
 
 
+_DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+def http_date(t: float | None = None) -> str:
+    """IMF-fixdate (RFC 9110 §5.6.7), English names whatever the locale."""
+    g = time.gmtime(t)
+    return f"{_DAYS[g.tm_wday]}, {g.tm_mday:02d} {_MONTHS[g.tm_mon - 1]} {g.tm_year} {g.tm_hour:02d}:{g.tm_min:02d}:{g.tm_sec:02d} GMT"
+
+
+def tls_context(web: WebConfig) -> ssl.SSLContext | None:
+    """The server's TLS context (exporter.tls), None without tls_server_config."""
+    if web.tls is None:
+        return None
+    from exporter.tls import tls_context as make
+
+    return make(web)
+
+
 def _head(code: int, reason: str, headers, version: str = "HTTP/1.1") -> bytes:
     """The status line (an HTTP/1.0 request gets an HTTP/1.0 answer, as Go's net/http
     gives) and header fields."""
-    lines = [f"{version} {code} {reason}", f"Date: {email.utils.formatdate(usegmt=True)}"]
+    lines = [f"{version} {code} {reason}", f"Date: {http_date()}"]
     lines.extend(f"{k}: {v}" for k, v in headers)
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
 
@@ -746,93 +797,6 @@ def parse_listen(address: str) -> tuple[str, int]:
         raise ValueError(f"bad listen address {address!r} (use :10147, 127.0.0.1:10147 or [::1]:10147)")
     host = host.strip("[]")
     return host, int(port)
-
-
-_TLS_VERSION = {"TLS10": "TLSv1", "TLS11": "TLSv1_1", "TLS12": "TLSv1_2", "TLS13": "TLSv1_3"}
-
-
-def _normal_san(kind: str, value: str) -> str:
-    """A SAN as exporter-toolkit compares it: DNS names, e-mail addresses and URIs as
-    written, IP addresses in their canonical form (Python prints IPv6 SANs expanded)."""
-    if kind == "IP Address":
-        try:
-            return str(ipaddress.ip_address(value.strip()))
-        except ValueError:
-            return value
-    return value
-
-
-def _allowed(value: str) -> str:
-    try:
-        return str(ipaddress.ip_address(value))
-    except ValueError:
-        return value
-
-
-class _SANCheckedSocket(ssl.SSLSocket):
-    """A TLS connection whose verified client certificate must carry one of
-    ``client_allowed_sans`` (DNS, IP, e-mail or URI SAN, exact match), checked once, right
-    after the handshake and before any request byte is read; else the connection is closed
-    (exporter-toolkit: "else terminate the connection")."""
-
-    _lanes_allowed: frozenset = frozenset()
-    _lanes_checked = False
-
-    def read(self, len=1024, buffer=None):  # noqa: A002 - ssl.SSLSocket's signature
-        if not self._lanes_checked:
-            self.do_handshake()
-            cert = self.getpeercert() or {}
-            sans = {_normal_san(k, v) for k, v in cert.get("subjectAltName", ()) if k in ("DNS", "IP Address", "email", "URI")}
-            if not sans & self._lanes_allowed:
-                log.warning("client certificate refused: no SAN in client_allowed_sans", extra={"sans": ",".join(sorted(sans)) or "(none)"})
-                raise ssl.SSLError("client certificate SAN not in client_allowed_sans")
-            self._lanes_checked = True
-        return super().read(len, buffer)
-
-
-def tls_context(web: WebConfig) -> ssl.SSLContext | None:
-    """The server's TLS context from the web config's tls_server_config (what cannot be
-    done is listed in ``web.ignored`` by the parser and logged once by the caller)."""
-    if web.tls is None:
-        return None
-    t = web.tls
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ctx.minimum_version = getattr(ssl.TLSVersion, _TLS_VERSION[t.min_version])
-    ctx.maximum_version = getattr(ssl.TLSVersion, _TLS_VERSION[t.max_version])
-    if t.min_version in ("TLS10", "TLS11"):
-        # OpenSSL 3's default security level 1 refuses TLS 1.0/1.1 handshakes (SHA-1)
-        ctx.set_ciphers("DEFAULT:@SECLEVEL=0")
-    with t.cert_and_key_files() as (cert_file, key_file):
-        ctx.load_cert_chain(cert_file, key_file)
-    if t.cipher_suites:
-        names = [GO_CIPHER_SUITES[n] for n in t.cipher_suites if GO_CIPHER_SUITES[n]]
-        if names:  # TLS 1.2 and older; TLS 1.3 suites are not configurable (Go neither)
-            seclevel = ":@SECLEVEL=0" if t.min_version in ("TLS10", "TLS11") else ""
-            ctx.set_ciphers(":".join(names) + seclevel)
-    if t.prefer_server_cipher_suites:
-        ctx.options |= ssl.OP_CIPHER_SERVER_PREFERENCE
-    else:
-        ctx.options &= ~ssl.OP_CIPHER_SERVER_PREFERENCE
-    curves = [GO_CURVES[c] for c in t.curve_preferences if GO_CURVES[c]]
-    if curves:
-        ctx.set_ecdh_curve(curves[0])  # one group only: see WebConfig.ignored
-    mode = {
-        "NoClientCert": ssl.CERT_NONE,
-        "RequestClientCert": ssl.CERT_NONE,
-        "RequireAnyClientCert": ssl.CERT_REQUIRED,
-        "VerifyClientCertIfGiven": ssl.CERT_OPTIONAL,
-        "RequireAndVerifyClientCert": ssl.CERT_REQUIRED,
-    }[t.client_auth_type]
-    if mode != ssl.CERT_NONE:
-        if t.client_ca_file or t.client_ca:
-            ctx.load_verify_locations(cafile=t.client_ca_file, cadata=t.client_ca)
-        else:  # Go verifies against the system roots when ClientCAs is unset
-            ctx.load_default_certs(ssl.Purpose.CLIENT_AUTH)
-        ctx.verify_mode = mode
-    if t.client_allowed_sans:
-        allowed = frozenset(_allowed(s) for s in t.client_allowed_sans)
-        ctx.sslsocket_class = type("SANCheckedSocket", (_SANCheckedSocket,), {"_lanes_allowed": allowed})
-    return ctx
 
 
 def make_server(address: str, app: App, tls: ssl.SSLContext | None) -> Server:

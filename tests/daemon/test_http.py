@@ -215,3 +215,28 @@ def test_concurrent_scrapes_share_one_run():
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_http_date_is_imf_fixdate_in_english():
+    """RFC 9110 §5.6.7: the Date header as email.utils writes it (fixed English names)."""
+    import email.utils
+
+    from exporter.http import http_date
+
+    for t in (0, 951782400, 1700000000.5, 4102444799):  # 1970, a leap day, 2023, the end of 2099
+        assert http_date(t) == email.utils.formatdate(t, usegmt=True)
+
+
+def test_server_without_tls_does_not_load_ssl():
+    """ssl loads OpenSSL (about 5 MB of RSS): a plain HTTP server never imports it."""
+    code = (
+        "import sys\n"
+        "from exporter.cli import run\n"
+        "import exporter.http, exporter.sampler, exporter.process\n"
+        "from exporter.config import WebConfig\n"
+        "assert exporter.http.tls_context(WebConfig()) is None\n"
+        "print('ssl' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "False"
