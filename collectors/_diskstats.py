@@ -11,15 +11,13 @@ By hand: ``cat /proc/diskstats``.
 
 from __future__ import annotations
 
-import dataclasses
-
-from exporter.api import SAMPLE_READERS, Host, ParseError
+from exporter.api import SAMPLE_READERS, Host, ParseError, record
 
 SECTOR = 512
 SAMPLE_SOURCE = "disk"
 
 
-@dataclasses.dataclass(frozen=True)
+@record
 class DiskStats:
     name: str
     reads: int  # completed reads

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping
 
 from collectors import _diskstats
 from collectors._routes import RouteTable, route_iface
-from exporter.api import SAMPLE_READERS, Host
+from exporter.api import SAMPLE_READERS, Host, record
 
 # kernel scsi_transport_iscsi.c iscsi_session_state_names[] and iscsi_conn_state_names[]
 SESSION_STATES = ("LOGGED_IN", "FAILED", "FREE", "unknown")
@@ -33,7 +33,7 @@ _UNSET = frozenset({"", "<empty>", "default", "(null)"})
 # ------------------------------------------------------------------ models
 
 
-@dataclasses.dataclass(frozen=True)
+@record
 class SessionIdentity:
     """What does not change during one login (read once)."""
 
@@ -63,7 +63,7 @@ class SessionIdentity:
         object.__setattr__(self, "member", f"{portal}@{self.iface or 'default'}")
 
 
-@dataclasses.dataclass(frozen=True)
+@record
 class Session:
     identity: SessionIdentity
     state: str | None
@@ -77,7 +77,7 @@ class Session:
         return session_sample(self.disks)
 
 
-@dataclasses.dataclass(frozen=True)
+@record
 class NodeRecord:
     target: str
     address: str

@@ -6,17 +6,16 @@ Both platforms fill the same ``Link`` so the metric names are identical everywhe
 
 from __future__ import annotations
 
-import dataclasses
 import re
 from collections.abc import Callable, Iterable, Mapping
 
-from exporter.api import Context, Family, Host, Member, counter, gauge, info
+from exporter.api import Context, Family, Host, Member, counter, gauge, info, record
 
 #: name of the sampler source that serves link counters: key = link name, (rx, tx) bytes
 SAMPLE_SOURCE = "link"
 
 
-@dataclasses.dataclass(frozen=True)
+@record
 class Link:
     name: str
     kind: str = ""  # "device", "bond", "veth", "vlan", "loopback", "aggr", "phys", ...

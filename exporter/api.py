@@ -32,7 +32,7 @@ from typing import Any, ClassVar, TypeVar
 
 from exporter.host import CommandNotFound, CommandResult, CommandTimeout, Host, HostError, slug
 from exporter.metrics import Family, Stateset, add_state, add_stateset, counter, gauge, info
-from exporter.model import BALANCING, Group, Member, MemberMemory, expected_members, load_groups
+from exporter.model import BALANCING, Group, Member, MemberMemory, expected_members, load_groups, record
 from exporter.netlink import iter_attrs
 
 __all__ = [
@@ -60,6 +60,7 @@ __all__ = [
     "info",
     "iter_attrs",
     "load_groups",
+    "record",
     "slug",
 ]
 

@@ -509,6 +509,9 @@ def run(argv: Sequence[str] | None) -> int:
     # to long-lived caches: collect the young generation less often (about 3.0 s -> 2.5 s per
     # scrape of bench/README.md's large storage host).
     gc.set_threshold(50_000, 20, 20)
+    from exporter.process import tune_malloc
+
+    tune_malloc()  # before any thread starts (exporter.process)
     if args.snapshot and args.record:
         raise UsageError("bad flags: --snapshot and --record exclude each other")
     if args.record_scrub and not args.record:

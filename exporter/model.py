@@ -10,6 +10,8 @@ all-or-nothing boundary.  Nothing here knows a technology.
 from __future__ import annotations
 
 import dataclasses
+import functools
+import sys
 import threading
 from collections.abc import Iterable, Sequence
 
@@ -18,8 +20,13 @@ from exporter.metrics import Family, counter, gauge, info
 
 BALANCING = ("load", "failover")
 
+#: a frozen dataclass with ``__slots__`` where Python has them (3.10+): a large storage host
+#: keeps tens of thousands of these (members, paths, sessions), and a per-instance
+#: ``__dict__`` costs about 100 bytes each
+record = functools.partial(dataclasses.dataclass, frozen=True, **({"slots": True} if sys.version_info >= (3, 10) else {}))
 
-@dataclasses.dataclass(frozen=True)
+
+@record
 class Member:
     name: str
     up: bool
@@ -39,7 +46,7 @@ class Member:
         return self.up and (self.preferred is None or self.preferred)
 
 
-@dataclasses.dataclass(frozen=True)
+@record
 class Group:
     kind: str
     name: str

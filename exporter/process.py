@@ -117,3 +117,32 @@ class ProcessMetrics:
             if soft is not None and soft != resource.RLIM_INFINITY:
                 max_fds.add((), soft)
         return [f for f in (cpu, rss, vms, start, fds, max_fds) if f.samples] + [self._info]
+
+
+#: glibc mallopt(3) parameters (malloc.h)
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD, _M_ARENA_MAX = -1, -3, -8
+
+
+def tune_malloc() -> bool:
+    """glibc only, at start before any thread: one malloc arena, and buffers of 128 KiB or
+    more (a /proc/diskstats of 4,000 disks, big lists) mapped on their own so that freeing
+    them returns the memory.  By default glibc gives every thread an arena of its own (up
+    to 8 per core) and each keeps the high-water mark of its own heap.  Large storage host
+    of bench/README.md: peak RSS 85 -> 77 MB, as with ``MALLOC_ARENA_MAX=1``.  Settings in
+    the environment win; musl, illumos and FreeBSD are left as they are."""
+    if not sys.platform.startswith("linux") or "MALLOC_ARENA_MAX" in os.environ:
+        return False
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None)
+        if not hasattr(libc, "gnu_get_libc_version"):  # musl and others: their own allocator
+            return False
+        ok = libc.mallopt(_M_ARENA_MAX, 1) == 1
+        if "MALLOC_MMAP_THRESHOLD_" not in os.environ:
+            ok = libc.mallopt(_M_MMAP_THRESHOLD, 128 * 1024) == 1 and ok
+        if "MALLOC_TRIM_THRESHOLD_" not in os.environ:
+            ok = libc.mallopt(_M_TRIM_THRESHOLD, 128 * 1024) == 1 and ok
+        return ok
+    except (OSError, AttributeError, ImportError):
+        return False

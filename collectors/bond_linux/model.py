@@ -3,7 +3,7 @@ BondMember and AdInfo every source fills (drivers/net/bonding/bond_options.c, bo
 
 from __future__ import annotations
 
-import dataclasses
+from exporter.api import record
 
 # ----------------------------------------------------------------------------- constants
 
@@ -34,7 +34,7 @@ CHURN_STATES = ("monitoring", "churned", "none")
 # ----------------------------------------------------------------------------- model
 
 
-@dataclasses.dataclass(frozen=True)
+@record
 class AdInfo:
     """The active aggregator (802.3ad).  aggregator_id 0: the bond has none."""
 
@@ -45,7 +45,7 @@ class AdInfo:
     partner_mac: str | None = None  # None: not readable (no CAP_NET_ADMIN) or unknown
 
 
-@dataclasses.dataclass(frozen=True)
+@record
 class BondMember:
     name: str
     mii_status: str | None = None  # one of MII_STATES
@@ -63,7 +63,7 @@ class BondMember:
     partner_system: str | None = None  # /proc/net/bonding "details partner lacp pdu" (root)
 
 
-@dataclasses.dataclass(frozen=True)
+@record
 class Bond:
     name: str
     mode: str

@@ -3,8 +3,9 @@ dm status line say about them, and the joined views the series and groups are bu
 
 from __future__ import annotations
 
-import dataclasses
 import re
+
+from exporter.api import record
 
 # drivers/scsi/scsi_sysfs.c sdev_states[]: the ones a path lives in; created, quiesce,
 # cancel, deleted and created-blocked are short transitions and count as unknown (the
@@ -21,7 +22,7 @@ WRAP32 = 1 << 32
 # ------------------------------------------------------------------ models
 
 
-@dataclasses.dataclass(frozen=True)
+@record
 class SysfsPath:
     dev: str  # sdc
     devt: str | None  # 8:32
@@ -49,7 +50,7 @@ def transport_of(link: str) -> str:
     return "scsi" if "/target" in link else ""
 
 
-@dataclasses.dataclass(frozen=True)
+@record
 class SysfsMap:
     dm: str  # dm-2
     name: str  # alias or WWID
@@ -59,7 +60,7 @@ class SysfsMap:
     paths: tuple[SysfsPath, ...]
 
 
-@dataclasses.dataclass(frozen=True)
+@record
 class PathState:
     """dm-level view of one path (multipathd or dm status line)."""
 
@@ -72,7 +73,7 @@ class PathState:
     host_adapter: str | None  # iSCSI: local address of the session
 
 
-@dataclasses.dataclass(frozen=True)
+@record
 class PathGroup:
     index: int  # 1-based
     state: str  # active | enabled | disabled
@@ -81,7 +82,7 @@ class PathGroup:
     paths: tuple[PathState, ...]
 
 
-@dataclasses.dataclass(frozen=True)
+@record
 class MapState:
     """dm-level view of one map."""
 
@@ -99,7 +100,7 @@ class MapState:
 
 
 
-@dataclasses.dataclass(frozen=True)
+@record
 class PathView:
     """One path with everything known about it, input to the group model."""
 
@@ -141,7 +142,7 @@ class PathView:
         return True
 
 
-@dataclasses.dataclass(frozen=True)
+@record
 class MapView:
     name: str
     wwid: str

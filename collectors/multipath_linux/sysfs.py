@@ -3,13 +3,12 @@ device state, ALUA access state and I/O error counters of each path."""
 
 from __future__ import annotations
 
-import dataclasses
 import sys
 import threading
 import time
 
 from collectors.multipath_linux.model import WRAP32, SysfsMap, SysfsPath, transport_of
-from exporter.api import Host
+from exporter.api import Host, record
 
 _HEX = frozenset("0123456789abcdefABCDEF")
 
@@ -58,7 +57,7 @@ class Unwrap32:
 TOPOLOGY_REFRESH = 60.0
 
 
-@dataclasses.dataclass(frozen=True)
+@record
 class TopoPath:
     """What does not change while a path device exists (INQUIRY strings, dev_t, transport)."""
 
@@ -69,7 +68,7 @@ class TopoPath:
     transport: str
 
 
-@dataclasses.dataclass(frozen=True)
+@record
 class TopoMap:
     dm: str
     name: str

@@ -297,3 +297,18 @@ def test_a_live_tool_printing_100mb_stays_under_memory_max():
     print(f"live tool printing 100 MB: {message}; peak RSS {int(rss) / 1e6:.1f} MB")
     assert "limits.command_output_bytes" in message, p.stdout + p.stderr
     assert int(rss) < MEMORY_MAX / 2
+
+
+def test_tune_malloc_sets_glibc_parameters_and_respects_the_environment():
+    """exporter.process.tune_malloc: on glibc it returns True (mallopt accepted every
+    parameter); with MALLOC_ARENA_MAX set by the admin it leaves malloc alone."""
+    import subprocess
+    import sys
+
+    code = "from exporter.process import tune_malloc; print(tune_malloc())"
+    libc = os.confstr("CS_GNU_LIBC_VERSION") if hasattr(os, "confstr") and "CS_GNU_LIBC_VERSION" in os.confstr_names else ""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.stdout.strip() == ("True" if libc.startswith("glibc") else "False"), out.stderr
+    env = dict(os.environ, MALLOC_ARENA_MAX="4")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=env)
+    assert out.stdout.strip() == "False", out.stderr
