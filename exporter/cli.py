@@ -413,7 +413,7 @@ def record(args, scraper: Scraper, host: RecordingHost, platform: str, sampler: 
         if not done:
             shutil.rmtree(host.dir, ignore_errors=True)
     failed = [r.name for r in scraper.runners if not r.status.success]
-    print(f"recorded a {platform} snapshot into {target} ({sum(len(f.samples) for f in families)} series)")
+    print(f"recorded a {platform} snapshot into {target} ({sum(len(f.lvs) for f in families)} series)")
     if failed:
         print(f"collectors that failed (their sources are recorded as they were): {', '.join(failed)}")
     return 0

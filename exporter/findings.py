@@ -94,7 +94,7 @@ def _rows(families: Iterable[Family]) -> dict[str, list[tuple[Labels, float]]]:
         if fam.name not in USED:
             continue
         index = {k: i for i, k in enumerate(fam.labels)}
-        out[fam.name].extend([(Labels(index, lv), v) for lv, v in fam.samples])
+        out[fam.name].extend([(Labels(index, lv), v) for lv, v in zip(fam.lvs, fam.values)])
     return out
 
 

@@ -116,7 +116,7 @@ class ProcessMetrics:
             soft = self._read("process_max_fds", lambda: resource.getrlimit(resource.RLIMIT_NOFILE)[0])
             if soft is not None and soft != resource.RLIM_INFINITY:
                 max_fds.add((), soft)
-        return [f for f in (cpu, rss, vms, start, fds, max_fds) if f.samples] + [self._info]
+        return [f for f in (cpu, rss, vms, start, fds, max_fds) if f.lvs] + [self._info]
 
 
 #: glibc mallopt(3) parameters (malloc.h)

@@ -305,7 +305,7 @@ RATE_FAMILIES = frozenset({"lanes_member_receive_bytes_total", "lanes_member_tra
 
 def _without_samples(f: Family) -> Family:
     empty = Family.__new__(Family)
-    empty.name, empty.type, empty.help, empty.labels, empty.lo, empty.samples = f.name, f.type, f.help, f.labels, f.lo, []
+    empty.name, empty.type, empty.help, empty.labels, empty.lo, empty.lvs, empty.values = f.name, f.type, f.help, f.labels, f.lo, [], []
     return empty
 
 

@@ -16,7 +16,7 @@ from exporter.metrics import Family
 def _by_labels(families: Sequence[Family], name: str) -> dict[tuple[str, ...], float]:
     for f in families:
         if f.name == name:
-            return dict(f.samples)
+            return dict(zip(f.lvs, f.values))
     return {}
 
 
