@@ -376,7 +376,7 @@ def series_per_object(s: dict) -> dict:
     model's member series included): a path's series carry map+path labels
     (lanes_multipath_path_*) or kind=multipath and member=<dev> (lanes_member_*,
     lanes_path_info); a session's carry target+portal+iface (lanes_iscsi_session_*,
-    lanes_iscsi_connection_state) or kind=iscsi and member=<portal@iface>."""
+    lanes_iscsi_connection_*: on Linux only lanes_iscsi_session_info) or kind=iscsi and member=<portal@iface>."""
     path: dict[tuple, int] = {}
     sess: dict[tuple, int] = {}
     for name, labels in s:

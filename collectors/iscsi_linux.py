@@ -27,10 +27,9 @@ login from node.session.timeo.replacement_timeout and read with them.  ``state``
 connection state and the disk counters are read every scrape.  CHAP attributes are never
 read.
 
-Metrics: lanes_iscsi_session_info, lanes_iscsi_session_state{state} and lanes_iscsi_connection_state{state}
-(the current state only, SPEC §9),
-lanes_iscsi_session_recovery_timeout_seconds, lanes_iscsi_session_disks,
-lanes_iscsi_node_records_privilege_missing, and the group model
+Metrics: lanes_iscsi_session_info (one series per session, SPEC §9: identity plus the
+current state, connection_state and recovery_timeout_seconds as labels; a state change
+starts a new series), lanes_iscsi_node_records_privilege_missing, and the group model
 kind="iscsi" (group = target IQN, member = ``<portal>@<iface>``; bytes = Σ of its disks).
 
 Platform: Linux.  By hand: ``iscsiadm -m session -P 3``;
@@ -64,7 +63,7 @@ from collectors._iscsi_linux import (
 )
 from collectors._link_common import Link, nic_speed
 from collectors._routes import parse_ipv6_route, parse_proc_net_route, route_iface
-from exporter.api import Collected, Collector, Family, Group, Member, add_state, expected_members, gauge, info
+from exporter.api import Collected, Collector, Family, Group, Member, expected_members, gauge, info
 
 __all__ = [
     "IscsiLinux",
@@ -208,28 +207,35 @@ class IscsiLinux(Collector):
         return [f]
 
     def _session_families(self, sessions: Mapping[str, Session]) -> list[Family]:
-        L = ("target", "portal", "iface")
+        """One series per session (SPEC §9: at most 8 per session with the group model's
+        7): identity, the current session and connection state and the recovery timeout,
+        all as labels of ``lanes_iscsi_session_info``."""
         si = info(
             "iscsi_session_info",
-            f"iSCSI session identity; value 1. From {SRC_SESSION}/{{targetname,tpgt,ifacename,initiatorname}}, "
+            f"iSCSI session; value 1. Identity from {SRC_SESSION}/{{targetname,tpgt,ifacename,initiatorname}}, "
             "/sys/class/iscsi_connection/connection<sid>:0/{persistent_address,address}, /sys/class/iscsi_host/<host>/{netdev,ipaddress} "
-            "and /proc/net/route when the iface is not bound to a netdev.",
-            (*L, "session", "scsi_host", "tpgt", "address", "netdev", "local_address", "initiator"),
-        )
-        st = gauge("iscsi_session_state", f"iSCSI session state: one series, value 1, the current state in the state label. From {SRC_SESSION}/state.", (*L, "state"))
-        cs = gauge(
-            "iscsi_connection_state",
-            "iSCSI connection state: one series, value 1, the current state in the state label. From /sys/class/iscsi_connection/connection<sid>:0/state (newer kernels).",
-            (*L, "state"),
-        )
-        rt = gauge("iscsi_session_recovery_timeout_seconds", f"Seconds a failed session waits before failing I/O (replacement_timeout). From {SRC_SESSION}/recovery_tmo.", L)
-        nd = gauge("iscsi_session_disks", "Block devices (sdX) behind the session. From the /sys/block/<disk> links into .../session<sid>/target*.", L)
+            "and /proc/net/route when the iface is not bound to a netdev. "
+            f"state is the current session state from {SRC_SESSION}/state (LOGGED_IN, FAILED, FREE, unknown), "
+            "connection_state the current connection state from /sys/class/iscsi_connection/connection<sid>:0/state "
+            "(up, down, failed, bound, unknown; empty where the kernel has no such file): both change with the session, "
+            "and a change starts a new series. "
+            f"recovery_timeout_seconds is replacement_timeout from {SRC_SESSION}/recovery_tmo (empty when off or unreadable).",
+            ("target", "portal", "iface", "session", "scsi_host", "tpgt", "address", "netdev", "local_address", "initiator",
+             "state", "connection_state", "recovery_timeout_seconds"),
+        )  # fmt: skip
         for lv, s in sorted([((s.identity.target, s.identity.portal, s.identity.iface), s) for s in sessions.values()], key=lambda t: t[0]):
             i = s.identity
             addr = format_portal(i.address, i.port) if i.address else ""
-            si.add((*lv, i.session, i.host, i.tpgt, addr, s.netdev or "", i.local_address or "", i.initiator), 1)
-            add_state(st, lv, SESSION_STATES, s.state)
-            add_state(cs, lv, CONN_STATES, s.conn_state)
-            rt.add(lv, s.recovery_tmo)
-            nd.add(lv, len(s.disks))
-        return [si, st, cs, rt, nd]
+            rt = "" if s.recovery_tmo is None else str(s.recovery_tmo)
+            si.add((*lv, i.session, i.host, i.tpgt, addr, s.netdev or "", i.local_address or "", i.initiator,
+                    current_state(s.state, SESSION_STATES), current_state(s.conn_state, CONN_STATES), rt), 1)  # fmt: skip
+        return [si]
+
+
+def current_state(value: str | None, states: tuple[str, ...]) -> str:
+    """The state label word: the kernel's word when it is one of ``states``, ``unknown``
+    for any other word, "" when the reader has no value (None: no such attribute, or an
+    empty session state), where the current-state-only series of before had no series."""
+    if value is None:
+        return ""
+    return value if value in states else "unknown"

@@ -639,7 +639,7 @@ def storage() -> Dashboard:
             inventory(
                 "iSCSI sessions",
                 [("A", f'lanes_iscsi_session_info{{{S}, target=~"$group"}}')],
-                "iSCSI initiator sessions: target, portal, local NIC and address.",
+                "iSCSI initiator sessions: target, portal, local NIC and address; on Linux also its current session and connection state and its recovery timeout.",
                 hide=["job", "Value"],
             )
         )

@@ -241,3 +241,100 @@ def test_session_disks_listed_once_while_nothing_changes():
     assert links["/sys/class/iscsi_session/session1"] == 2  # the lifetime key: every scrape
     reader.read(host, routes, block, generation=1)
     assert links[f"/sys/block/{disk}"] == 2
+
+
+# ------------------------------------------------------------------ one series per session
+
+TARGET_A = "iqn.2003-01.org.linux-iscsi.stor-a.x8664:sn.5b2e0c3a1f77"
+
+
+def _session_series(root):
+    """{(portal, iface): [(family, labels)]} of every series of collector iscsi run on the
+    snapshot ``root`` that carries a session's target+portal+iface (group model apart)."""
+    from collectors.iscsi_linux import IscsiLinux
+    from exporter.api import Context
+    from exporter.host import SnapshotHost
+
+    out = {}
+    for fam in IscsiLinux(SnapshotHost(root), Context("iscsi")).collect().families:
+        for lv, v in fam.samples:
+            d = dict(zip(fam.labels, lv))
+            if "portal" in d:
+                assert v == 1, (fam.name, d)
+                out.setdefault((d["portal"], d["iface"]), []).append((fam.name, d))
+    return out
+
+
+def test_one_session_series_carries_state_connection_state_and_recovery_timeout():
+    """SPEC §9 (<= 8 series per session with the group model's 7): a Linux session has one
+    series of its own, lanes_iscsi_session_info, whose labels carry the current session
+    state, connection state and recovery timeout.  Expected values from the scenario's
+    sysfs files: session1 (host3) state LOGGED_IN, connection1:0 state up, recovery_tmo 5;
+    session2 (host4) state FREE, connection2:0 state failed, recovery_tmo 5."""
+    import os
+
+    from helpers import SCENARIOS
+
+    got = _session_series(os.path.join(SCENARIOS, "linux-mpio-one-path-failed"))
+    assert {k: [n for n, _ in v] for k, v in got.items()} == {
+        ("192.168.10.20:3260", "iface-ens1f0"): ["lanes_iscsi_session_info"],
+        ("192.168.20.20:3260", "iface-ens2f0"): ["lanes_iscsi_session_info"],
+    }
+    pick = ("session", "scsi_host", "state", "connection_state", "recovery_timeout_seconds")
+    assert {k: tuple(v[0][1][x] for x in pick) for k, v in got.items()} == {
+        ("192.168.10.20:3260", "iface-ens1f0"): ("session1", "host3", "LOGGED_IN", "up", "5"),
+        ("192.168.20.20:3260", "iface-ens2f0"): ("session2", "host4", "FREE", "failed", "5"),
+    }
+
+
+def test_session_labels_when_the_kernel_says_little(tmp_path):
+    """No connection state file (older kernels): connection_state "";  recovery_tmo
+    ``off``: recovery_timeout_seconds "";  a session state word outside the kernel's set:
+    ``unknown``."""
+    import os
+    import shutil
+
+    from helpers import SCENARIOS
+
+    root = tmp_path / "s"
+    shutil.copytree(os.path.join(SCENARIOS, "linux-mpio-one-path-failed"), root, symlinks=True)
+    dev = root / "root/sys/devices/platform/host4/session2"
+    (dev / "connection2:0/iscsi_connection/connection2:0/state").unlink()
+    (dev / "iscsi_session/session2/recovery_tmo").write_text("off\n")
+    (dev / "iscsi_session/session2/state").write_text("IN_LOGIN\n")
+    got = _session_series(str(root))
+    d = got[("192.168.20.20:3260", "iface-ens2f0")]
+    assert [n for n, _ in d] == ["lanes_iscsi_session_info"]
+    assert (d[0][1]["state"], d[0][1]["connection_state"], d[0][1]["recovery_timeout_seconds"]) == ("unknown", "", "")
+    d = got[("192.168.10.20:3260", "iface-ens1f0")][0][1]
+    assert (d["state"], d["connection_state"], d["recovery_timeout_seconds"]) == ("LOGGED_IN", "up", "5")
+
+
+@pytest.mark.parametrize("name", ["linux-mpio-one-path-failed", "linux-iscsi-logged-out"])
+def test_at_most_8_series_per_session_as_the_benchmark_counts(name):
+    """bench/run.py's series_per_object over the scenario's exposition: 7 of the group model
+    and lanes_iscsi_session_info.  A session known only from its node record (logged out)
+    has the group model's series and no session series."""
+    import importlib.util
+    import os
+    import sys
+
+    from helpers import ROOT, read_expected
+
+    spec = importlib.util.spec_from_file_location("lanes_bench_run", os.path.join(ROOT, "bench", "run.py"))
+    bench = importlib.util.module_from_spec(spec)
+    path = list(sys.path)
+    try:
+        spec.loader.exec_module(bench)  # puts bench/ on sys.path for its own imports
+    finally:
+        sys.path[:] = path
+    samples = bench.samples(read_expected(name))
+    got = bench.series_per_object(samples)
+    assert got["sessions"] == 2 and got["session_max"] == 8, got
+    per = {}
+    for n, labels in samples:
+        d = dict(labels)
+        if n == "lanes_iscsi_session_info":
+            per.setdefault(f"{d['portal']}@{d['iface']}", []).append(n)
+    logged_in = {"linux-mpio-one-path-failed": 2, "linux-iscsi-logged-out": 1}[name]
+    assert len(per) == logged_in and all(len(v) == 1 for v in per.values()), per

@@ -180,7 +180,7 @@ def test_every_metric_the_rules_read_exists_in_a_golden(rules_doc):
 #: series, value 1): a 0-valued series of these never exists
 CURRENT_STATE_ONLY = (
     "lanes_multipath_path_scsi_state", "lanes_multipath_path_alua_state", "lanes_multipath_path_dm_state",
-    "lanes_multipath_path_checker_state", "lanes_iscsi_session_state", "lanes_iscsi_connection_state",
+    "lanes_multipath_path_checker_state", "lanes_iscsi_session_state",
     "lanes_nvme_controller_state", "lanes_nvme_path_ana_state", "lanes_mpxio_path_state", "lanes_mpxio_tpg_access_state",
 )  # fmt: skip
 
