@@ -100,21 +100,32 @@ def _basename_link(host: Host, path: str) -> str:
 
 _ASK_SPEED = "\0ask"  # link_from_netlink reads the speed itself
 
-#: the attributes of /sys/class/net/<if> read every scrape, in this order
-LINK_ATTRS = ("operstate", "flags", "carrier", "uevent", "address", "speed", "mtu", "carrier_changes")
+#: the attributes of /sys/class/net/<if> read every scrape, in this order; ``carrier`` only
+#: where operstate is "unknown", the one state whose verdict needs it (Link.up): one read
+#: less per NIC that is up or down
+LINK_ATTRS = ("operstate", "flags", "uevent", "address", "speed", "mtu", "carrier_changes")
 
 
-def read_link_sysfs(host: Host, name: str, counters: NetDevCounters | None, values: Sequence[str | None] | None = None) -> Link | None:
+_ASK_CARRIER = "\0ask"  # read_link_sysfs reads the carrier itself where it needs it
+
+
+def read_link_sysfs(
+    host: Host, name: str, counters: NetDevCounters | None, values: Sequence[str | None] | None = None, carrier: str | None = _ASK_CARRIER
+) -> Link | None:
     """``values``: the ``LINK_ATTRS`` of the link when the caller read them already (one
-    ``read_many`` for every link of the host)."""
+    ``read_many`` for every link of the host), with ``carrier`` when its operstate is
+    "unknown"."""
     base = f"/sys/class/net/{name}"
     if values is None:
         values = host.read_many([f"{base}/{a}" for a in LINK_ATTRS])
-    operstate, flags_t, carrier_t, uevent_t, address, speed, mtu, carrier_changes = values
+    operstate, flags_t, uevent_t, address, speed, mtu, carrier_changes = values
     if operstate is None:  # vanished mid-scrape, or not an interface (bonding_masters)
         return None
+    operstate = operstate.strip() or "unknown"
+    if operstate == "unknown" and carrier is _ASK_CARRIER:
+        carrier = host.read_optional(f"{base}/carrier")
     flags = int_or_none(flags_t)
-    carrier = int_or_none(carrier_t)
+    carrier_n = None if carrier is _ASK_CARRIER else int_or_none(carrier)
     uevent = parse_uevent(uevent_t or "")
     # the driver never changes over a device's life: (name, ifindex) identifies that life
     key = (int_or_none(uevent.get("IFINDEX")) or -1, name)
@@ -139,9 +150,9 @@ def read_link_sysfs(host: Host, name: str, counters: NetDevCounters | None, valu
         mac=(address or "").strip(),
         driver=driver,
         master=_basename_link(host, f"{base}/master"),
-        operstate=operstate.strip() or "unknown",
+        operstate=operstate,
         admin_up=None if flags is None else bool(flags & IFF_UP),
-        carrier=None if carrier is None else bool(carrier),
+        carrier=None if carrier_n is None else bool(carrier_n),
         speed_bytes=_speed(speed),
         mtu=int_or_none(mtu),
         rx_bytes=counters.rx_bytes if counters else None,
@@ -164,8 +175,10 @@ def read_links_sysfs(host: Host) -> dict[str, Link]:
     names = host.list_optional("/sys/class/net")
     n = len(LINK_ATTRS)
     values = host.read_many([f"/sys/class/net/{name}/{a}" for name in names for a in LINK_ATTRS])
+    unknown = [name for i, name in enumerate(names) if (values[i * n] or "").strip() in ("unknown", "")]
+    carriers = dict(zip(unknown, host.read_many([f"/sys/class/net/{name}/carrier" for name in unknown])))  # noqa: B905
     for i, name in enumerate(names):
-        link = read_link_sysfs(host, name, counters.get(name), values[i * n : (i + 1) * n])
+        link = read_link_sysfs(host, name, counters.get(name), values[i * n : (i + 1) * n], carriers.get(name))
         if link is not None:
             links[name] = link
     return links
