@@ -100,32 +100,41 @@ def _basename_link(host: Host, path: str) -> str:
 
 _ASK_SPEED = "\0ask"  # link_from_netlink reads the speed itself
 
-#: the attributes of /sys/class/net/<if> read every scrape, in this order; ``carrier`` only
-#: where operstate is "unknown", the one state whose verdict needs it (Link.up): one read
-#: less per NIC that is up or down
-LINK_ATTRS = ("operstate", "flags", "uevent", "address", "speed", "mtu", "carrier_changes")
+#: the attributes of /sys/class/net/<if> read every scrape, in this order.  ``flags`` and
+#: ``carrier`` only where operstate leaves them open: operstate "up" means administratively
+#: up (the kernel sets IF_OPER_UP only on an IFF_UP device, net/core/link_watch.c
+#: rfc2863_policy) and not loopback (lo says "unknown"), and the carrier decides the
+#: verdict (Link.up) only for "unknown": two reads less per NIC that is up
+LINK_ATTRS = ("operstate", "uevent", "address", "speed", "mtu", "carrier_changes")
 
 
-_ASK_CARRIER = "\0ask"  # read_link_sysfs reads the carrier itself where it needs it
+_ASK_SYSFS = "\0ask"  # read_link_sysfs reads flags and carrier itself where it needs them
 
 
 def read_link_sysfs(
-    host: Host, name: str, counters: NetDevCounters | None, values: Sequence[str | None] | None = None, carrier: str | None = _ASK_CARRIER
+    host: Host,
+    name: str,
+    counters: NetDevCounters | None,
+    values: Sequence[str | None] | None = None,
+    flags_t: str | None = _ASK_SYSFS,
+    carrier: str | None = _ASK_SYSFS,
 ) -> Link | None:
     """``values``: the ``LINK_ATTRS`` of the link when the caller read them already (one
-    ``read_many`` for every link of the host), with ``carrier`` when its operstate is
-    "unknown"."""
+    ``read_many`` for every link of the host), with ``flags_t`` where its operstate is not
+    "up" and ``carrier`` where it is "unknown" (None: not needed or absent)."""
     base = f"/sys/class/net/{name}"
     if values is None:
         values = host.read_many([f"{base}/{a}" for a in LINK_ATTRS])
-    operstate, flags_t, uevent_t, address, speed, mtu, carrier_changes = values
+    operstate, uevent_t, address, speed, mtu, carrier_changes = values
     if operstate is None:  # vanished mid-scrape, or not an interface (bonding_masters)
         return None
     operstate = operstate.strip() or "unknown"
-    if operstate == "unknown" and carrier is _ASK_CARRIER:
-        carrier = host.read_optional(f"{base}/carrier")
-    flags = int_or_none(flags_t)
-    carrier_n = None if carrier is _ASK_CARRIER else int_or_none(carrier)
+    if flags_t is _ASK_SYSFS:
+        flags_t = None if operstate == "up" else host.read_optional(f"{base}/flags")
+    if carrier is _ASK_SYSFS:
+        carrier = host.read_optional(f"{base}/carrier") if operstate == "unknown" else None
+    flags = IFF_UP if operstate == "up" else int_or_none(flags_t)
+    carrier_n = int_or_none(carrier)
     uevent = parse_uevent(uevent_t or "")
     # the driver never changes over a device's life: (name, ifindex) identifies that life
     key = (int_or_none(uevent.get("IFINDEX")) or -1, name)
@@ -175,10 +184,14 @@ def read_links_sysfs(host: Host) -> dict[str, Link]:
     names = host.list_optional("/sys/class/net")
     n = len(LINK_ATTRS)
     values = host.read_many([f"/sys/class/net/{name}/{a}" for name in names for a in LINK_ATTRS])
-    unknown = [name for i, name in enumerate(names) if (values[i * n] or "").strip() in ("unknown", "")]
-    carriers = dict(zip(unknown, host.read_many([f"/sys/class/net/{name}/carrier" for name in unknown])))  # noqa: B905
+    states = [(values[i * n] or "").strip() or "unknown" for i in range(len(names))]
+    # flags where operstate is not "up", carrier where it is "unknown" (LINK_ATTRS)
+    extra = [f"/sys/class/net/{name}/flags" for name, st in zip(names, states) if st != "up"]  # noqa: B905
+    extra += [f"/sys/class/net/{name}/carrier" for name, st in zip(names, states) if st == "unknown"]  # noqa: B905
+    got = dict(zip(extra, host.read_many(extra)))  # noqa: B905
     for i, name in enumerate(names):
-        link = read_link_sysfs(host, name, counters.get(name), values[i * n : (i + 1) * n], carriers.get(name))
+        base = f"/sys/class/net/{name}"
+        link = read_link_sysfs(host, name, counters.get(name), values[i * n : (i + 1) * n], got.get(f"{base}/flags"), got.get(f"{base}/carrier"))
         if link is not None:
             links[name] = link
     return links

@@ -141,3 +141,75 @@ def test_decoder_never_crashes(data):
         netlink.decode_dump([data])
     except netlink.NetlinkError:
         pass
+
+
+class _Sysfs:
+    """/sys/class/net as a dict, recording every file read."""
+
+    platform = "linux"
+    live = False
+
+    def __init__(self, files: dict[str, str]):
+        self.files = files
+        self.read: list[str] = []
+
+    def read_many(self, paths):
+        self.read.extend(paths)
+        return [self.files.get(p) for p in paths]
+
+    def read_optional(self, path):
+        return self.read_many([path])[0]
+
+    def read_text(self, path):
+        if path not in self.files:
+            raise FileNotFoundError(path)
+        return self.read_many([path])[0]
+
+    def list_optional(self, path):
+        pre = path.rstrip("/") + "/"
+        return sorted({p[len(pre) :].split("/")[0] for p in self.files if p.startswith(pre)})
+
+    def readlink(self, path):
+        raise FileNotFoundError(path)
+
+    def exists(self, path):
+        pre = path.rstrip("/") + "/"
+        return path in self.files or any(p.startswith(pre) for p in self.files)
+
+
+def _nic(name: str, operstate: str, flags: str, carrier: str | None) -> dict[str, str]:
+    # net/core/net-sysfs.c: operstate as a word, flags as 0x%x, carrier 0/1 (EINVAL while
+    # the device is down: absent here)
+    base = f"/sys/class/net/{name}"
+    f = {f"{base}/operstate": operstate + "\n", f"{base}/flags": flags + "\n", f"{base}/uevent": f"INTERFACE={name}\nIFINDEX=7\n",
+         f"{base}/address": "52:54:00:12:34:56\n", f"{base}/speed": "10000\n", f"{base}/mtu": "9000\n", f"{base}/carrier_changes": "3\n"}  # fmt: skip
+    if carrier is not None:
+        f[f"{base}/carrier"] = carrier + "\n"
+    return f
+
+
+def test_sysfs_links_read_flags_and_carrier_only_where_operstate_leaves_them_open():
+    """operstate "up" is IFF_UP with carrier (net/core/link_watch.c rfc2863_policy): its
+    flags and carrier are not read; "down" reads flags (admin down or no carrier), "unknown"
+    (lo, tunnels) reads flags and carrier."""
+    from collectors.link_linux import read_links_sysfs
+
+    files = {"/proc/net/dev": PROC_NET_DEV}
+    files.update(_nic("ens1f0", "up", "0x1003", "1"))  # IFF_UP|IFF_BROADCAST|IFF_MULTICAST
+    files.update(_nic("eth0", "down", "0x1002", None))  # administratively down
+    files.update(_nic("ens2f0", "down", "0x1003", "0"))  # up, no cable
+    files.update(_nic("lo", "unknown", "0x9", "1"))  # IFF_UP|IFF_LOOPBACK
+    files.update(_nic("tun0", "unknown", "0x1091", "0"))  # up, carrier off
+    host = _Sysfs(files)
+    links = read_links_sysfs(host)
+    got = {n: (link.operstate, link.admin_up, link.up, link.kind) for n, link in links.items()}
+    assert got == {
+        "ens1f0": ("up", True, True, ""),
+        "eth0": ("down", False, False, ""),
+        "ens2f0": ("down", True, False, ""),
+        "lo": ("unknown", True, True, "loopback"),
+        "tun0": ("unknown", True, False, ""),
+    }
+    assert "/sys/class/net/ens1f0/flags" not in host.read and "/sys/class/net/ens1f0/carrier" not in host.read
+    assert {"/sys/class/net/eth0/flags", "/sys/class/net/ens2f0/flags", "/sys/class/net/lo/flags", "/sys/class/net/tun0/flags"} <= set(host.read)
+    assert {p for p in host.read if p.endswith("/carrier")} == {"/sys/class/net/lo/carrier", "/sys/class/net/tun0/carrier"}
