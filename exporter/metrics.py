@@ -222,7 +222,7 @@ class Stateset:
         self._memo, self._used = self._used, {}
 
 
-def merge(families: Iterable[Family]) -> list[Family]:
+def merge(families: Iterable[Family], presorted: bool = False) -> list[Family]:
     """Merge families of the same name (several collectors emit the group model), sort by
     name and samples by label values, and drop exact duplicate samples (the first one
     stays).  Sorts in place: a family that is not merged is reused, not copied (a
@@ -249,8 +249,10 @@ def merge(families: Iterable[Family]) -> list[Family]:
         fam = by_name[name]
         lvs = fam.lvs
         n = len(lvs)
-        # the usual case, checked at C speed: already in order and no label set twice
-        if n > 1 and (len(set(lvs)) != n or lvs != sorted(lvs)):
+        # the usual case, checked at C speed: already in order and no label set twice;
+        # ``presorted``: each input family is (a collector's merged output), so only the
+        # families merged here from several inputs need the check
+        if n > 1 and (not presorted or name in copied) and (len(set(lvs)) != n or lvs != sorted(lvs)):
             order = sorted(range(n), key=lvs.__getitem__)  # stable: the first of equal label values stays first
             values = fam.values
             kept_l: list[tuple[str, ...]] = []

@@ -269,12 +269,14 @@ class Scraper:
             success.add((r.name,), ok)
             duration.add((r.name,), round(took, 6))
             last.add((r.name,), last_success)
-        outputs.append(_findings(outputs, self.platform))
+        findings = _findings(outputs, self.platform)
         build = gauge("exporter_build_info", "lanes build; value 1.", ("version", "python_version", "platform"))
         build.add((__version__, _platform.python_version(), self.platform), 1)
         own = self.process.families() if self.process is not None else []
         try:
-            result = merge([*outputs, success, duration, last, build, *own])
+            # each collector's families were merged (sorted and checked) above: only the
+            # exporter's own and the families several collectors share are checked again
+            result = merge([*outputs, *merge([findings, success, duration, last, build, *own])], presorted=True)
         except ValueError as e:  # two collectors disagree on a family's type or labels
             log.error("scrape output conflict", extra={"err": str(e)})
             result = merge([success, duration, last, build, *own])

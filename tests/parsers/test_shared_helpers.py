@@ -196,3 +196,19 @@ def test_every_sampler_reader_takes_the_followed_keys():
     assert SAMPLE_READERS
     for fn in SAMPLE_READERS.values():
         inspect.signature(fn).bind(object(), frozenset())  # raises TypeError if it cannot take them
+
+
+def test_merge_sorts_dedupes_and_rechecks_only_shared_families_when_presorted():
+    from exporter.metrics import gauge, merge
+
+    a, b = gauge("m", "h", ("x",)), gauge("m", "h", ("x",))
+    for x in ("c", "a", "b", "a"):
+        a.add((x,), 1 if x != "a" or not a.lvs else 2)  # the first ("a",) is 2, the duplicate 1
+    b.add(("a",), 9)
+    (one,) = merge([a])
+    assert one.samples == [(("a",), 2), (("b",), 1), (("c",), 1)]  # sorted, the first of equal labels kept
+    c = gauge("m", "h", ("x",))
+    c.add(("0",), 5)
+    (both,) = merge([one, c, b], presorted=True)  # a family several inputs share is checked again
+    assert both.samples == [(("0",), 5), (("a",), 2), (("b",), 1), (("c",), 1)]
+    assert one.samples == [(("a",), 2), (("b",), 1), (("c",), 1)]  # inputs are never grown
