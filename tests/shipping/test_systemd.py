@@ -188,6 +188,7 @@ def test_sandbox_emulation_keeps_every_collector_working():
     same success as lanes run as root outside the sandbox."""
     require(os.geteuid() == 0, "needs root to build the sandbox (unshare, setpriv)")
     unshare = require_tool("unshare")
+    sys.path.insert(0, os.path.join(ROOT, "tests", "daemon"))  # test_privileges, also when tests/shipping runs alone
     from test_privileges import Runtime
 
     base = tempfile.mkdtemp(prefix="lanes-priv-sandbox-")
