@@ -664,7 +664,7 @@ class LiveHost(Host):
         if flows is None:
             return super().route_get(dst, src, timeout=timeout)
         start = time.monotonic()
-        return CommandResult(route_get_name(dst, src), 0, flows.route_get(dst, src), "", time.monotonic() - start)
+        return CommandResult(route_get_name(dst, src), 0, flows.route_get(dst, src, timeout), "", time.monotonic() - start)
 
     def close(self) -> None:
         if self._nl is not None:

@@ -6,17 +6,22 @@ replays them (SPEC §4: what lanes learns from sockets is recorded too).
 sock_diag (sock_diag(7), include/uapi/linux/inet_diag.h): one ``SOCK_DIAG_BY_FAMILY``
 dump per address family, ``idiag_states`` = ESTABLISHED, ``idiag_ext`` = INET_DIAG_INFO
 (struct tcp_info: ``tcpi_bytes_acked``, Linux 4.1+, and ``tcpi_bytes_received``, 4.1+).
-pyroute2 builds the request (``pyroute2.netlink.diag.inet_diag_req``); the replies are
-read from a plain netlink socket and decoded here with ``struct``, for two measured
-reasons (bench/flows.py, docs/collectors/flows.md): pyroute2's decoder costs about 0.14 ms
-per socket (277 ms for 2,000 sockets against 24 ms by hand), which on SPEC §9's large
-storage host (4,000 iSCSI sessions) alone would take most of the scrape budget; and it
-silently skips a message whose header claims more bytes than arrived, while a flow must
-not vanish without a reason: every length is checked here.
+Requests and replies are built and decoded here with ``struct`` on plain netlink sockets,
+not with pyroute2, for measured reasons (bench/README.md, docs/collectors/flows.md):
 
-Route (rtnetlink(7) RTM_GETROUTE, as ``ip route get DST from SRC``): pyroute2's
-``IPRoute.route("get")``; the kernel applies policy rules (``ip rule``) and source-based
-routing, which a longest-prefix match of the main table would not.
+* importing pyroute2 (any part of it: its package imports 163 modules) adds 15.4 MB of
+  resident memory, which puts SPEC §9's large storage host with the default collectors at
+  about 72 MB, over its 60 MB; the two requests are 72 and 56 bytes;
+* pyroute2's sock_diag decoder costs about 0.14 ms per socket (277 ms for 2,000 sockets
+  against 24 ms by hand), and it silently skips a message whose header claims more bytes
+  than arrived, while a flow must not vanish without a reason: every length is checked.
+
+The request bytes equal pyroute2's encoding of the same request (tests/parsers/
+test_flows_linux.py checks it while pyroute2 is installed).
+
+Route (rtnetlink(7) RTM_GETROUTE, as ``ip route get DST from SRC``): the kernel applies
+policy rules (``ip rule``) and source-based routing, which a longest-prefix match of the
+main table would not.
 
 Text rendered (one socket per line; the ``flows`` collector parses it)::
 
@@ -33,13 +38,89 @@ import struct
 import threading
 from collections.abc import Iterable, Sequence
 
+from exporter.netlink import iter_attrs
+
 TCP_ESTABLISHED = 1
 INET_DIAG_INFO = 2  # idiag_ext bit (1 << (INET_DIAG_INFO - 1))
 NLMSG_ERROR, NLMSG_DONE = 2, 3
+NLM_F_REQUEST, NLM_F_DUMP = 0x1, 0x300  # include/uapi/linux/netlink.h
 SOCK_DIAG_BY_FAMILY = 20
-NETLINK_SOCK_DIAG = 4
+NETLINK_ROUTE, NETLINK_SOCK_DIAG = 0, 4
+RTM_NEWROUTE, RTM_GETROUTE = 24, 26  # include/uapi/linux/rtnetlink.h
+RTA_DST, RTA_SRC, RTA_OIF, RTA_GATEWAY = 1, 2, 4, 5
 HEADER = "# sock_diag tcp established"
 _NLMSG = struct.Struct("=IHHII")
+#: nlmsghdr + struct inet_diag_req_v2 (include/uapi/linux/inet_diag.h): sdiag_family,
+#: sdiag_protocol, idiag_ext, pad (4 x u8), idiag_states u32, inet_diag_sockid (sport,
+#: dport u16, src[16], dst[16], if u32, cookie 2 x u32): 16 + 56 = 72 bytes
+_DIAG_REQ = struct.Struct("=IHHIIBBBBIHH16s16sIII")
+#: struct rtmsg (include/uapi/linux/rtnetlink.h): family, dst_len, src_len, tos, table,
+#: protocol, scope, type (8 x u8), flags u32
+_RTMSG = struct.Struct("=BBBBBBBBI")
+
+
+def diag_request(family: int, seq: int) -> bytes:
+    """SOCK_DIAG_BY_FAMILY dump of the ESTABLISHED TCP sockets of ``family``, with tcp_info."""
+    return _DIAG_REQ.pack(
+        _DIAG_REQ.size, SOCK_DIAG_BY_FAMILY, NLM_F_REQUEST | NLM_F_DUMP, seq, 0,
+        family, socket.IPPROTO_TCP, 1 << (INET_DIAG_INFO - 1), 0, 1 << TCP_ESTABLISHED,
+        0, 0, bytes(16), bytes(16), 0, 0, 0,
+    )  # fmt: skip
+
+
+def _attr(atype: int, value: bytes) -> bytes:
+    return struct.pack("=HH", 4 + len(value), atype) + value + bytes(-len(value) % 4)
+
+
+def route_request(dst: str, src: str, seq: int) -> bytes:
+    """RTM_GETROUTE for one destination from one source address, as ``ip route get DST from
+    SRC`` sends it: full-length prefixes, RTA_DST and RTA_SRC.  ValueError for an address
+    that is not one, or a source of the other family."""
+    family = socket.AF_INET6 if ":" in dst else socket.AF_INET
+    try:
+        d, s = socket.inet_pton(family, dst), socket.inet_pton(family, src)
+    except OSError:
+        raise ValueError(f"route: {dst} from {src}: not two addresses of one family") from None
+    bits = 8 * len(d)
+    body = _RTMSG.pack(family, bits, bits, 0, 0, 0, 0, 0, 0) + _attr(RTA_DST, d) + _attr(RTA_SRC, s)
+    return _NLMSG.pack(_NLMSG.size + len(body), RTM_GETROUTE, NLM_F_REQUEST, seq, 0) + body
+
+
+def route_reply(data: bytes, dst: str, src: str, seq: int, ifname) -> str | None:
+    """The answer to ``route_request`` in ``data`` rendered as iproute2 words it (``DST from
+    SRC [via GW] dev NIC``, or ``unreachable DST from SRC error ENETUNREACH`` when the
+    kernel has no route); None when ``data`` holds no answer to ``seq``.  ValueError when
+    a message is cut short."""
+    off = 0
+    while off + _NLMSG.size <= len(data):
+        length, mtype, _flags, mseq, _pid = _NLMSG.unpack_from(data, off)
+        if length < _NLMSG.size or off + length > len(data):
+            raise ValueError(f"route: truncated message at byte {off}: header says {length} bytes, {len(data) - off} arrived")
+        if mseq == seq:
+            if mtype == NLMSG_ERROR:
+                if length < _NLMSG.size + 4:
+                    raise ValueError("route: error message without its code")
+                (err,) = struct.unpack_from("=i", data, off + _NLMSG.size)
+                if err:  # as iproute2 words it: the flow then rides no known NIC
+                    return f"unreachable {dst} from {src} error {errno.errorcode.get(-err, -err)}\n"
+            elif mtype == RTM_NEWROUTE:
+                if length < _NLMSG.size + _RTMSG.size:
+                    raise ValueError(f"route: RTM_NEWROUTE of {length} bytes, shorter than its header")
+                family = data[off + _NLMSG.size]
+                gw = oif = None
+                for atype, value in iter_attrs(data, off + _NLMSG.size + _RTMSG.size, off + length):
+                    if atype == RTA_GATEWAY and len(value) in (4, 16):
+                        gw = socket.inet_ntop(family, bytes(value))
+                    elif atype == RTA_OIF and len(value) == 4:
+                        (oif,) = struct.unpack("=I", value)
+                words = [dst, "from", src]
+                if gw:
+                    words += ["via", gw]
+                if oif:
+                    words += ["dev", ifname(oif) or f"if{oif}"]
+                return " ".join(words) + "\n"
+        off += (length + 3) & ~3
+    return None
 
 
 def format_addr(addr: str, port: int) -> str:
@@ -137,29 +218,17 @@ def _ifname(index: int) -> str:
 
 
 class Live:
-    """One sock_diag socket and one pyroute2 IPRoute, reused scrape after scrape."""
+    """One sock_diag socket and one rtnetlink socket, reused scrape after scrape."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._sock: socket.socket | None = None
-        self._ipr = None
+        self._rt: socket.socket | None = None
         self._seq = 0
 
     def _request(self, family: int) -> bytes:
-        from pyroute2.netlink import NLM_F_DUMP, NLM_F_REQUEST
-        from pyroute2.netlink.diag import inet_diag_req
-
         self._seq += 1
-        req = inet_diag_req()
-        req["header"]["type"] = SOCK_DIAG_BY_FAMILY
-        req["header"]["flags"] = NLM_F_REQUEST | NLM_F_DUMP
-        req["header"]["sequence_number"] = self._seq
-        req["sdiag_family"] = family
-        req["sdiag_protocol"] = socket.IPPROTO_TCP
-        req["idiag_ext"] = 1 << (INET_DIAG_INFO - 1)
-        req["idiag_states"] = 1 << TCP_ESTABLISHED
-        req.encode()
-        return bytes(req.data)
+        return diag_request(family, self._seq)
 
     def tcp_sockets(self, ports: Iterable[int], timeout: float) -> str:
         wanted = frozenset(int(p) for p in ports)
@@ -185,37 +254,33 @@ class Live:
                 raise
         return render(rows, _ifname)
 
-    def route_get(self, dst: str, src: str) -> str:
+    def route_get(self, dst: str, src: str, timeout: float = 5.0) -> str:
         """``ip route get DST from SRC``, rendered like iproute2 prints it."""
         with self._lock:
-            if self._ipr is None:
-                from pyroute2 import IPRoute
-
-                self._ipr = IPRoute()
+            if self._rt is None:
+                s = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_ROUTE)
+                s.bind((0, 0))
+                self._rt = s
+            self._rt.settimeout(timeout)
+            self._seq += 1
+            seq = self._seq
             try:
-                answer = self._ipr.route("get", dst=dst, src=src)
-            except Exception as e:  # pyroute2's NetlinkError: the kernel has no route (ENETUNREACH, ...)
-                code = getattr(e, "code", None)
-                if code is None:
-                    raise
-                # as iproute2 words it: the flow then rides no known NIC, the collector goes on
-                return f"unreachable {dst} from {src} error {errno.errorcode.get(code, code)}\n"
-        words = [dst]
-        for msg in answer[:1]:
-            gw = msg.get_attr("RTA_GATEWAY")
-            oif = msg.get_attr("RTA_OIF")
-            words += ["from", src]
-            if gw:
-                words += ["via", gw]
-            if oif:
-                words += ["dev", _ifname(oif) or f"if{oif}"]
-        return " ".join(words) + "\n"
+                self._rt.send(route_request(dst, src, seq))
+                for _ in range(64):  # bounded: the answer to an earlier, timed-out request is skipped
+                    text = route_reply(self._rt.recv(1 << 16), dst, src, seq, _ifname)
+                    if text is not None:
+                        return text
+                raise ValueError(f"route: no answer to the lookup of {dst} from {src}")
+            except BaseException:
+                self._rt.close()  # a late answer must not meet the next lookup
+                self._rt = None
+                raise
 
     def close(self) -> None:
         with self._lock:
             if self._sock is not None:
                 self._sock.close()
                 self._sock = None
-            if self._ipr is not None:
-                self._ipr.close()
-                self._ipr = None
+            if self._rt is not None:
+                self._rt.close()
+                self._rt = None
