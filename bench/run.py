@@ -335,7 +335,10 @@ def storage_host(args, logdir: str) -> dict:
         res = alternate(lanes, node, rounds, args.warmup, not args.no_gzip)
         res.update(info)
         res["first_scrape_s"] = first_s
-        # a scrape after the rounds: the sampler's peak series are there too
+        # a scrape after the rounds, two sampler intervals after the last one: the sampler's
+        # peak series are there too (a scrape right after another finds no sampler tick in
+        # between, so no peaks: 10 and 6 series instead of 12 and 8)
+        time.sleep(2.5)
         res["series_per_object"] = series_per_object(samples(lanes.scrape()[2]))
         res["group_members"] = members
         if args.cpu_seconds > 0:  # SPEC §9: the sampler at 1 s following every member, idle
