@@ -302,9 +302,9 @@ def generate(directory: str, nics: int, bonds: int, members: int = 2, maps: int 
     proc_net_dev(root, rows)
     if maps:
         storage_nics = [f"eth{i}" for i in range(nics - paths, nics)]
-        from builders.linux_storage import diskstats
+        from builders.linux_storage import storage_diskstats
 
-        diskstats(root, storage(directory, root, maps, paths, storage_nics))
+        storage_diskstats(root, storage(directory, root, maps, paths, storage_nics))
     with open(os.path.join(directory, MARKER), "w") as f:
         f.write(_marker(nics, bonds, members, maps, paths))
     return directory

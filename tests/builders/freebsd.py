@@ -36,22 +36,11 @@ from __future__ import annotations
 import json
 import os
 
-from exporter.host import slug
-
-from .sysfs import clear, snapshot_yml, write
+from .sysfs import clear, command, snapshot_yml
 
 IFF = {"UP": 0x1, "BROADCAST": 0x2, "LOOPBACK": 0x8, "RUNNING": 0x40, "SIMPLEX": 0x800, "MULTICAST": 0x8000, "LOWER_UP": 0x1000000}
 PORT_BITS = [("MASTER", 0x1), ("STACK", 0x2), ("ACTIVE", 0x4), ("COLLECTING", 0x8), ("DISTRIBUTING", 0x10)]
 LACP_BITS = [("ACTIVITY", 0x1), ("TIMEOUT", 0x2), ("AGGREGATION", 0x4), ("SYNC", 0x8), ("COLLECTING", 0x10), ("DISTRIBUTING", 0x20), ("DEFAULTED", 0x40), ("EXPIRED", 0x80)]
-
-
-def command(d: str, tool: str, args, out: str, err: str = "", rc: int = 0) -> None:
-    base = os.path.join(d, "commands", slug(tool, list(args)))
-    write(base + ".out", out)
-    if err:
-        write(base + ".err", err)
-    if rc:
-        write(base + ".rc", f"{rc}\n")
 
 
 def printb(name: str, value: int, bits) -> str:

@@ -30,20 +30,10 @@ import os
 from collectors.aggr_illumos import EXTENDED_ARGS, LACP_ARGS, SUMMARY_ARGS
 from collectors.ipmp_illumos import GROUP_ARGS, IF_ARGS, TARGET_ARGS, batched_selectors
 from collectors.link_illumos import SHOW_LINK_ARGS, SHOW_PHYS_ARGS, Topology, kstat_commands, parse_show_link, parse_show_phys
-from exporter.host import slug
 
-from .sysfs import clear, snapshot_yml, write
+from .sysfs import clear, command, snapshot_yml
 
 UNKNOWN = 4294967295  # LINK_STATE_UNKNOWN (-1) printed as uint32
-
-
-def command(d: str, tool: str, args, out: str, err: str = "", rc: int = 0) -> None:
-    base = os.path.join(d, "commands", slug(tool, list(args)))
-    write(base + ".out", out)
-    if err:
-        write(base + ".err", err)
-    if rc:
-        write(base + ".rc", f"{rc}\n")
 
 
 def link_stats(rbytes: int, ipackets: int, obytes: int, opackets: int, *, speed: int, state: int = 1, duplex: int = 2,

@@ -31,26 +31,16 @@ from __future__ import annotations
 import os
 
 from collectors import comstar_illumos, iscsi_illumos, mpxio_illumos
-from exporter.host import slug
 
 from .captures import capture
 from .illumos_net import link_stats, mac_stats, network
-from .sysfs import clear, snapshot_yml, write
+from .sysfs import clear, command, snapshot_yml, write
 
 TGT = "iqn.2010-08.org.illumos:02:9f3c1a2e-5b7d-6c4e-9a1f-d2b3c4e5f601"
 TGT_BACKUP = "iqn.2010-08.org.illumos:02:backup-0001"
 INITIATOR = "iqn.1986-03.com.sun:01:e00000000000.5f1a2b3c"
 ESX01 = "iqn.1998-01.com.vmware:esx01-4f2a1b3c"
 ESX02 = "iqn.1998-01.com.vmware:esx02-7d1e9a00"
-
-
-def command(d: str, tool: str, args, out: str, err: str = "", rc: int = 0) -> None:
-    base = os.path.join(d, "commands", slug(tool, list(args)))
-    write(base + ".out", out)
-    if err:
-        write(base + ".err", err)
-    if rc:
-        write(base + ".rc", f"{rc}\n")
 
 
 def kstat_p(kstats: dict[tuple[str, int, str], dict[str, object]], crtime: float = 41.337159245, snaptime: float = 8731552.402771188) -> str:

@@ -21,9 +21,8 @@ from __future__ import annotations
 
 import ipaddress
 import os
-import struct
 
-from .sysfs import clear, counters, netdev, proc_net_dev, snapshot_yml, symlink, write
+from .sysfs import clear, counters, diskstats, netdev, proc_net_dev, proc_net_route, snapshot_yml, symlink, write
 
 SUBSYS_DEV = "sys/devices/virtual/nvme-subsystem"
 FABRICS_DEV = "sys/devices/virtual/nvme-fabrics/ctl"
@@ -75,29 +74,6 @@ def path_disk(root: str, ctrl_dir: str, disk: str, nsid: int, ana: str | None, n
     attrs(d, values)
     rel = os.path.relpath(d, os.path.join(root, "sys"))
     symlink(f"../{rel}", os.path.join(root, "sys/block", disk))
-
-
-def diskstats(root: str, rows: list[tuple[int, int, str, int, int, int, int]]) -> None:
-    """rows: (major, minor, name, reads, sectors read, writes, sectors written)."""
-    lines = []
-    for major, minor, name, rd, rs, wr, ws in rows:
-        # reads merges sectors ms | writes merges sectors ms | inflight io_ms weighted_ms |
-        # discards merges sectors ms | flushes ms
-        v = [rd, 0, rs, rd // 4, wr, 0, ws, wr // 3, 0, (rd + wr) // 5, (rd // 4) + (wr // 3), 0, 0, 0, 0, 0, 0]
-        lines.append(f"{major:4d} {minor:7d} {name} " + " ".join(str(x) for x in v) + "\n")
-    write(os.path.join(root, "proc/diskstats"), "".join(lines))
-
-
-def _le(addr: str) -> str:
-    return f"{struct.unpack('<I', ipaddress.IPv4Address(addr).packed)[0]:08X}"
-
-
-def proc_net_route(root: str, rows: list[tuple[str, str, str, int, int, str]]) -> None:
-    """rows: (iface, destination, gateway, flags, metric, mask) in dotted quads."""
-    out = ["Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT".ljust(127) + "\n"]
-    for iface, dest, gw, flags, metric, mask in rows:
-        out.append(f"{iface}\t{_le(dest)}\t{_le(gw)}\t{flags:04X}\t0\t0\t{metric}\t{_le(mask)}\t0\t0\t0".ljust(127) + "\n")
-    write(os.path.join(root, "proc/net/route"), "".join(out))
 
 
 def if_inet6(root: str, rows: list[tuple[str, int, int, int, int, str]]) -> None:

@@ -24,11 +24,9 @@ Layout facts:
 from __future__ import annotations
 
 import dataclasses
-import ipaddress
 import os
-import struct
 
-from .sysfs import clear, counters, netdev, proc_net_dev, snapshot_yml, symlink, write
+from .sysfs import clear, counters, diskstats, netdev, proc_net_dev, proc_net_route, snapshot_yml, symlink, write
 
 TARGET = "iqn.2003-01.org.linux-iscsi.stor-a.x8664:sn.5b2e0c3a1f77"
 INITIATOR = "iqn.1994-05.com.redhat:initiator-a"
@@ -131,26 +129,9 @@ def local_disk(root: str) -> None:
     symlink(f"../{ld[4:]}/block/sda", os.path.join(root, "sys/block/sda"))
 
 
-def diskstats(root: str, rows: list[tuple[int, int, str, int, int]]) -> None:
-    """rows: (major, minor, name, sectors read, sectors written); 17 counters (>= 5.5)."""
-    lines = []
-    for major, minor, name, rs, ws in rows:
-        rd, wr = rs // 16, ws // 16
-        v = [rd, 0, rs, rd // 4, wr, 0, ws, wr // 3, 0, (rd + wr) // 5, rd // 4 + wr // 3, 0, 0, 0, 0, 0, 0]
-        lines.append(f"{major:4d} {minor:7d} {name} " + " ".join(str(x) for x in v) + "\n")
-    write(os.path.join(root, "proc/diskstats"), "".join(lines))
-
-
-def _le(addr: str) -> str:
-    return f"{struct.unpack('<I', ipaddress.IPv4Address(addr).packed)[0]:08X}"
-
-
-def proc_net_route(root: str, rows: list[tuple[str, str, str, int, int, str]]) -> None:
-    """rows: (iface, destination, gateway, flags, metric, mask)."""
-    out = ["Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT".ljust(127) + "\n"]
-    for iface, dest, gw, flags, metric, mask in rows:
-        out.append(f"{iface}\t{_le(dest)}\t{_le(gw)}\t{flags:04X}\t0\t0\t{metric}\t{_le(mask)}\t0\t0\t0".ljust(127) + "\n")
-    write(os.path.join(root, "proc/net/route"), "".join(out))
+def storage_diskstats(root: str, rows: list[tuple[int, int, str, int, int]]) -> None:
+    """rows: (major, minor, name, sectors read, sectors written), one I/O per 16 sectors."""
+    diskstats(root, [(major, minor, name, rs // 16, rs, ws // 16, ws) for major, minor, name, rs, ws in rows])
 
 
 def node_record(root: str, address: str, iface: str, port: int = 3260, tpgt: int = 1, startup: str = "automatic") -> None:
@@ -324,7 +305,7 @@ def write_host(out: str, name: str, h: StorageHost) -> None:
     local_disk(root)
     dm_device(root, 4, "mpatha1", f"part1-mpath-{WWID}", ["dm-2"])
     dm_device(root, 5, "vg0-root", "LVM-Xq3kT8n2mPz9vB4cR7sW1yU6dF0gH5jKaL2eN8pQ4tV7xZ1bC3mR9sD6fG0hJ", ["sda2"])
-    diskstats(root, list(h.diskstats))
+    storage_diskstats(root, list(h.diskstats))
     commands(d, h.commands)
 
 

@@ -9,12 +9,16 @@ Documentation/ABI/testing/sysfs-class-net (attribute names and formats), a physi
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import shutil
+import struct
 import tempfile
 from collections.abc import Callable
 
 import yaml
+
+from exporter.host import slug
 
 PROC_NET_DEV_HEADER = (
     "Inter-|   Receive                                                |  Transmit\n"
@@ -141,3 +145,36 @@ def proc_net_dev(root: str, rows: dict[str, tuple[int, ...]]) -> None:
 
 def counters(rx_bytes: int, rx_packets: int, tx_bytes: int, tx_packets: int, rx_errs=0, rx_drop=0, tx_errs=0, tx_drop=0) -> tuple[int, ...]:
     return (rx_bytes, rx_packets, rx_errs, rx_drop, 0, 0, 0, 0, tx_bytes, tx_packets, tx_errs, tx_drop, 0, 0, 0, 0)
+
+
+def command(d: str, tool: str, args, out: str, err: str = "", rc: int = 0) -> None:
+    base = os.path.join(d, "commands", slug(tool, list(args)))
+    write(base + ".out", out)
+    if err:
+        write(base + ".err", err)
+    if rc:
+        write(base + ".rc", f"{rc}\n")
+
+
+def _le(addr: str) -> str:
+    return f"{struct.unpack('<I', ipaddress.IPv4Address(addr).packed)[0]:08X}"
+
+
+def proc_net_route(root: str, rows: list[tuple[str, str, str, int, int, str]]) -> None:
+    """rows: (iface, destination, gateway, flags, metric, mask) in dotted quads (net/ipv4/fib_trie.c fib_route_seq_show: little-endian %08X)."""
+    out = ["Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT".ljust(127) + "\n"]
+    for iface, dest, gw, flags, metric, mask in rows:
+        out.append(f"{iface}\t{_le(dest)}\t{_le(gw)}\t{flags:04X}\t0\t0\t{metric}\t{_le(mask)}\t0\t0\t0".ljust(127) + "\n")
+    write(os.path.join(root, "proc/net/route"), "".join(out))
+
+
+def diskstats(root: str, rows: list[tuple[int, int, str, int, int, int, int]]) -> None:
+    """rows: (major, minor, name, reads, sectors read, writes, sectors written); 17 counters
+    (Linux 5.5+, block/genhd.c diskstats_show)."""
+    lines = []
+    for major, minor, name, rd, rs, wr, ws in rows:
+        # reads merges sectors ms | writes merges sectors ms | inflight io_ms weighted_ms |
+        # discards merges sectors ms | flushes ms
+        v = [rd, 0, rs, rd // 4, wr, 0, ws, wr // 3, 0, (rd + wr) // 5, (rd // 4) + (wr // 3), 0, 0, 0, 0, 0, 0]
+        lines.append(f"{major:4d} {minor:7d} {name} " + " ".join(str(x) for x in v) + "\n")
+    write(os.path.join(root, "proc/diskstats"), "".join(lines))
