@@ -50,6 +50,7 @@ import ipaddress
 import os
 import re
 import threading
+from collections.abc import Callable
 
 # iSCSI names (RFC 3720 §3.2.6.2: letters, digits, '-', '.', ':') and NVMe NQNs (also '_'),
 # never ending in '.' or ':' (a sentence's full stop, a parseable field separator); what
@@ -369,48 +370,50 @@ class Scrubber:
             new &= ~((1 << (128 - plen)) - 1) & ((1 << 128) - 1)
         return format(new, "032x")
 
-    def _route4(self, text: str) -> str:
+    def _lines(self, text: str, sep: str | None, rewrite: Callable[[list[str]], bool]) -> str:
+        """Each line of ``text`` split on ``sep`` (None: whitespace): ``rewrite`` changes the
+        fields of a line it recognises in place and says so; a recognised line it cannot read
+        (ValueError, OverflowError) goes through the generic scrub instead."""
         out = []
         for line in text.splitlines(True):
-            f = line.rstrip("\n").split("\t")
-            if len(f) >= 8 and f[0].strip() != "Iface":
-                try:
-                    mask = int.from_bytes(int(f[7], 16).to_bytes(4, "little"), "big")
-                    f[1] = self._hex4(f[1].strip(), mask)
-                    f[2] = self._hex4(f[2].strip())
-                except (ValueError, OverflowError):
-                    out.append(self(line))
+            f = line.rstrip("\n").split(sep)
+            try:
+                if not rewrite(f):
+                    out.append(line)
                     continue
-                line = "\t".join(f) + ("\n" if line.endswith("\n") else "")
-            out.append(line)
+            except (ValueError, OverflowError):
+                out.append(self(line))
+                continue
+            out.append((sep or " ").join(f) + ("\n" if line.endswith("\n") else ""))
         return "".join(out)
+
+    def _route4(self, text: str) -> str:
+        def rewrite(f: list[str]) -> bool:
+            if len(f) < 8 or f[0].strip() == "Iface":
+                return False
+            mask = int.from_bytes(int(f[7], 16).to_bytes(4, "little"), "big")
+            f[1] = self._hex4(f[1].strip(), mask)
+            f[2] = self._hex4(f[2].strip())
+            return True
+
+        return self._lines(text, "\t", rewrite)
 
     def _route6(self, text: str) -> str:
-        out = []
-        for line in text.splitlines(True):
-            f = line.split()
-            if len(f) == 10 and len(f[0]) == 32:
-                try:
-                    f[0] = self._hex6(f[0], int(f[1], 16))
-                    f[2] = self._hex6(f[2], int(f[3], 16))
-                    f[4] = self._hex6(f[4])
-                except ValueError:
-                    out.append(self(line))
-                    continue
-                line = " ".join(f) + ("\n" if line.endswith("\n") else "")
-            out.append(line)
-        return "".join(out)
+        def rewrite(f: list[str]) -> bool:
+            if len(f) != 10 or len(f[0]) != 32:
+                return False
+            f[0] = self._hex6(f[0], int(f[1], 16))
+            f[2] = self._hex6(f[2], int(f[3], 16))
+            f[4] = self._hex6(f[4])
+            return True
+
+        return self._lines(text, None, rewrite)
 
     def _inet6(self, text: str) -> str:
-        out = []
-        for line in text.splitlines(True):
-            f = line.split()
-            if len(f) == 6 and len(f[0]) == 32:
-                try:
-                    f[0] = self._hex6(f[0])
-                except ValueError:
-                    out.append(self(line))
-                    continue
-                line = " ".join(f) + ("\n" if line.endswith("\n") else "")
-            out.append(line)
-        return "".join(out)
+        def rewrite(f: list[str]) -> bool:
+            if len(f) != 6 or len(f[0]) != 32:
+                return False
+            f[0] = self._hex6(f[0])
+            return True
+
+        return self._lines(text, None, rewrite)
