@@ -108,31 +108,17 @@ _ASK_SPEED = "\0ask"  # link_from_netlink reads the speed itself
 LINK_ATTRS = ("operstate", "uevent", "address", "speed", "mtu", "carrier_changes")
 
 
-_ASK_SYSFS = "\0ask"  # read_link_sysfs reads flags and carrier itself where it needs them
-
-
 def read_link_sysfs(
-    host: Host,
-    name: str,
-    counters: NetDevCounters | None,
-    values: Sequence[str | None] | None = None,
-    flags_t: str | None = _ASK_SYSFS,
-    carrier: str | None = _ASK_SYSFS,
+    host: Host, name: str, counters: NetDevCounters | None, values: Sequence[str | None], flags_t: str | None, carrier: str | None
 ) -> Link | None:
-    """``values``: the ``LINK_ATTRS`` of the link when the caller read them already (one
-    ``read_many`` for every link of the host), with ``flags_t`` where its operstate is not
-    "up" and ``carrier`` where it is "unknown" (None: not needed or absent)."""
+    """``values``: the ``LINK_ATTRS`` of the link (one ``read_many`` for every link of the
+    host); ``flags_t`` read where its operstate is not "up", ``carrier`` where it is
+    "unknown" (None: not read, or absent)."""
     base = f"/sys/class/net/{name}"
-    if values is None:
-        values = host.read_many([f"{base}/{a}" for a in LINK_ATTRS])
     operstate, uevent_t, address, speed, mtu, carrier_changes = values
     if operstate is None:  # vanished mid-scrape, or not an interface (bonding_masters)
         return None
     operstate = operstate.strip() or "unknown"
-    if flags_t is _ASK_SYSFS:
-        flags_t = None if operstate == "up" else host.read_optional(f"{base}/flags")
-    if carrier is _ASK_SYSFS:
-        carrier = host.read_optional(f"{base}/carrier") if operstate == "unknown" else None
     flags = IFF_UP if operstate == "up" else int_or_none(flags_t)
     carrier_n = int_or_none(carrier)
     uevent = parse_uevent(uevent_t or "")
@@ -184,14 +170,14 @@ def read_links_sysfs(host: Host) -> dict[str, Link]:
     names = host.list_optional("/sys/class/net")
     n = len(LINK_ATTRS)
     values = host.read_many([f"/sys/class/net/{name}/{a}" for name in names for a in LINK_ATTRS])
-    states = [(values[i * n] or "").strip() or "unknown" for i in range(len(names))]
     # flags where operstate is not "up", carrier where it is "unknown" (LINK_ATTRS)
-    extra = [f"/sys/class/net/{name}/flags" for name, st in zip(names, states) if st != "up"]  # noqa: B905
-    extra += [f"/sys/class/net/{name}/carrier" for name, st in zip(names, states) if st == "unknown"]  # noqa: B905
-    got = dict(zip(extra, host.read_many(extra)))  # noqa: B905
+    states = [(values[i * n] or "").strip() or "unknown" for i in range(len(names))]
+    not_up = [name for name, st in zip(names, states) if st != "up"]  # noqa: B905
+    unknown = [name for name, st in zip(names, states) if st == "unknown"]  # noqa: B905
+    flags = dict(zip(not_up, host.read_many([f"/sys/class/net/{name}/flags" for name in not_up])))  # noqa: B905
+    carriers = dict(zip(unknown, host.read_many([f"/sys/class/net/{name}/carrier" for name in unknown])))  # noqa: B905
     for i, name in enumerate(names):
-        base = f"/sys/class/net/{name}"
-        link = read_link_sysfs(host, name, counters.get(name), values[i * n : (i + 1) * n], got.get(f"{base}/flags"), got.get(f"{base}/carrier"))
+        link = read_link_sysfs(host, name, counters.get(name), values[i * n : (i + 1) * n], flags.get(name), carriers.get(name))
         if link is not None:
             links[name] = link
     return links

@@ -103,12 +103,6 @@ class Family:
         """(label values, value) pairs, a new list (hot paths read ``lvs`` and ``values``)."""
         return list(zip(self.lvs, self.values))
 
-    @samples.setter
-    def samples(self, pairs: Iterable[tuple[tuple[str, ...], int | float]]) -> None:
-        pairs = list(pairs)
-        self.lvs = [lv for lv, _ in pairs]
-        self.values = [v for _, v in pairs]
-
     def _series_text(self, label_values: tuple[str, ...]) -> str:
         pairs = ",".join(f'{k}="{_escape_value(v[:64])}"' for k, v in zip(self.labels, label_values))  # noqa: B905 - lengths checked by add
         return f"{self.name}{{{pairs}}}"
