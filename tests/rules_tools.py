@@ -105,18 +105,25 @@ def substitute(expr: str, variables: dict[str, str] | None = None) -> str:
 VARIABLES = {"job": "lanes", "instance": ".+", "kind": ".+", "group": ".+", "link": ".+", "datasource": "prometheus"}
 
 
+def queries(d: dict) -> list[tuple[str, str]]:
+    """(dashboard/panel/refId or dashboard/$variable, query) of one dashboard: every panel
+    target and every query variable."""
+    out = []
+    for p in d["panels"]:
+        for t in p.get("targets", []):
+            out.append((f"{d['uid']}/{p['title']}/{t.get('refId')}", t["expr"]))
+    for v in d["templating"]["list"]:
+        if v["type"] == "query":
+            out.append((f"{d['uid']}/${v['name']}", v["query"]))
+    return out
+
+
 def dashboard_queries() -> list[tuple[str, str]]:
-    """(dashboard/panel/refId or dashboard/$variable, query) of every committed dashboard."""
+    """``queries`` of every committed dashboard."""
     out = []
     for path in sorted(glob.glob(os.path.join(ROOT, "grafana", "*.json"))):
         with open(path, encoding="utf-8") as f:
-            d = json.load(f)
-        for p in d["panels"]:
-            for t in p.get("targets", []):
-                out.append((f"{d['uid']}/{p['title']}/{t.get('refId')}", t["expr"]))
-        for v in d["templating"]["list"]:
-            if v["type"] == "query":
-                out.append((f"{d['uid']}/${v['name']}", v["query"]))
+            out += queries(json.load(f))
     return out
 
 

@@ -54,16 +54,7 @@ def panels(d: dict) -> list[dict]:
     return [p for p in d["panels"] if p["type"] != "row"]
 
 
-def queries(d: dict) -> list[tuple[str, str]]:
-    """(where, expr) for every panel target and every query variable."""
-    out = []
-    for p in panels(d):
-        for t in p.get("targets", []):
-            out.append((f"{d['uid']}/{p['title']}/{t.get('refId')}", t["expr"]))
-    for v in d["templating"]["list"]:
-        if v["type"] == "query":
-            out.append((f"{d['uid']}/${v['name']}", v["query"]))
-    return out
+queries = rt.queries
 
 
 def test_committed_json_equals_fresh_generation():
